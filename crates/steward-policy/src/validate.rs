@@ -202,6 +202,24 @@ fn is_url(text: &str) -> bool {
     rest.is_some_and(|r| !r.is_empty() && !r.chars().any(char::is_whitespace))
 }
 
+/// What cross-checks need to know of a purpose, kept even when the purpose has other errors,
+/// so one mistake is reported once rather than again by every check that refers to it.
+#[derive(Debug, Clone)]
+struct PurposeFacts {
+    id: String,
+    basis: Option<LawfulBasis>,
+    consent: Option<ConsentMode>,
+    categories: Vec<String>,
+}
+
+impl PurposeFacts {
+    fn collects(&self, category: &str) -> bool {
+        self.categories
+            .iter()
+            .any(|c| taxonomy::covers(c, category) || taxonomy::covers(category, c))
+    }
+}
+
 struct Validator<'s> {
     source: &'s Source,
     index: SpanIndex,
@@ -309,8 +327,8 @@ impl Validator<'_> {
             return Some(*value);
         }
         let help = match suggest::nearest(&wanted, all.iter().map(|(_, t)| *t)) {
-            Some(s) => format!("did you mean \"{s}\"? The {what}s are {}", choices(all)),
-            None => format!("the {what}s are {}", choices(all)),
+            Some(s) => format!("did you mean \"{s}\"? A {what} is one of {}", choices(all)),
+            None => format!("a {what} is one of {}", choices(all)),
         };
         self.error(
             "unknown-value",
@@ -536,14 +554,15 @@ impl Validator<'_> {
         let processors = self.processors(&raw.processors, &taxonomy);
         let processor_ids: Vec<String> = processors.iter().map(|p| p.id.clone()).collect();
         let home = controller.as_ref().map(|c| c.country.clone());
-        let purposes = self.purposes(&raw.purposes, &taxonomy, &processor_ids, home.as_deref());
+        let (purposes, facts) =
+            self.purposes(&raw.purposes, &taxonomy, &processor_ids, home.as_deref());
         let signals = Signals {
             gpc: raw.signals.as_ref().and_then(|s| s.gpc).unwrap_or(true),
             dnt: raw.signals.as_ref().and_then(|s| s.dnt).unwrap_or(false),
         };
-        let cookies = self.cookies(&raw.cookies, &purposes, &processor_ids);
-        let embeds = self.embeds(&raw.embeds, &purposes);
-        let rights = self.rights(raw.rights.as_ref(), &taxonomy, &purposes, controller.as_ref());
+        let cookies = self.cookies(&raw.cookies, &facts, &processor_ids);
+        let embeds = self.embeds(&raw.embeds, &facts);
+        let rights = self.rights(raw.rights.as_ref(), &taxonomy, &facts, controller.as_ref());
         let breach = self.breach(raw.breach.as_ref());
         let policy = self.policy(raw.policy.as_ref());
         let security = self.security(raw.security.as_ref());
@@ -777,9 +796,10 @@ impl Validator<'_> {
         taxonomy: &Taxonomy,
         processors: &[String],
         home: Option<&str>,
-    ) -> Vec<Purpose> {
+    ) -> (Vec<Purpose>, Vec<PurposeFacts>) {
         let mut seen = BTreeMap::new();
         let mut out = Vec::new();
+        let mut facts = Vec::new();
         if raw.is_empty() {
             self.warn(
                 "no-purposes",
@@ -1067,6 +1087,12 @@ impl Validator<'_> {
                 }
             };
 
+            facts.push(PurposeFacts {
+                id: id.clone(),
+                basis,
+                consent,
+                categories: categories.clone(),
+            });
             let (Some(name), Some(data_use), Some(basis)) = (name, data_use, basis) else {
                 continue;
             };
@@ -1093,15 +1119,11 @@ impl Validator<'_> {
                 required: p.required,
             });
         }
-        out
+        (out, facts)
     }
 
-    fn purpose_index(&self, purposes: &[Purpose], id: &str) -> Option<usize> {
-        purposes.iter().position(|p| p.id == id)
-    }
-
-    fn purpose_ref(&mut self, purposes: &[Purpose], id: &str, path: &Path) -> Option<usize> {
-        let found = self.purpose_index(purposes, id);
+    fn purpose_ref(&mut self, purposes: &[PurposeFacts], id: &str, path: &Path) -> Option<usize> {
+        let found = purposes.iter().position(|p| p.id == id);
         if found.is_none() {
             let help = match suggest::nearest(id, purposes.iter().map(|p| p.id.as_str())) {
                 Some(s) => format!("did you mean `{s}`?"),
@@ -1112,7 +1134,7 @@ impl Validator<'_> {
         found
     }
 
-    fn cookies(&mut self, raw: &[RawCookie], purposes: &[Purpose], processors: &[String]) -> Vec<Cookie> {
+    fn cookies(&mut self, raw: &[RawCookie], purposes: &[PurposeFacts], processors: &[String]) -> Vec<Cookie> {
         let mut seen = BTreeMap::new();
         let mut out = Vec::new();
         for (i, c) in raw.iter().enumerate() {
@@ -1168,7 +1190,7 @@ impl Validator<'_> {
                             format!("{} cookie `{name}` is not tied to a consent purpose", category.as_str()),
                             Some("add `purpose = \"<id>\"` naming a purpose with `basis = \"consent\"`: non-necessary cookies need prior consent (ePrivacy Art. 5(3)), and consent.js blocks them until it is given".to_owned()),
                         ),
-                        Some(p) if p.basis != LawfulBasis::Consent => self.error(
+                        Some(p) if p.basis.is_some_and(|b| b != LawfulBasis::Consent) => self.error(
                             "cookie-without-consent",
                             &at.key("purpose"),
                             format!("{} cookie `{name}` is tied to purpose `{}`, which does not rest on consent", category.as_str(), p.id),
@@ -1212,7 +1234,7 @@ impl Validator<'_> {
         out
     }
 
-    fn embeds(&mut self, raw: &[RawEmbed], purposes: &[Purpose]) -> Vec<Embed> {
+    fn embeds(&mut self, raw: &[RawEmbed], purposes: &[PurposeFacts]) -> Vec<Embed> {
         let mut seen = BTreeMap::new();
         let mut out = Vec::new();
         for (i, e) in raw.iter().enumerate() {
@@ -1226,7 +1248,7 @@ impl Validator<'_> {
                 Some(p) => {
                     let found = self.purpose_ref(purposes, p, &at.key("purpose"));
                     if let Some(found) = found {
-                        if purposes[found].basis != LawfulBasis::Consent {
+                        if purposes[found].basis.is_some_and(|b| b != LawfulBasis::Consent) {
                             self.warn(
                                 "embed-without-consent",
                                 &at.key("purpose"),
@@ -1265,7 +1287,7 @@ impl Validator<'_> {
         &mut self,
         raw: Option<&RawRights>,
         taxonomy: &Taxonomy,
-        purposes: &[Purpose],
+        purposes: &[PurposeFacts],
         controller: Option<&Controller>,
     ) -> Option<Rights> {
         let at = Path::root().key("rights");

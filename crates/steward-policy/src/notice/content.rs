@@ -390,7 +390,11 @@ fn what_we_collect(d: &Declaration) -> Section {
         if !p.stored {
             facts.push((
                 "Stored by us?".to_owned(),
-                vec![t("No. It goes directly to the recipients named here and is never stored on our systems.")],
+                vec![t(if p.recipients.is_empty() {
+                    "No. It stays on your device; we never store it on our systems."
+                } else {
+                    "No. It goes directly to the recipients named here; we never store it on our systems."
+                })],
             ));
         }
         if p.sale || p.share {
