@@ -175,6 +175,14 @@ fn choices<T>(all: &[(T, &str)]) -> String {
         .join(", ")
 }
 
+fn sentence_start(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 fn is_id(text: &str) -> bool {
     let mut chars = text.chars();
     chars
@@ -999,7 +1007,7 @@ impl Validator<'_> {
                         self.warn(
                             "not-a-transfer",
                             &tat.key("country"),
-                            format!("{} is inside {}'s zone, so this is not a transfer", country::name(&country), country::name(home)),
+                            format!("{} is inside {}'s zone, so this is not a transfer", sentence_start(&country::in_sentence(&country)), country::in_sentence(home)),
                             Some("remove this [[purposes.transfers]] entry".to_owned()),
                         );
                     }
@@ -1011,7 +1019,7 @@ impl Validator<'_> {
                             self.error(
                                 "transfer-without-safeguard",
                                 &tat.key("country"),
-                                format!("the transfer to {} has no safeguard", country::name(&country)),
+                                format!("the transfer to {} has no safeguard", country::in_sentence(&country)),
                                 Some(format!("add `safeguard = \"…\"`, one of {}", choices(Safeguard::ALL))),
                             );
                         }
@@ -1026,7 +1034,7 @@ impl Validator<'_> {
                     self.warn(
                         "no-adequacy-decision",
                         &tat.key("safeguard"),
-                        format!("{} has no EU adequacy decision that Steward knows of", country::name(&country)),
+                        format!("{} has no EU adequacy decision that Steward knows of", sentence_start(&country::in_sentence(&country))),
                         Some("name the safeguard actually in place, e.g. \"scc\", or \"dpf\" for a certified US company".to_owned()),
                     );
                 }
@@ -1622,8 +1630,8 @@ impl Validator<'_> {
                         format!(
                             "purpose `{}` sends data to `{r}` in {}, outside {}, with no safeguard",
                             p.id,
-                            country::name(country),
-                            country::name(home)
+                            country::in_sentence(country),
+                            country::in_sentence(home)
                         ),
                         Some(format!("add `safeguard = \"scc\"` (or {}) to processor `{r}`, or a [[purposes.transfers]] entry for \"{country}\"", choices(Safeguard::ALL))),
                     );

@@ -72,10 +72,38 @@ fn end_sentence(text: &str) -> String {
     }
 }
 
+/// A name as it reads inside a sentence: "E-mail address" becomes "e-mail address", while
+/// an acronym such as "IP address" keeps its capitals.
+fn lower_name(name: &str) -> String {
+    let mut chars = name.chars();
+    match (chars.next(), chars.next()) {
+        (Some(a), Some(b)) if a.is_uppercase() && b.is_uppercase() => name.to_owned(),
+        (Some(a), _) => a.to_lowercase().chain(name.chars().skip(1)).collect(),
+        _ => String::new(),
+    }
+}
+
+/// The plural of a data subject's name, inside a sentence ("customers").
+fn plural_subject(name: &str) -> String {
+    let lower = lower_name(name);
+    match lower.as_str() {
+        "next of kin" => lower,
+        "citizen or voter" => "citizens or voters".to_owned(),
+        _ if lower.ends_with('s') => lower,
+        _ => format!("{lower}s"),
+    }
+}
+
+/// The categories' names inside a sentence.
 fn category_names(d: &Declaration, keys: &[String]) -> Vec<String> {
     keys.iter()
-        .map(|k| d.taxonomy.name(Kind::Category, k).to_owned())
+        .map(|k| lower_name(d.taxonomy.name(Kind::Category, k)))
         .collect()
+}
+
+/// "Name, e-mail address and phone number".
+fn category_list(d: &Declaration, keys: &[String]) -> String {
+    sentence_case(&and_list(&category_names(d, keys)))
 }
 
 fn language_name(tag: &str) -> &str {
@@ -280,7 +308,7 @@ fn who_we_are(d: &Declaration) -> Section {
     if let Some(address) = &c.address {
         facts.push(("Address".to_owned(), vec![t(address.replace('\n', ", "))]));
     }
-    facts.push(("Country".to_owned(), vec![t(sentence_case(country::name(&c.country)))]));
+    facts.push(("Country".to_owned(), vec![t(country::name(&c.country))]));
     facts.push(("E-mail".to_owned(), vec![mailto(&c.email)]));
     if let Some(phone) = &c.phone {
         facts.push(("Telephone".to_owned(), vec![t(phone)]));
@@ -341,17 +369,17 @@ fn what_we_collect(d: &Declaration) -> Section {
         let mut facts = Vec::new();
         let names = category_names(d, &p.categories);
         if !names.is_empty() {
-            facts.push(("What we collect".to_owned(), vec![t(end_sentence(&and_list(&names)))]));
+            facts.push(("What we collect".to_owned(), vec![t(end_sentence(&sentence_case(&and_list(&names))))]));
         }
         if !p.subjects.is_empty() {
             let subjects: Vec<String> = p
                 .subjects
                 .iter()
-                .map(|s| d.taxonomy.name(Kind::Subject, s).to_lowercase())
+                .map(|s| plural_subject(d.taxonomy.name(Kind::Subject, s)))
                 .collect();
             facts.push((
                 "Whose data".to_owned(),
-                vec![t(end_sentence(&sentence_case(&format!("{}s", and_list(&subjects)))))],
+                vec![t(end_sentence(&sentence_case(&and_list(&subjects))))],
             ));
         }
         facts.push((
@@ -399,14 +427,14 @@ fn what_we_collect(d: &Declaration) -> Section {
         }
         if p.sale || p.share {
             let what = match (p.sale, p.share) {
-                (true, true) => "sell and share",
-                (true, false) => "sell",
-                _ => "share for cross-context behavioural advertising",
+                (true, true) => "We sell and share this data.",
+                (true, false) => "We sell this data.",
+                _ => "We share this data for cross-context behavioural advertising.",
             };
             facts.push((
                 "Sale or sharing".to_owned(),
                 vec![
-                    t(format!("We {what} this data. You can opt out at any time, and we treat a ")),
+                    t(format!("{what} You can opt out at any time, and we treat a ")),
                     link("Global Privacy Control", "#signals"),
                     t(" signal as an opt-out."),
                 ],
@@ -588,7 +616,7 @@ fn sharing(d: &Declaration) -> Section {
                         }
                     }
                 }
-                let data = and_list(&category_names(d, &categories));
+                let data = category_list(d, &categories);
                 let mut links = Vec::new();
                 if let Some(policy) = &p.privacy_policy {
                     links.push(link("Privacy policy", policy));
@@ -604,7 +632,7 @@ fn sharing(d: &Declaration) -> Section {
                     vec![t(role_words(p.role))],
                     vec![t(p.service.clone().map_or_else(String::new, |s| end_sentence(&s)))],
                     vec![t(if data.is_empty() { "As needed for the service".to_owned() } else { data })],
-                    vec![t(p.country.as_deref().map_or("Not stated".to_owned(), |c| sentence_case(country::name(c))))],
+                    vec![t(p.country.as_deref().map_or("Not stated", country::name))],
                     links,
                 ]
             })
@@ -629,7 +657,7 @@ fn transfers(d: &Declaration) -> Section {
     let zone = if country::in_eea(home) {
         "the European Economic Area".to_owned()
     } else {
-        country::name(home).to_owned()
+        country::in_sentence(home)
     };
     let mut items: Vec<Vec<Inline>> = Vec::new();
     for flow in d.third_country_flows() {
@@ -637,7 +665,7 @@ fn transfers(d: &Declaration) -> Section {
             Some(id) => d.processor(id).map_or(id.clone(), |p| p.name.clone()),
             None => d.purpose(&flow.purpose).map_or(flow.purpose.clone(), |p| p.name.clone()),
         };
-        let mut item = vec![strong(who), t(format!(" in {}", country::name(&flow.country)))];
+        let mut item = vec![strong(who), t(format!(" in {}", country::in_sentence(&flow.country)))];
         match flow.safeguard {
             Some(s) => item.push(t(format!(", protected by {}.", safeguard_words(s)))),
             None => item.push(t(".")),
@@ -685,7 +713,7 @@ fn retention(d: &Declaration) -> Section {
             if !rest.is_empty() || p.retain.is_empty() {
                 rows.push(vec![
                     vec![t(&p.name)],
-                    vec![t(and_list(&category_names(d, &rest)))],
+                    vec![t(category_list(d, &rest))],
                     vec![t(sentence_case(&retention_words(r)))],
                     vec![t(&erasure)],
                 ]);
@@ -745,7 +773,7 @@ fn right_item(d: &Declaration, right: Right) -> Vec<Inline> {
                 let names = category_names(d, &r.immutable);
                 runs.push(t(format!(
                     " {} cannot be changed once set.",
-                    sentence_case(&and_list(&names).to_lowercase())
+                    sentence_case(&and_list(&names))
                 )));
             }
             runs
@@ -758,7 +786,7 @@ fn right_item(d: &Declaration, right: Right) -> Vec<Inline> {
                 .collect();
             let mut runs = vec![
                 strong("Erase your data."),
-                t(" Have your personal data deleted. We tell you what we erased and what we had to keep, and why"),
+                t(" Have your personal data deleted. We e-mail you when it is done, saying what we erased and what we had to keep, and why"),
             ];
             if holds.is_empty() {
                 runs.push(t("."));
@@ -856,7 +884,7 @@ fn rights(d: &Declaration) -> Section {
     }
     let mut complain = vec![t("You also have the right to complain to a data protection authority")];
     if let Some(a) = &d.controller.authority {
-        complain.push(t(", in particular "));
+        complain.push(t(", in particular our supervisory authority, "));
         match &a.website {
             Some(site) => complain.push(link(&a.name, site)),
             None => complain.push(t(&a.name)),
@@ -901,14 +929,16 @@ fn breaches(d: &Declaration) -> Section {
             .controller
             .authority
             .as_ref()
-            .map_or("the competent data protection authority".to_owned(), |a| a.name.clone());
+            .map_or("the competent data protection authority".to_owned(), |a| {
+                format!("our supervisory authority, {}", a.name)
+            });
         let condition = match clock.when {
             BreachCondition::Always => "",
             BreachCondition::Risk => ", unless it is unlikely to put anyone's rights at risk",
-            BreachCondition::HighRisk => " when it is likely to put people's rights at high risk",
+            BreachCondition::HighRisk => ", when it is likely to put people's rights at high risk",
         };
         items.push(vec![t(format!(
-            "We report it to {who} within {}{condition}.",
+            "We report it within {} to {who}{condition}.",
             clock.within
         ))]);
     }

@@ -67,7 +67,8 @@ pub fn render(notice: &Notice) -> String {
                 }
                 Block::Facts(facts) => {
                     for (term, value) in facts {
-                        let _ = writeln!(out, "- **{}:** {}", escape(term), inline(value));
+                        let colon = if term.ends_with('?') { "" } else { ":" };
+                        let _ = writeln!(out, "- **{}{colon}** {}", escape(term), inline(value));
                     }
                     out.push('\n');
                 }
