@@ -269,7 +269,9 @@ mod tests {
         assert_eq!(&text[span], "\"y\"");
         let missing = Path::root().key("purposes").index(1).key("retention");
         let span = index.value(&missing).unwrap();
-        assert!(text[span].contains("id = \"b\""));
+        // A table in an array of tables is located at its `[[purposes]]` header.
+        let src = Source::new("t.toml", text);
+        assert_eq!(src.position(span.start).line, 3, "{:?}", &text[span]);
         assert_eq!(p.to_string(), "purposes[1].categories[1]");
         assert_eq!(Path::root().key("retain").key("user.financial").to_string(), "retain.\"user.financial\"");
     }

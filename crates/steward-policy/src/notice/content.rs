@@ -674,16 +674,32 @@ fn transfers(d: &Declaration) -> Section {
             items.push(item);
         }
     }
+    let unknown: Vec<&str> = d
+        .processors
+        .iter()
+        .filter(|p| p.country.is_none())
+        .map(|p| p.name.as_str())
+        .collect();
     let mut blocks = Vec::new();
-    if items.is_empty() {
+    if items.is_empty() && unknown.is_empty() {
         blocks.push(Block::Para(vec![t(format!(
             "We do not transfer your personal data outside {zone}."
+        ))]));
+    } else if items.is_empty() {
+        blocks.push(Block::Para(vec![t(format!(
+            "Our recipients with a known location process your data in {zone}."
         ))]));
     } else {
         blocks.push(Block::Para(vec![t(format!(
             "Some recipients process data outside {zone}. Each transfer is protected as follows; you can ask us for a copy of the safeguards."
         ))]));
         blocks.push(Block::List(items));
+    }
+    if !unknown.is_empty() {
+        blocks.push(Block::Para(vec![t(format!(
+            "We have not stated where {} processes your data; ask us and we will tell you.",
+            and_list(&unknown)
+        ))]));
     }
     Section {
         id: "transfers",
@@ -954,16 +970,18 @@ fn breaches(d: &Declaration) -> Section {
             clock.within
         ))]);
     }
-    let mut blocks = vec![Block::Para(vec![t(
-        "If personal data we hold is lost, stolen or exposed, we contain it, record it in our breach register and act as follows, counting from the moment we become aware of it:",
-    )])];
-    if items.is_empty() {
-        blocks.push(Block::Para(vec![t(
-            "We notify the competent authority and the people affected as the law requires.",
-        )]));
+    let mut blocks = if items.is_empty() {
+        vec![Block::Para(vec![t(
+            "If personal data we hold is lost, stolen or exposed, we contain it, record it in our breach register, and notify the competent authority and the people affected as the law requires.",
+        )])]
     } else {
-        blocks.push(Block::List(items));
-    }
+        vec![
+            Block::Para(vec![t(
+                "If personal data we hold is lost, stolen or exposed, we contain it, record it in our breach register and act as follows, counting from the moment we become aware of it:",
+            )]),
+            Block::List(items),
+        ]
+    };
     if let Some(contact) = &b.contact {
         blocks.push(Block::Para(vec![
             t("To report a suspected breach, contact "),
