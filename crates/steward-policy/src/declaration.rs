@@ -628,8 +628,12 @@ impl Declaration {
         let mut flows = Vec::new();
         for p in &self.purposes {
             for r in &p.recipients {
-                let Some(proc) = self.processor(r) else { continue };
-                let Some(country) = proc.country.as_deref() else { continue };
+                let Some(proc) = self.processor(r) else {
+                    continue;
+                };
+                let Some(country) = proc.country.as_deref() else {
+                    continue;
+                };
                 if crate::country::same_zone(home, country) {
                     continue;
                 }
@@ -647,7 +651,11 @@ impl Declaration {
             }
             for t in &p.transfers {
                 let already = flows.iter().any(|f| {
-                    f.purpose == p.id && f.country == t.country && t.recipient.as_ref().is_none_or(|r| f.recipient.as_ref() == Some(r))
+                    f.purpose == p.id
+                        && f.country == t.country
+                        && t.recipient
+                            .as_ref()
+                            .is_none_or(|r| f.recipient.as_ref() == Some(r))
                 });
                 if !already {
                     flows.push(Flow {

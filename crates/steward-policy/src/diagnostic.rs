@@ -75,7 +75,7 @@ impl Diagnostic {
 
     /// Records the value's path.
     #[must_use]
-    pub fn with_path(mut self, path: impl ToString) -> Self {
+    pub fn with_path(mut self, path: &impl std::fmt::Display) -> Self {
         let path = path.to_string();
         if !path.is_empty() {
             self.path = Some(path);

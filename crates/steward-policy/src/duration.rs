@@ -42,9 +42,7 @@ impl Unit {
             "minute" | "minutes" | "min" | "mins" => Unit::Minute,
             "hour" | "hours" | "h" | "hr" | "hrs" => Unit::Hour,
             "day" | "days" | "d" | "calendar day" | "calendar days" => Unit::Day,
-            "business day" | "business days" | "working day" | "working days" => {
-                Unit::BusinessDay
-            }
+            "business day" | "business days" | "working day" | "working days" => Unit::BusinessDay,
             "week" | "weeks" => Unit::Week,
             "month" | "months" => Unit::Month,
             "year" | "years" => Unit::Year,
@@ -146,9 +144,27 @@ pub(crate) fn split_number(text: &str) -> Option<(u32, &str)> {
     }
     let (word, rest) = text.split_once(' ').unwrap_or((text, ""));
     const WORDS: [&str; 21] = [
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
-        "eighteen", "nineteen", "twenty",
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+        "twenty",
     ];
     let number = match word {
         "a" | "an" => 1,
@@ -197,7 +213,10 @@ mod tests {
     #[test]
     fn reads_the_durations_policies_use() {
         assert_eq!("2 days".parse(), Ok(Duration::new(2, Unit::Day)));
-        assert_eq!(" 7  Business Days ".parse(), Ok(Duration::new(7, Unit::BusinessDay)));
+        assert_eq!(
+            " 7  Business Days ".parse(),
+            Ok(Duration::new(7, Unit::BusinessDay))
+        );
         assert_eq!("1 month".parse(), Ok(Duration::new(1, Unit::Month)));
         assert_eq!("72 hours".parse(), Ok(Duration::new(72, Unit::Hour)));
         assert_eq!("two weeks".parse(), Ok(Duration::new(2, Unit::Week)));
@@ -218,14 +237,20 @@ mod tests {
     #[test]
     fn session_is_a_lifetime_but_not_a_duration() {
         assert_eq!("session".parse(), Ok(Lifetime::Session));
-        assert_eq!("1 year".parse(), Ok(Lifetime::For(Duration::new(1, Unit::Year))));
+        assert_eq!(
+            "1 year".parse(),
+            Ok(Lifetime::For(Duration::new(1, Unit::Year)))
+        );
         assert!("session".parse::<Duration>().is_err());
     }
 
     #[test]
     fn displays_singular_and_plural() {
         assert_eq!(Duration::new(1, Unit::Month).to_string(), "1 month");
-        assert_eq!(Duration::new(7, Unit::BusinessDay).to_string(), "7 business days");
+        assert_eq!(
+            Duration::new(7, Unit::BusinessDay).to_string(),
+            "7 business days"
+        );
     }
 
     #[test]
@@ -233,6 +258,9 @@ mod tests {
         let month = Duration::new(1, Unit::Month).approx_hours();
         assert!(Duration::new(30, Unit::Day).approx_hours() < month);
         assert!(Duration::new(7, Unit::BusinessDay).approx_hours() < month);
-        assert!(Duration::new(72, Unit::Hour).approx_hours() == Duration::new(3, Unit::Day).approx_hours());
+        assert!(
+            Duration::new(72, Unit::Hour).approx_hours()
+                == Duration::new(3, Unit::Day).approx_hours()
+        );
     }
 }

@@ -51,7 +51,9 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// The file is larger than [`MAX_DECLARATION_BYTES`].
-    #[error("{path} is {size} bytes; a declaration may be at most {MAX_DECLARATION_BYTES} bytes (is this the right file?)")]
+    #[error(
+        "{path} is {size} bytes; a declaration may be at most {MAX_DECLARATION_BYTES} bytes (is this the right file?)"
+    )]
     TooLarge {
         /// The file.
         path: PathBuf,

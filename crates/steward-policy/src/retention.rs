@@ -35,11 +35,59 @@ pub enum Trigger {
 
 impl Trigger {
     const ALL: [(Trigger, &'static [&'static str]); 5] = [
-        (Trigger::Collection, &["collection", "it is collected", "it was collected", "the data is collected", "receipt", "creation"]),
-        (Trigger::AccountClosure, &["account closure", "the account is closed", "closure of the account", "account deletion", "the account is deleted"]),
-        (Trigger::LastActivity, &["last activity", "the last activity", "last login", "the last login", "last sign-in", "the last sign-in"]),
-        (Trigger::ConsentWithdrawal, &["consent withdrawal", "consent is withdrawn", "withdrawal of consent", "unsubscribing", "unsubscribe"]),
-        (Trigger::ContractEnd, &["contract end", "the end of the contract", "the contract ends", "end of contract", "the end of the business relationship", "the business relationship ends"]),
+        (
+            Trigger::Collection,
+            &[
+                "collection",
+                "it is collected",
+                "it was collected",
+                "the data is collected",
+                "receipt",
+                "creation",
+            ],
+        ),
+        (
+            Trigger::AccountClosure,
+            &[
+                "account closure",
+                "the account is closed",
+                "closure of the account",
+                "account deletion",
+                "the account is deleted",
+            ],
+        ),
+        (
+            Trigger::LastActivity,
+            &[
+                "last activity",
+                "the last activity",
+                "last login",
+                "the last login",
+                "last sign-in",
+                "the last sign-in",
+            ],
+        ),
+        (
+            Trigger::ConsentWithdrawal,
+            &[
+                "consent withdrawal",
+                "consent is withdrawn",
+                "withdrawal of consent",
+                "unsubscribing",
+                "unsubscribe",
+            ],
+        ),
+        (
+            Trigger::ContractEnd,
+            &[
+                "contract end",
+                "the end of the contract",
+                "the contract ends",
+                "end of contract",
+                "the end of the business relationship",
+                "the business relationship ends",
+            ],
+        ),
     ];
 
     fn parse(text: &str) -> Option<Self> {
@@ -154,13 +202,19 @@ impl FromStr for Retention {
                 )),
             };
         }
-        if matches!(lower.as_str(), "session" | "browser session" | "for the session") {
+        if matches!(
+            lower.as_str(),
+            "session" | "browser session" | "for the session"
+        ) {
             return Ok(Retention::Session);
         }
         if let Some(event) = lower.strip_prefix("until ") {
             let event = match event {
-                "withdrawn" | "you withdraw consent" | "consent is withdrawn"
-                | "withdrawal of consent" | "you unsubscribe" => "consent is withdrawn",
+                "withdrawn"
+                | "you withdraw consent"
+                | "consent is withdrawn"
+                | "withdrawal of consent"
+                | "you unsubscribe" => "consent is withdrawn",
                 other => other,
             };
             return Trigger::parse(event).map(Retention::Until).ok_or_else(|| {
@@ -192,7 +246,13 @@ impl FromStr for Retention {
             .strip_prefix("up to ")
             .or_else(|| period.strip_prefix("for "))
             .unwrap_or(&period);
-        let (min, max) = parse_range(period).map_err(|message| fail(RetentionErrorKind::BadPeriod, message, RETENTION_HELP.to_owned()))?;
+        let (min, max) = parse_range(period).map_err(|message| {
+            fail(
+                RetentionErrorKind::BadPeriod,
+                message,
+                RETENTION_HELP.to_owned(),
+            )
+        })?;
         Ok(Retention::Period { min, max, after })
     }
 }
@@ -232,7 +292,9 @@ impl fmt::Display for Retention {
                     write!(f, "{} to {max} after {}", min.amount, after.describe())
                 }
             }
-            Retention::Until(Trigger::ConsentWithdrawal) => f.write_str("until you withdraw consent"),
+            Retention::Until(Trigger::ConsentWithdrawal) => {
+                f.write_str("until you withdraw consent")
+            }
             Retention::Until(event) => write!(f, "until {}", event.describe()),
             Retention::Session => f.write_str("for the browser session"),
             Retention::Indefinite { reason } => write!(f, "indefinitely ({reason})"),
@@ -255,7 +317,10 @@ mod tests {
 
     #[test]
     fn reads_the_seed_sites_retention_sentences() {
-        assert_eq!("2 days".parse(), Ok(period(2, 2, Unit::Day, Trigger::Collection)));
+        assert_eq!(
+            "2 days".parse(),
+            Ok(period(2, 2, Unit::Day, Trigger::Collection))
+        );
         assert_eq!(
             "45 days after account closure".parse(),
             Ok(period(45, 45, Unit::Day, Trigger::AccountClosure))
@@ -276,8 +341,14 @@ mod tests {
             "2 years of inactivity".parse(),
             Ok(period(2, 2, Unit::Year, Trigger::LastActivity))
         );
-        assert_eq!("until consent is withdrawn".parse(), Ok(Retention::Until(Trigger::ConsentWithdrawal)));
-        assert_eq!("Until account closure".parse(), Ok(Retention::Until(Trigger::AccountClosure)));
+        assert_eq!(
+            "until consent is withdrawn".parse(),
+            Ok(Retention::Until(Trigger::ConsentWithdrawal))
+        );
+        assert_eq!(
+            "Until account closure".parse(),
+            Ok(Retention::Until(Trigger::AccountClosure))
+        );
         assert_eq!("session".parse(), Ok(Retention::Session));
         assert_eq!(
             "indefinite: needed to recognise returning commenters".parse(),
@@ -299,7 +370,9 @@ mod tests {
 
     #[test]
     fn unknown_events_and_backwards_ranges_are_refused() {
-        let err = "30 days after the moon is full".parse::<Retention>().unwrap_err();
+        let err = "30 days after the moon is full"
+            .parse::<Retention>()
+            .unwrap_err();
         assert!(err.message.contains("the moon is full"), "{err}");
         assert!(err.help.contains("account closure"), "{}", err.help);
         assert!("60 to 45 days".parse::<Retention>().is_err());

@@ -103,9 +103,12 @@ fn activity(d: &Declaration, p: &Purpose) -> Activity {
         .iter()
         .filter_map(|r| d.processor(r))
         .map(|r| {
-            let place = r.country.as_deref().map_or("country not stated".to_owned(), |c| {
-                country::name(c).to_owned()
-            });
+            let place = r
+                .country
+                .as_deref()
+                .map_or("country not stated".to_owned(), |c| {
+                    country::name(c).to_owned()
+                });
             format!("{} ({}, {place})", r.name, r.role)
         })
         .collect();
@@ -119,7 +122,9 @@ fn activity(d: &Declaration, p: &Purpose) -> Activity {
                 .as_deref()
                 .and_then(|r| d.processor(r))
                 .map_or(String::new(), |r| format!(" to {}", r.name));
-            let safeguard = f.safeguard.map_or("no safeguard".to_owned(), |s| s.to_string());
+            let safeguard = f
+                .safeguard
+                .map_or("no safeguard".to_owned(), |s| s.to_string());
             format!("{}{who}: {safeguard}", country::name(&f.country))
         })
         .collect();
@@ -129,12 +134,18 @@ fn activity(d: &Declaration, p: &Purpose) -> Activity {
         .map(|(k, r)| format!("{}: {r}", category(d, k)))
         .collect();
     if let Some(r) = &p.retention {
-        let label = if p.retain.is_empty() { "All" } else { "Other categories" };
+        let label = if p.retain.is_empty() {
+            "All"
+        } else {
+            "Other categories"
+        };
         erasure_time_limits.push(format!("{label}: {r}"));
     }
     let source = match &p.source {
         crate::declaration::DataSource::Provided => "the data subject".to_owned(),
-        crate::declaration::DataSource::Observed => "observed from the data subject's use of the service".to_owned(),
+        crate::declaration::DataSource::Observed => {
+            "observed from the data subject's use of the service".to_owned()
+        }
         crate::declaration::DataSource::Derived => "derived from other data".to_owned(),
         crate::declaration::DataSource::ThirdParty(id) => {
             d.processor(id).map_or(id.clone(), |x| x.name.clone())
@@ -274,8 +285,11 @@ impl Record {
             sheet.write_string_with_format(0, col, title, &header)?;
             let width = match title {
                 "Purpose id" | "Sale or sharing" => 14.0,
-                "Description" | "Categories of personal data" | "Recipients"
-                | "Time limits for erasure" | "Security measures" => 48.0,
+                "Description"
+                | "Categories of personal data"
+                | "Recipients"
+                | "Time limits for erasure"
+                | "Security measures" => 48.0,
                 _ => 28.0,
             };
             sheet.set_column_width(col, width)?;

@@ -57,7 +57,11 @@ impl Source {
     pub fn position(&self, offset: usize) -> Position {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&start| start <= offset);
-        let start = self.line_starts.get(line.saturating_sub(1)).copied().unwrap_or(0);
+        let start = self
+            .line_starts
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or(0);
         let column = self
             .text
             .get(start..offset)
@@ -261,10 +265,15 @@ mod tests {
 
     #[test]
     fn index_finds_nested_array_values_and_falls_back_to_parents() {
-        let text = "[[purposes]]\nid = \"a\"\n[[purposes]]\nid = \"b\"\ncategories = [\"x\", \"y\"]\n";
+        let text =
+            "[[purposes]]\nid = \"a\"\n[[purposes]]\nid = \"b\"\ncategories = [\"x\", \"y\"]\n";
         let doc = DeTable::parse(text).unwrap();
         let index = SpanIndex::build(&doc);
-        let p = Path::root().key("purposes").index(1).key("categories").index(1);
+        let p = Path::root()
+            .key("purposes")
+            .index(1)
+            .key("categories")
+            .index(1);
         let span = index.value(&p).unwrap();
         assert_eq!(&text[span], "\"y\"");
         let missing = Path::root().key("purposes").index(1).key("retention");
@@ -273,6 +282,9 @@ mod tests {
         let src = Source::new("t.toml", text);
         assert_eq!(src.position(span.start).line, 3, "{:?}", &text[span]);
         assert_eq!(p.to_string(), "purposes[1].categories[1]");
-        assert_eq!(Path::root().key("retain").key("user.financial").to_string(), "retain.\"user.financial\"");
+        assert_eq!(
+            Path::root().key("retain").key("user.financial").to_string(),
+            "retain.\"user.financial\""
+        );
     }
 }

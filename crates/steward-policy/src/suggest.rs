@@ -53,8 +53,15 @@ mod tests {
 
     #[test]
     fn suggests_only_near_candidates() {
-        let keys = ["user.contact.email", "user.contact.phone_number", "user.name"];
-        assert_eq!(nearest("user.contact.emial", keys), Some("user.contact.email"));
+        let keys = [
+            "user.contact.email",
+            "user.contact.phone_number",
+            "user.name",
+        ];
+        assert_eq!(
+            nearest("user.contact.emial", keys),
+            Some("user.contact.email")
+        );
         assert_eq!(nearest("completely.different", keys), None);
     }
 }

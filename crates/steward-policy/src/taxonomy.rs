@@ -153,14 +153,13 @@ impl Taxonomy {
             return Err(ExtendError::Exists(key.to_owned()));
         }
         match key.rsplit_once('.') {
-            Some((parent, _)) => {
-                if !matches!(self.lookup(kind, parent), Lookup::Known(_)) {
-                    return Err(ExtendError::NoParent {
-                        key: key.to_owned(),
-                        parent: parent.to_owned(),
-                    });
-                }
+            Some((parent, _)) if !matches!(self.lookup(kind, parent), Lookup::Known(_)) => {
+                return Err(ExtendError::NoParent {
+                    key: key.to_owned(),
+                    parent: parent.to_owned(),
+                });
             }
+            Some(_) => {}
             None if kind != Kind::Subject => return Err(ExtendError::Root(key.to_owned())),
             None => {}
         }
@@ -233,10 +232,19 @@ mod tests {
     #[test]
     fn standard_taxonomy_has_the_fideslang_keys() {
         let t = Taxonomy::standard();
-        for key in ["user.contact.email", "user.financial", "user.account.username", "user.device.ip_address"] {
+        for key in [
+            "user.contact.email",
+            "user.financial",
+            "user.account.username",
+            "user.device.ip_address",
+        ] {
             assert!(t.get(Kind::Category, key).is_some(), "{key}");
         }
-        for key in ["marketing.communications.email", "essential.service.payment_processing", "analytics.reporting"] {
+        for key in [
+            "marketing.communications.email",
+            "essential.service.payment_processing",
+            "analytics.reporting",
+        ] {
             assert!(t.get(Kind::Use, key).is_some(), "{key}");
         }
         assert!(t.get(Kind::Subject, "customer").is_some());
@@ -257,24 +265,47 @@ mod tests {
         let t = Taxonomy::standard();
         assert_eq!(
             t.lookup(Kind::Category, "user.contact.emial"),
-            Lookup::Unknown { suggestion: Some("user.contact.email") }
+            Lookup::Unknown {
+                suggestion: Some("user.contact.email")
+            }
         );
         assert_eq!(
             t.lookup(Kind::Category, "user.childrens"),
-            Lookup::Deprecated { replaced_by: "user.children" }
+            Lookup::Deprecated {
+                replaced_by: "user.children"
+            }
         );
     }
 
     #[test]
     fn the_declaration_can_extend_under_an_existing_parent() {
         let mut t = Taxonomy::standard().clone();
-        t.extend(Kind::Category, "user.content.public.comment", "Comment", "A comment").unwrap();
-        assert!(t.get(Kind::Category, "user.content.public.comment").unwrap().custom);
+        t.extend(
+            Kind::Category,
+            "user.content.public.comment",
+            "Comment",
+            "A comment",
+        )
+        .unwrap();
+        assert!(
+            t.get(Kind::Category, "user.content.public.comment")
+                .unwrap()
+                .custom
+        );
         assert_eq!(
             t.extend(Kind::Category, "user.nope.thing", "x", "y"),
-            Err(ExtendError::NoParent { key: "user.nope.thing".into(), parent: "user.nope".into() })
+            Err(ExtendError::NoParent {
+                key: "user.nope.thing".into(),
+                parent: "user.nope".into()
+            })
         );
-        assert!(matches!(t.extend(Kind::Category, "orders", "x", "y"), Err(ExtendError::Root(_))));
-        assert!(t.extend(Kind::Subject, "commenter", "Commenter", "Leaves comments").is_ok());
+        assert!(matches!(
+            t.extend(Kind::Category, "orders", "x", "y"),
+            Err(ExtendError::Root(_))
+        ));
+        assert!(
+            t.extend(Kind::Subject, "commenter", "Commenter", "Leaves comments")
+                .is_ok()
+        );
     }
 }

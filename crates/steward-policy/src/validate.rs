@@ -62,7 +62,9 @@ pub fn check(source: &Source) -> Result<Checked, Box<Diagnostic>> {
                 source,
                 None,
             )
-            .with_help("run `steward init` to write a commented starter privacy.toml, then edit it"),
+            .with_help(
+                "run `steward init` to write a commented starter privacy.toml, then edit it",
+            ),
         ));
     }
     let index = SpanIndex::build(&doc);
@@ -199,7 +201,9 @@ fn is_email(text: &str) -> bool {
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && !text.chars().any(|c| c.is_whitespace() || c == '<' || c == '>')
+        && !text
+            .chars()
+            .any(|c| c.is_whitespace() || c == '<' || c == '>')
         && !domain.contains('@')
 }
 
@@ -293,7 +297,13 @@ impl Validator<'_> {
     // ---- reading values ----------------------------------------------------------------------
 
     /// A required, non-empty string.
-    fn required(&mut self, value: Option<&String>, table: &Path, field: &str, help: &str) -> Option<String> {
+    fn required(
+        &mut self,
+        value: Option<&String>,
+        table: &Path,
+        field: &str,
+        help: &str,
+    ) -> Option<String> {
         match value.map(|v| v.trim()).filter(|v| !v.is_empty()) {
             Some(v) => Some(v.to_owned()),
             None => {
@@ -318,9 +328,7 @@ impl Validator<'_> {
 
     /// An optional string: trimmed, empty treated as absent.
     fn optional(value: Option<&String>) -> Option<String> {
-        value
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
+        value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
     }
 
     fn choice<T: Copy>(
@@ -411,10 +419,11 @@ impl Validator<'_> {
                         .and_then(|m| Date::from_calendar_date(i32::from(d.year), m, d.day).ok())
                 })
             }
-            toml::Value::String(s) => {
-                Date::parse(s.trim(), time::macros::format_description!("[year]-[month]-[day]"))
-                    .ok()
-            }
+            toml::Value::String(s) => Date::parse(
+                s.trim(),
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .ok(),
             _ => None,
         };
         if parsed.is_none() {
@@ -480,7 +489,10 @@ impl Validator<'_> {
             "bad-contact",
             path,
             "this is neither an e-mail address nor a web address".to_owned(),
-            Some("write e.g. \"privacy@example.com\" or \"https://example.com/privacy-requests\"".to_owned()),
+            Some(
+                "write e.g. \"privacy@example.com\" or \"https://example.com/privacy-requests\""
+                    .to_owned(),
+            ),
         );
         None
     }
@@ -516,19 +528,30 @@ impl Validator<'_> {
                         }
                     ),
                 };
-                self.error(code, path, format!("unknown {} `{key}`", kind.noun()), Some(help));
+                self.error(
+                    code,
+                    path,
+                    format!("unknown {} `{key}`", kind.noun()),
+                    Some(help),
+                );
                 None
             }
         }
     }
 
-    fn terms(&mut self, taxonomy: &Taxonomy, kind: Kind, keys: &[String], path: &Path) -> Vec<String> {
+    fn terms(
+        &mut self,
+        taxonomy: &Taxonomy,
+        kind: Kind,
+        keys: &[String],
+        path: &Path,
+    ) -> Vec<String> {
         let mut out = Vec::new();
         for (i, key) in keys.iter().enumerate() {
-            if let Some(k) = self.term(taxonomy, kind, key.trim(), &path.index(i)) {
-                if !out.contains(&k) {
-                    out.push(k);
-                }
+            if let Some(k) = self.term(taxonomy, kind, key.trim(), &path.index(i))
+                && !out.contains(&k)
+            {
+                out.push(k);
             }
         }
         out
@@ -618,7 +641,12 @@ impl Validator<'_> {
                     continue;
                 };
                 let name = self
-                    .required(term.name.as_ref(), &at, "name", "give the key a short human name, e.g. `name = \"Comment\"`")
+                    .required(
+                        term.name.as_ref(),
+                        &at,
+                        "name",
+                        "give the key a short human name, e.g. `name = \"Comment\"`",
+                    )
                     .unwrap_or_default();
                 let description = Self::optional(term.description.as_ref()).unwrap_or_default();
                 if let Err(e) = taxonomy.extend(kind, &key, &name, &description) {
@@ -633,10 +661,16 @@ impl Validator<'_> {
                             }
                         }
                         taxonomy::ExtendError::Root(_) => {
-                            "prefix it with an existing key such as `user.` or `essential.`".to_owned()
+                            "prefix it with an existing key such as `user.` or `essential.`"
+                                .to_owned()
                         }
                     };
-                    self.error("bad-taxonomy-key", &at.key("key"), e.to_string(), Some(help));
+                    self.error(
+                        "bad-taxonomy-key",
+                        &at.key("key"),
+                        e.to_string(),
+                        Some(help),
+                    );
                 }
             }
         }
@@ -650,15 +684,33 @@ impl Validator<'_> {
                 "missing-field",
                 &Path::root(),
                 "the declaration has no [controller]".to_owned(),
-                Some("add a [controller] table with at least `name`, `country` and `email`".to_owned()),
+                Some(
+                    "add a [controller] table with at least `name`, `country` and `email`"
+                        .to_owned(),
+                ),
             );
             return None;
         };
-        let name = self.required(raw.name.as_ref(), &at, "name", "who is responsible: `name = \"Example Ltd\"`");
-        let email = self.required(raw.email.as_ref(), &at, "email", "where people write about privacy: `email = \"privacy@example.com\"`");
+        let name = self.required(
+            raw.name.as_ref(),
+            &at,
+            "name",
+            "who is responsible: `name = \"Example Ltd\"`",
+        );
+        let email = self.required(
+            raw.email.as_ref(),
+            &at,
+            "email",
+            "where people write about privacy: `email = \"privacy@example.com\"`",
+        );
         let email = email.and_then(|e| self.email(Some(&e), &at.key("email")));
         let country = self
-            .required(raw.country.as_ref(), &at, "country", "where the controller is established: `country = \"CH\"`")
+            .required(
+                raw.country.as_ref(),
+                &at,
+                "country",
+                "where the controller is established: `country = \"CH\"`",
+            )
             .and_then(|c| self.country(&c, &at.key("country")));
         let website = self.url(raw.website.as_ref(), &at.key("website"));
         let mut data_location = Vec::new();
@@ -687,7 +739,11 @@ impl Validator<'_> {
         Some(Controller {
             name: name?,
             legal_name: Self::optional(raw.legal_name.as_ref()),
-            trade_names: raw.trade_names.iter().map(|t| t.trim().to_owned()).collect(),
+            trade_names: raw
+                .trade_names
+                .iter()
+                .map(|t| t.trim().to_owned())
+                .collect(),
             address: Self::optional(raw.address.as_ref()),
             country: country?,
             email: email?,
@@ -719,7 +775,12 @@ impl Validator<'_> {
     }
 
     fn authority(&mut self, raw: &RawAuthority, at: &Path) -> Option<Authority> {
-        let name = self.required(raw.name.as_ref(), at, "name", "e.g. `name = \"Federal Data Protection and Information Commissioner (FDPIC)\"`")?;
+        let name = self.required(
+            raw.name.as_ref(),
+            at,
+            "name",
+            "e.g. `name = \"Federal Data Protection and Information Commissioner (FDPIC)\"`",
+        )?;
         let country = raw
             .country
             .as_ref()
@@ -742,7 +803,12 @@ impl Validator<'_> {
                 continue;
             };
             self.unique(&mut seen, &id, &at.key("id"), "processor");
-            let name = self.required(p.name.as_ref(), &at, "name", "the name people know, e.g. `name = \"Mailchimp\"`");
+            let name = self.required(
+                p.name.as_ref(),
+                &at,
+                "name",
+                "the name people know, e.g. `name = \"Mailchimp\"`",
+            );
             let role = match &p.role {
                 Some(r) => self.choice(r, &at.key("role"), "role", Role::ALL),
                 None => Some(Role::Processor),
@@ -755,7 +821,12 @@ impl Validator<'_> {
                 .safeguard
                 .as_ref()
                 .and_then(|s| self.choice(s, &at.key("safeguard"), "safeguard", Safeguard::ALL));
-            let categories = self.terms(taxonomy, Kind::Category, &p.categories, &at.key("categories"));
+            let categories = self.terms(
+                taxonomy,
+                Kind::Category,
+                &p.categories,
+                &at.key("categories"),
+            );
             let privacy_policy = self.url(p.privacy_policy.as_ref(), &at.key("privacy_policy"));
             let opt_out = self.url(p.opt_out.as_ref(), &at.key("opt_out"));
             let contact = self.contact_point(p.contact.as_ref(), &at.key("contact"));
@@ -822,9 +893,19 @@ impl Validator<'_> {
                 continue;
             };
             self.unique(&mut seen, &id, &at.key("id"), "purpose");
-            let name = self.required(p.name.as_ref(), &at, "name", "a short human name, e.g. `name = \"Newsletter\"`");
+            let name = self.required(
+                p.name.as_ref(),
+                &at,
+                "name",
+                "a short human name, e.g. `name = \"Newsletter\"`",
+            );
             let data_use = self
-                .required(p.data_use.as_ref(), &at, "use", "the data use, e.g. `use = \"marketing.communications.email\"`")
+                .required(
+                    p.data_use.as_ref(),
+                    &at,
+                    "use",
+                    "the data use, e.g. `use = \"marketing.communications.email\"`",
+                )
                 .and_then(|u| self.term(taxonomy, Kind::Use, &u, &at.key("use")));
             let basis = match &p.basis {
                 Some(b) => self.choice(b, &at.key("basis"), "lawful basis", LawfulBasis::ALL),
@@ -877,7 +958,12 @@ impl Validator<'_> {
                 _ => {}
             }
 
-            let categories = self.terms(taxonomy, Kind::Category, &p.categories, &at.key("categories"));
+            let categories = self.terms(
+                taxonomy,
+                Kind::Category,
+                &p.categories,
+                &at.key("categories"),
+            );
             if p.categories.is_empty() {
                 self.warn(
                     "no-categories",
@@ -912,7 +998,12 @@ impl Validator<'_> {
                         Some(s) => format!("did you mean \"{s}\"?"),
                         None => "write \"provided\" (the person gives it), \"observed\" (collected from their device or use), \"derived\" (inferred), or the id of a declared [[processors]] entry it comes from".to_owned(),
                     };
-                    self.error("unknown-source", &at.key("source"), format!("`{other}` is not a known source"), Some(help));
+                    self.error(
+                        "unknown-source",
+                        &at.key("source"),
+                        format!("`{other}` is not a known source"),
+                        Some(help),
+                    );
                     DataSource::Provided
                 }
             };
@@ -927,7 +1018,10 @@ impl Validator<'_> {
                 let Some(category) = self.term(taxonomy, Kind::Category, key, &path) else {
                     continue;
                 };
-                if !categories.iter().any(|c| taxonomy::covers(c, &category) || taxonomy::covers(&category, c)) {
+                if !categories
+                    .iter()
+                    .any(|c| taxonomy::covers(c, &category) || taxonomy::covers(&category, c))
+                {
                     self.report(
                         Severity::Error,
                         "retain-not-collected",
@@ -971,8 +1065,12 @@ impl Validator<'_> {
                     recipients.push(r.to_owned());
                 } else {
                     let help = match suggest::nearest(r, processors.iter().map(String::as_str)) {
-                        Some(s) => format!("did you mean `{s}`? Otherwise declare it as a [[processors]] entry with `id = \"{r}\"`"),
-                        None => format!("declare it as a [[processors]] entry with `id = \"{r}\"`, its name, country and role"),
+                        Some(s) => format!(
+                            "did you mean `{s}`? Otherwise declare it as a [[processors]] entry with `id = \"{r}\"`"
+                        ),
+                        None => format!(
+                            "declare it as a [[processors]] entry with `id = \"{r}\"`, its name, country and role"
+                        ),
                     };
                     self.error(
                         "unknown-recipient",
@@ -987,30 +1085,39 @@ impl Validator<'_> {
             for (t_index, t) in p.transfers.iter().enumerate() {
                 let tat = at.key("transfers").index(t_index);
                 let Some(country) = self
-                    .required(t.country.as_ref(), &tat, "country", "where the data goes: `country = \"US\"`")
+                    .required(
+                        t.country.as_ref(),
+                        &tat,
+                        "country",
+                        "where the data goes: `country = \"US\"`",
+                    )
                     .and_then(|c| self.country(&c, &tat.key("country")))
                 else {
                     continue;
                 };
-                if let Some(r) = &t.recipient {
-                    if !processors.iter().any(|x| x == r.trim()) {
-                        self.error(
-                            "unknown-recipient",
-                            &tat.key("recipient"),
-                            format!("recipient `{r}` is not a declared processor"),
-                            Some("name the id of a [[processors]] entry".to_owned()),
-                        );
-                    }
+                if let Some(r) = &t.recipient
+                    && !processors.iter().any(|x| x == r.trim())
+                {
+                    self.error(
+                        "unknown-recipient",
+                        &tat.key("recipient"),
+                        format!("recipient `{r}` is not a declared processor"),
+                        Some("name the id of a [[processors]] entry".to_owned()),
+                    );
                 }
-                if let Some(home) = home {
-                    if country::same_zone(home, &country) {
-                        self.warn(
-                            "not-a-transfer",
-                            &tat.key("country"),
-                            format!("{} is inside {}'s zone, so this is not a transfer", sentence_start(&country::in_sentence(&country)), country::in_sentence(home)),
-                            Some("remove this [[purposes.transfers]] entry".to_owned()),
-                        );
-                    }
+                if let Some(home) = home
+                    && country::same_zone(home, &country)
+                {
+                    self.warn(
+                        "not-a-transfer",
+                        &tat.key("country"),
+                        format!(
+                            "{} is inside {}'s zone, so this is not a transfer",
+                            sentence_start(&country::in_sentence(&country)),
+                            country::in_sentence(home)
+                        ),
+                        Some("remove this [[purposes.transfers]] entry".to_owned()),
+                    );
                 }
                 let safeguard = match &t.safeguard {
                     Some(s) => self.choice(s, &tat.key("safeguard"), "safeguard", Safeguard::ALL),
@@ -1019,8 +1126,14 @@ impl Validator<'_> {
                             self.error(
                                 "transfer-without-safeguard",
                                 &tat.key("country"),
-                                format!("the transfer to {} has no safeguard", country::in_sentence(&country)),
-                                Some(format!("add `safeguard = \"…\"`, one of {}", choices(Safeguard::ALL))),
+                                format!(
+                                    "the transfer to {} has no safeguard",
+                                    country::in_sentence(&country)
+                                ),
+                                Some(format!(
+                                    "add `safeguard = \"…\"`, one of {}",
+                                    choices(Safeguard::ALL)
+                                )),
                             );
                         }
                         None
@@ -1137,28 +1250,51 @@ impl Validator<'_> {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => "name the id of a declared [[purposes]] entry".to_owned(),
             };
-            self.error("unknown-purpose", path, format!("`{id}` is not a declared purpose"), Some(help));
+            self.error(
+                "unknown-purpose",
+                path,
+                format!("`{id}` is not a declared purpose"),
+                Some(help),
+            );
         }
         found
     }
 
-    fn cookies(&mut self, raw: &[RawCookie], purposes: &[PurposeFacts], processors: &[String]) -> Vec<Cookie> {
+    fn cookies(
+        &mut self,
+        raw: &[RawCookie],
+        purposes: &[PurposeFacts],
+        processors: &[String],
+    ) -> Vec<Cookie> {
         let mut seen = BTreeMap::new();
         let mut out = Vec::new();
         for (i, c) in raw.iter().enumerate() {
             let at = Path::root().key("cookies").index(i);
-            let Some(name) = self.required(c.name.as_ref(), &at, "name", "the cookie's name, or a pattern with `*`: `name = \"wordpress_logged_in_*\"`") else {
+            let Some(name) = self.required(
+                c.name.as_ref(),
+                &at,
+                "name",
+                "the cookie's name, or a pattern with `*`: `name = \"wordpress_logged_in_*\"`",
+            ) else {
                 continue;
             };
             self.unique(&mut seen, &name, &at.key("name"), "cookie");
             let category = match &c.category {
-                Some(cat) => self.choice(cat, &at.key("category"), "cookie category", CookieCategory::ALL),
+                Some(cat) => self.choice(
+                    cat,
+                    &at.key("category"),
+                    "cookie category",
+                    CookieCategory::ALL,
+                ),
                 None => {
                     self.error(
                         "missing-field",
                         &at.key("name"),
                         format!("cookie `{name}` has no category"),
-                        Some(format!("add `category = \"…\"`, one of {}", choices(CookieCategory::ALL))),
+                        Some(format!(
+                            "add `category = \"…\"`, one of {}",
+                            choices(CookieCategory::ALL)
+                        )),
                     );
                     None
                 }
@@ -1169,9 +1305,16 @@ impl Validator<'_> {
                 Some(p) => {
                     let help = match suggest::nearest(p, processors.iter().map(String::as_str)) {
                         Some(s) => format!("did you mean `{s}`?"),
-                        None => format!("write \"first-party\" for the site's own cookies, or declare a [[processors]] entry with `id = \"{p}\"`"),
+                        None => format!(
+                            "write \"first-party\" for the site's own cookies, or declare a [[processors]] entry with `id = \"{p}\"`"
+                        ),
                     };
-                    self.error("unknown-provider", &at.key("provider"), format!("cookie provider `{p}` is not a declared processor"), Some(help));
+                    self.error(
+                        "unknown-provider",
+                        &at.key("provider"),
+                        format!("cookie provider `{p}` is not a declared processor"),
+                        Some(help),
+                    );
                     None
                 }
             };
@@ -1188,40 +1331,53 @@ impl Validator<'_> {
                 }
             };
             let purpose = c.purpose.as_deref().map(str::trim);
-            let purpose_index = purpose.and_then(|p| self.purpose_ref(purposes, p, &at.key("purpose")));
-            if let Some(category) = category {
-                if category != CookieCategory::Necessary {
-                    match purpose_index.map(|i| &purposes[i]) {
-                        None if purpose.is_none() => self.error(
-                            "cookie-without-consent",
-                            &at.key("category"),
-                            format!("{} cookie `{name}` is not tied to a consent purpose", category.as_str()),
-                            Some("add `purpose = \"<id>\"` naming a purpose with `basis = \"consent\"`: non-necessary cookies need prior consent (ePrivacy Art. 5(3)), and consent.js blocks them until it is given".to_owned()),
-                        ),
-                        Some(p) if p.basis.is_some_and(|b| b != LawfulBasis::Consent) => self.error(
-                            "cookie-without-consent",
-                            &at.key("purpose"),
-                            format!("{} cookie `{name}` is tied to purpose `{}`, which does not rest on consent", category.as_str(), p.id),
-                            Some("tie it to a purpose with `basis = \"consent\"`, or set `category = \"necessary\"` if the site cannot work without it".to_owned()),
-                        ),
-                        Some(p) if p.consent == Some(ConsentMode::OptOut) => self.warn(
-                            "cookie-opt-out",
-                            &at.key("purpose"),
-                            format!("{} cookie `{name}` is set before consent (purpose `{}` is opt-out)", category.as_str(), p.id),
-                            Some("in the EU and UK, non-necessary cookies need prior opt-in consent; use `consent = \"opt-in\"`".to_owned()),
-                        ),
-                        _ => {}
-                    }
+            let purpose_index =
+                purpose.and_then(|p| self.purpose_ref(purposes, p, &at.key("purpose")));
+            if let Some(category) = category
+                && category != CookieCategory::Necessary
+            {
+                match purpose_index.map(|i| &purposes[i]) {
+                    None if purpose.is_none() => self.error(
+                        "cookie-without-consent",
+                        &at.key("category"),
+                        format!("{} cookie `{name}` is not tied to a consent purpose", category.as_str()),
+                        Some("add `purpose = \"<id>\"` naming a purpose with `basis = \"consent\"`: non-necessary cookies need prior consent (ePrivacy Art. 5(3)), and consent.js blocks them until it is given".to_owned()),
+                    ),
+                    Some(p) if p.basis.is_some_and(|b| b != LawfulBasis::Consent) => self.error(
+                        "cookie-without-consent",
+                        &at.key("purpose"),
+                        format!("{} cookie `{name}` is tied to purpose `{}`, which does not rest on consent", category.as_str(), p.id),
+                        Some("tie it to a purpose with `basis = \"consent\"`, or set `category = \"necessary\"` if the site cannot work without it".to_owned()),
+                    ),
+                    Some(p) if p.consent == Some(ConsentMode::OptOut) => self.warn(
+                        "cookie-opt-out",
+                        &at.key("purpose"),
+                        format!("{} cookie `{name}` is set before consent (purpose `{}` is opt-out)", category.as_str(), p.id),
+                        Some("in the EU and UK, non-necessary cookies need prior opt-in consent; use `consent = \"opt-in\"`".to_owned()),
+                    ),
+                    _ => {}
                 }
             }
             let extended = match &c.extended {
                 Some(e) => {
                     let eat = at.key("extended");
                     let lifetime = self
-                        .required(e.lifetime.as_ref(), &eat, "lifetime", "e.g. `lifetime = \"14 days\"`")
+                        .required(
+                            e.lifetime.as_ref(),
+                            &eat,
+                            "lifetime",
+                            "e.g. `lifetime = \"14 days\"`",
+                        )
                         .and_then(|l| self.lifetime(&l, &eat.key("lifetime")));
-                    let when = self.required(e.when.as_ref(), &eat, "when", "e.g. `when = \"you select “Remember Me”\"`");
-                    lifetime.zip(when).map(|(lifetime, when)| ExtendedLifetime { lifetime, when })
+                    let when = self.required(
+                        e.when.as_ref(),
+                        &eat,
+                        "when",
+                        "e.g. `when = \"you select “Remember Me”\"`",
+                    );
+                    lifetime
+                        .zip(when)
+                        .map(|(lifetime, when)| ExtendedLifetime { lifetime, when })
                 }
                 None => None,
             };
@@ -1232,7 +1388,9 @@ impl Validator<'_> {
                 name,
                 provider,
                 category,
-                purpose: purpose.filter(|_| purpose_index.is_some()).map(str::to_owned),
+                purpose: purpose
+                    .filter(|_| purpose_index.is_some())
+                    .map(str::to_owned),
                 description: Self::optional(c.description.as_ref()),
                 lifetime,
                 extended,
@@ -1251,19 +1409,26 @@ impl Validator<'_> {
                 continue;
             };
             self.unique(&mut seen, &id, &at.key("id"), "embed");
-            let name = self.required(e.name.as_ref(), &at, "name", "the provider, e.g. `name = \"YouTube\"`");
+            let name = self.required(
+                e.name.as_ref(),
+                &at,
+                "name",
+                "the provider, e.g. `name = \"YouTube\"`",
+            );
             let purpose = match e.purpose.as_deref().map(str::trim) {
                 Some(p) => {
                     let found = self.purpose_ref(purposes, p, &at.key("purpose"));
-                    if let Some(found) = found {
-                        if purposes[found].basis.is_some_and(|b| b != LawfulBasis::Consent) {
-                            self.warn(
-                                "embed-without-consent",
-                                &at.key("purpose"),
-                                format!("embedded content `{id}` is tied to purpose `{p}`, which does not rest on consent"),
-                                Some("embedded content lets the provider track the visitor; tie it to a consent purpose so it loads only when allowed".to_owned()),
-                            );
-                        }
+                    if let Some(found) = found
+                        && purposes[found]
+                            .basis
+                            .is_some_and(|b| b != LawfulBasis::Consent)
+                    {
+                        self.warn(
+                            "embed-without-consent",
+                            &at.key("purpose"),
+                            format!("embedded content `{id}` is tied to purpose `{p}`, which does not rest on consent"),
+                            Some("embedded content lets the provider track the visitor; tie it to a consent purpose so it loads only when allowed".to_owned()),
+                        );
                     }
                     found.map(|_| p.to_owned())
                 }
@@ -1305,7 +1470,9 @@ impl Validator<'_> {
             Some(list) => {
                 let mut out = Vec::new();
                 for (i, right) in list.iter().enumerate() {
-                    if let Some(right) = self.choice(right, &at.key("available").index(i), "right", Right::ALL) {
+                    if let Some(right) =
+                        self.choice(right, &at.key("available").index(i), "right", Right::ALL)
+                    {
                         out.push(right);
                     }
                 }
@@ -1326,28 +1493,37 @@ impl Validator<'_> {
             }
         };
         let month = Duration::new(1, Unit::Month).approx_hours();
-        if let (Some(d), Some(_)) = (deadline, &r.deadline) {
-            if d.approx_hours() > month {
-                self.warn(
-                    "deadline-too-long",
-                    &at.key("deadline"),
-                    format!("a deadline of {d} is longer than the one month GDPR Art. 12(3) allows"),
-                    Some("answer within \"1 month\", and use `extension` for complex requests".to_owned()),
-                );
-            }
+        if let (Some(d), Some(_)) = (deadline, &r.deadline)
+            && d.approx_hours() > month
+        {
+            self.warn(
+                "deadline-too-long",
+                &at.key("deadline"),
+                format!("a deadline of {d} is longer than the one month GDPR Art. 12(3) allows"),
+                Some(
+                    "answer within \"1 month\", and use `extension` for complex requests"
+                        .to_owned(),
+                ),
+            );
         }
-        let extension = r.extension.as_ref().and_then(|e| self.duration(e, &at.key("extension")));
-        if let Some(e) = extension {
-            if e.approx_hours() > Duration::new(2, Unit::Month).approx_hours() {
-                self.warn(
-                    "extension-too-long",
-                    &at.key("extension"),
-                    format!("an extension of {e} is longer than the two further months GDPR Art. 12(3) allows"),
-                    Some("use `extension = \"2 months\"` at most (CCPA allows 45 days)".to_owned()),
-                );
-            }
+        let extension = r
+            .extension
+            .as_ref()
+            .and_then(|e| self.duration(e, &at.key("extension")));
+        if let Some(e) = extension
+            && e.approx_hours() > Duration::new(2, Unit::Month).approx_hours()
+        {
+            self.warn(
+                "extension-too-long",
+                &at.key("extension"),
+                format!("an extension of {e} is longer than the two further months GDPR Art. 12(3) allows"),
+                Some("use `extension = \"2 months\"` at most (CCPA allows 45 days)".to_owned()),
+            );
         }
-        let acknowledge = r.acknowledge.as_ref().and_then(|a| self.duration(a, &at.key("acknowledge")));
+        let acknowledge = r
+            .acknowledge
+            .as_ref()
+            .and_then(|a| self.duration(a, &at.key("acknowledge")));
         let opt_out_deadline = match &r.opt_out_deadline {
             Some(d) => self.duration(d, &at.key("opt_out_deadline")),
             None => Some(Duration::new(15, Unit::BusinessDay)),
@@ -1361,7 +1537,12 @@ impl Validator<'_> {
         holidays.sort_unstable();
         let mut verification = Vec::new();
         for (i, v) in r.verification.iter().enumerate() {
-            if let Some(v) = self.choice(v, &at.key("verification").index(i), "verification method", Verification::ALL) {
+            if let Some(v) = self.choice(
+                v,
+                &at.key("verification").index(i),
+                "verification method",
+                Verification::ALL,
+            ) {
                 verification.push(v);
             }
         }
@@ -1411,7 +1592,12 @@ impl Validator<'_> {
         }
         let mut export_formats = Vec::new();
         for (i, f) in r.export_formats.iter().enumerate() {
-            if let Some(f) = self.choice(f, &at.key("export_formats").index(i), "export format", ExportFormat::ALL) {
+            if let Some(f) = self.choice(
+                f,
+                &at.key("export_formats").index(i),
+                "export format",
+                ExportFormat::ALL,
+            ) {
                 export_formats.push(f);
             }
         }
@@ -1446,23 +1632,34 @@ impl Validator<'_> {
         let at = Path::root().key("breach");
         let empty = RawBreach::default();
         let b = raw.unwrap_or(&empty);
-        let authority = b.authority.as_ref().and_then(|c| self.clock(c, &at.key("authority"), BreachCondition::Risk));
+        let authority = b
+            .authority
+            .as_ref()
+            .and_then(|c| self.clock(c, &at.key("authority"), BreachCondition::Risk));
         match &authority {
             None if b.authority.is_none() => self.warn(
                 "no-authority-clock",
                 &at,
                 "no breach deadline for the supervisory authority is declared".to_owned(),
-                Some("add [breach.authority] with `within = \"72 hours\"` (GDPR Art. 33)".to_owned()),
+                Some(
+                    "add [breach.authority] with `within = \"72 hours\"` (GDPR Art. 33)".to_owned(),
+                ),
             ),
             Some(clock) if clock.within.approx_hours() > 72 => self.warn(
                 "authority-clock-too-long",
                 &at.key("authority").key("within"),
-                format!("{} is longer than the 72 hours GDPR Art. 33 allows", clock.within),
+                format!(
+                    "{} is longer than the 72 hours GDPR Art. 33 allows",
+                    clock.within
+                ),
                 Some("use `within = \"72 hours\"` or less".to_owned()),
             ),
             _ => {}
         }
-        let subjects = b.subjects.as_ref().and_then(|c| self.clock(c, &at.key("subjects"), BreachCondition::HighRisk));
+        let subjects = b
+            .subjects
+            .as_ref()
+            .and_then(|c| self.clock(c, &at.key("subjects"), BreachCondition::HighRisk));
         Breach {
             authority,
             subjects,
@@ -1470,9 +1667,19 @@ impl Validator<'_> {
         }
     }
 
-    fn clock(&mut self, raw: &RawBreachClock, at: &Path, default: BreachCondition) -> Option<BreachClock> {
+    fn clock(
+        &mut self,
+        raw: &RawBreachClock,
+        at: &Path,
+        default: BreachCondition,
+    ) -> Option<BreachClock> {
         let within = self
-            .required(raw.within.as_ref(), at, "within", "the deadline from becoming aware, e.g. `within = \"72 hours\"`")
+            .required(
+                raw.within.as_ref(),
+                at,
+                "within",
+                "the deadline from becoming aware, e.g. `within = \"72 hours\"`",
+            )
             .and_then(|w| self.duration(&w, &at.key("within")));
         let mut channels = Vec::new();
         for (i, c) in raw.channels.iter().enumerate() {
@@ -1501,7 +1708,9 @@ impl Validator<'_> {
                 "missing-field",
                 &Path::root(),
                 "the declaration has no [policy]".to_owned(),
-                Some("add [policy] with `version = \"1.0\"` and `effective = 2026-01-01`".to_owned()),
+                Some(
+                    "add [policy] with `version = \"1.0\"` and `effective = 2026-01-01`".to_owned(),
+                ),
             );
             return None;
         };
@@ -1520,7 +1729,12 @@ impl Validator<'_> {
         };
         let mut notify_changes = Vec::new();
         for (i, c) in p.notify_changes.iter().enumerate() {
-            if let Some(c) = self.choice(c, &at.key("notify_changes").index(i), "channel", Channel::ALL) {
+            if let Some(c) = self.choice(
+                c,
+                &at.key("notify_changes").index(i),
+                "channel",
+                Channel::ALL,
+            ) {
                 notify_changes.push(c);
             }
         }
@@ -1528,31 +1742,54 @@ impl Validator<'_> {
         let mut seen = BTreeMap::new();
         for (i, c) in p.changelog.iter().enumerate() {
             let cat = at.key("changelog").index(i);
-            let v = self.required(c.version.as_ref(), &cat, "version", "the version this entry describes, e.g. `version = \"1.1\"`");
+            let v = self.required(
+                c.version.as_ref(),
+                &cat,
+                "version",
+                "the version this entry describes, e.g. `version = \"1.1\"`",
+            );
             if let Some(v) = &v {
                 self.unique(&mut seen, v, &cat.key("version"), "changelog version");
             }
             let date = match &c.date {
                 Some(d) => self.date(d, &cat.key("date")),
                 None => {
-                    self.required(None, &cat, "date", "when it was published, e.g. `date = 2026-01-01`");
+                    self.required(
+                        None,
+                        &cat,
+                        "date",
+                        "when it was published, e.g. `date = 2026-01-01`",
+                    );
                     None
                 }
             };
-            let summary = self.required(c.summary.as_ref(), &cat, "summary", "what changed, in a sentence people understand");
+            let summary = self.required(
+                c.summary.as_ref(),
+                &cat,
+                "summary",
+                "what changed, in a sentence people understand",
+            );
             if let (Some(version), Some(date), Some(summary)) = (v, date, summary) {
-                changelog.push(Change { version, date, summary });
+                changelog.push(Change {
+                    version,
+                    date,
+                    summary,
+                });
             }
         }
-        if let Some(v) = &version {
-            if !p.changelog.is_empty() && !changelog.iter().any(|c| &c.version == v) {
-                self.warn(
-                    "version-not-in-changelog",
-                    &at.key("version"),
-                    format!("version {v} has no changelog entry"),
-                    Some("add a [[policy.changelog]] entry saying what changed in this version".to_owned()),
-                );
-            }
+        if let Some(v) = &version
+            && !p.changelog.is_empty()
+            && !changelog.iter().any(|c| &c.version == v)
+        {
+            self.warn(
+                "version-not-in-changelog",
+                &at.key("version"),
+                format!("version {v} has no changelog entry"),
+                Some(
+                    "add a [[policy.changelog]] entry saying what changed in this version"
+                        .to_owned(),
+                ),
+            );
         }
         Some(Policy {
             version: version?,
@@ -1567,7 +1804,13 @@ impl Validator<'_> {
 
     fn security(&mut self, raw: Option<&RawSecurity>) -> Security {
         let measures: Vec<String> = raw
-            .map(|s| s.measures.iter().map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()).collect())
+            .map(|s| {
+                s.measures
+                    .iter()
+                    .map(|m| m.trim().to_owned())
+                    .filter(|m| !m.is_empty())
+                    .collect()
+            })
             .unwrap_or_default();
         if measures.is_empty() {
             self.warn(
@@ -1605,7 +1848,12 @@ impl Validator<'_> {
 
     /// Every flow of data to another country needs a safeguard, unless it stays in the
     /// controller's country or inside the EEA.
-    fn transfers(&mut self, purposes: &[Purpose], processors: &[Processor], controller: &Controller) {
+    fn transfers(
+        &mut self,
+        purposes: &[Purpose],
+        processors: &[Processor],
+        controller: &Controller,
+    ) {
         let home = controller.country.as_str();
         for (i, p) in purposes.iter().enumerate() {
             let at = Path::root().key("purposes").index(i);
@@ -1694,8 +1942,16 @@ mod tests {
 
     #[test]
     fn ids_emails_and_urls() {
-        assert!(is_id("newsletter") && is_id("account-login_2") && !is_id("News") && !is_id("-x") && !is_id(""));
-        assert!(is_email("a@b.ch") && !is_email("a@b") && !is_email("a b@c.ch") && !is_email("@c.ch"));
+        assert!(
+            is_id("newsletter")
+                && is_id("account-login_2")
+                && !is_id("News")
+                && !is_id("-x")
+                && !is_id("")
+        );
+        assert!(
+            is_email("a@b.ch") && !is_email("a@b") && !is_email("a b@c.ch") && !is_email("@c.ch")
+        );
         assert!(is_url("https://x.ch/p") && !is_url("x.ch") && !is_url("https://"));
     }
 }

@@ -11,7 +11,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// publishes the privacy notice and the record of processing, and enforces what it says.
 #[derive(Debug, Parser)]
 #[command(name = "steward", version, propagate_version = true)]
-#[command(after_help = "Start here:\n  steward init            write a commented starter privacy.toml\n  steward check           find mistakes in it\n  steward notice -o privacy.html\n  steward ropa --format xlsx -o record.xlsx\n\nExit codes: 0 success, 1 the declaration has errors, 2 a file could not be read, parsed or written.")]
+#[command(
+    after_help = "Start here:\n  steward init            write a commented starter privacy.toml\n  steward check           find mistakes in it\n  steward serve           publish the notice on http://127.0.0.1:8080/privacy\n  steward notice -o privacy.html\n  steward ropa --format xlsx -o record.xlsx\n\nExit codes: 0 success, 1 the declaration has errors, 2 a file could not be read, parsed or written."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -23,26 +25,47 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// The declaration to read
-    #[arg(long, short = 'd', global = true, env = "STEWARD_DECLARATION", default_value = "privacy.toml", value_name = "FILE")]
+    #[arg(
+        long,
+        short = 'd',
+        global = true,
+        env = "STEWARD_DECLARATION",
+        default_value = "privacy.toml",
+        value_name = "FILE"
+    )]
     pub declaration: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write a commented starter privacy.toml (a small website: accounts, comments, newsletter, analytics)
-    #[command(after_help = "Examples:\n  steward init              writes ./privacy.toml\n  steward init site/        writes site/privacy.toml\n  steward init --force      overwrites an existing privacy.toml")]
+    #[command(
+        after_help = "Examples:\n  steward init              writes ./privacy.toml\n  steward init site/        writes site/privacy.toml\n  steward init --force      overwrites an existing privacy.toml"
+    )]
     Init(InitArgs),
 
     /// Check the declaration: every problem with its file:line:column and how to fix it
-    #[command(after_help = "Examples:\n  steward check\n  steward check -d examples/004-mailpro.toml\n  steward check --format json | jq '.diagnostics[] | select(.severity == \"error\")'\n\nExit codes: 0 no errors (warnings allowed), 1 errors found, 2 the file cannot be read or parsed.")]
+    #[command(
+        after_help = "Examples:\n  steward check\n  steward check -d examples/004-mailpro.toml\n  steward check --format json | jq '.diagnostics[] | select(.severity == \"error\")'\n\nExit codes: 0 no errors (warnings allowed), 1 errors found, 2 the file cannot be read or parsed."
+    )]
     Check(CheckArgs),
 
     /// Generate the privacy notice (HTML or Markdown) from the declaration
-    #[command(after_help = "Examples:\n  steward notice -o privacy.html\n  steward notice --format md > PRIVACY.md\n\nThe HTML page is self-contained (no external assets), accessible and printable.\nA declaration with errors is refused (exit 1): run `steward check` first.")]
+    #[command(
+        after_help = "Examples:\n  steward notice -o privacy.html\n  steward notice --format md > PRIVACY.md\n\nThe HTML page is self-contained (no external assets), accessible and printable.\nA declaration with errors is refused (exit 1): run `steward check` first."
+    )]
     Notice(NoticeArgs),
 
+    /// Serve the privacy notice over HTTP (the API and privacy centre arrive here as they are built)
+    #[command(
+        after_help = "Examples:\n  steward serve                                   serves ./privacy.toml on 127.0.0.1:8080\n  steward serve -d examples/004-mailpro.toml --listen 0.0.0.0:8080\n\nPages: /privacy (HTML), /privacy.md (Markdown), /healthz.\nStop with Ctrl-C; requests in flight are finished first."
+    )]
+    Serve(ServeArgs),
+
     /// Generate the record of processing activities (GDPR Art. 30(1)): one row per purpose
-    #[command(after_help = "Examples:\n  steward ropa --format xlsx -o record-of-processing.xlsx\n  steward ropa --format csv > ropa.csv\n  steward ropa --format json | jq '.activities[].purpose'")]
+    #[command(
+        after_help = "Examples:\n  steward ropa --format xlsx -o record-of-processing.xlsx\n  steward ropa --format csv > ropa.csv\n  steward ropa --format json | jq '.activities[].purpose'"
+    )]
     Ropa(RopaArgs),
 }
 
@@ -87,6 +110,18 @@ pub struct NoticeArgs {
     /// Write to this file instead of standard output
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on
+    #[arg(
+        long,
+        env = "STEWARD_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR"
+    )]
+    pub listen: std::net::SocketAddr,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -44,7 +44,10 @@ fn and_list<S: AsRef<str>>(items: &[S]) -> String {
         [one] => one.as_ref().to_owned(),
         [rest @ .., last] => format!(
             "{} and {}",
-            rest.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", "),
+            rest.iter()
+                .map(AsRef::as_ref)
+                .collect::<Vec<_>>()
+                .join(", "),
             last.as_ref()
         ),
     }
@@ -160,19 +163,27 @@ fn basis_sentence(p: &Purpose) -> Vec<Inline> {
                 Some(ConsentMode::OptOut) => "We do this unless you opt out. ",
                 _ => "We ask before we start. ",
             }));
-            out.push(t("You can withdraw consent at any time, as easily as you gave it."));
+            out.push(t(
+                "You can withdraw consent at any time, as easily as you gave it.",
+            ));
         }
         LawfulBasis::Contract => {
             out.push(t("Necessary to provide the service you asked for under our contract with you (GDPR Art. 6(1)(b))."));
         }
         LawfulBasis::LegalObligation => {
-            out.push(t("Required to meet a legal obligation (GDPR Art. 6(1)(c))."));
+            out.push(t(
+                "Required to meet a legal obligation (GDPR Art. 6(1)(c)).",
+            ));
         }
         LawfulBasis::VitalInterest => {
-            out.push(t("Necessary to protect someone's life (GDPR Art. 6(1)(d))."));
+            out.push(t(
+                "Necessary to protect someone's life (GDPR Art. 6(1)(d)).",
+            ));
         }
         LawfulBasis::PublicTask => {
-            out.push(t("Necessary for a task in the public interest (GDPR Art. 6(1)(e))."));
+            out.push(t(
+                "Necessary for a task in the public interest (GDPR Art. 6(1)(e)).",
+            ));
         }
         LawfulBasis::LegitimateInterest => {
             out.push(t("Our legitimate interest (GDPR Art. 6(1)(f))"));
@@ -183,10 +194,11 @@ fn basis_sentence(p: &Purpose) -> Vec<Inline> {
             out.push(t(" You can object at any time."));
         }
     }
-    if (p.sale || p.share) && p.basis != LawfulBasis::Consent {
-        if let Some(ConsentMode::OptOut) = p.consent {
-            out.push(t(" You can opt out at any time."));
-        }
+    if (p.sale || p.share)
+        && p.basis != LawfulBasis::Consent
+        && let Some(ConsentMode::OptOut) = p.consent
+    {
+        out.push(t(" You can opt out at any time."));
     }
     out
 }
@@ -207,7 +219,11 @@ fn source_sentence(d: &Declaration, source: &DataSource) -> String {
 
 fn retention_words(r: &Retention) -> String {
     match r {
-        Retention::Period { after: crate::Trigger::Collection, min, max } if min == max => {
+        Retention::Period {
+            after: crate::Trigger::Collection,
+            min,
+            max,
+        } if min == max => {
             format!("{min} after we collect it")
         }
         other => other.to_string(),
@@ -223,7 +239,9 @@ fn lifetime_words(l: Lifetime) -> String {
 
 fn safeguard_words(s: Safeguard) -> &'static str {
     match s {
-        Safeguard::Adequacy => "an adequacy decision: the destination protects personal data to the standard of our own law",
+        Safeguard::Adequacy => {
+            "an adequacy decision: the destination protects personal data to the standard of our own law"
+        }
         Safeguard::Scc => "standard contractual clauses approved by the European Commission",
         Safeguard::Bcr => "binding corporate rules approved by a supervisory authority",
         Safeguard::Dpf => "the recipient's certification under the Data Privacy Framework",
@@ -297,7 +315,9 @@ fn who_we_are(d: &Declaration) -> Section {
     if let Some(legal) = &c.legal_name {
         first.push(t(format!(" ({legal})")));
     }
-    first.push(t(" decides why and how your personal data is processed: we are its controller."));
+    first.push(t(
+        " decides why and how your personal data is processed: we are its controller.",
+    ));
     if !c.trade_names.is_empty() {
         first.push(t(format!(
             " We also trade as {}.",
@@ -318,7 +338,10 @@ fn who_we_are(d: &Declaration) -> Section {
     }
     if !c.data_location.is_empty() {
         let places: Vec<&str> = c.data_location.iter().map(|p| country::name(p)).collect();
-        facts.push(("Your data is stored in".to_owned(), vec![t(and_list(&places))]));
+        facts.push((
+            "Your data is stored in".to_owned(),
+            vec![t(and_list(&places))],
+        ));
     }
     let mut blocks = vec![Block::Para(first), Block::Facts(facts)];
     for (label, contact) in [
@@ -369,7 +392,10 @@ fn what_we_collect(d: &Declaration) -> Section {
         let mut facts = Vec::new();
         let names = category_names(d, &p.categories);
         if !names.is_empty() {
-            facts.push(("What we collect".to_owned(), vec![t(end_sentence(&sentence_case(&and_list(&names))))]));
+            facts.push((
+                "What we collect".to_owned(),
+                vec![t(end_sentence(&sentence_case(&and_list(&names))))],
+            ));
         }
         if !p.subjects.is_empty() {
             let subjects: Vec<String> = p
@@ -392,7 +418,10 @@ fn what_we_collect(d: &Declaration) -> Section {
             )))],
         ));
         facts.push(("Legal basis".to_owned(), basis_sentence(p)));
-        facts.push(("Where it comes from".to_owned(), vec![t(source_sentence(d, &p.source))]));
+        facts.push((
+            "Where it comes from".to_owned(),
+            vec![t(source_sentence(d, &p.source))],
+        ));
         if let Some(required) = p.required {
             facts.push((
                 "Must you provide it?".to_owned(),
@@ -407,7 +436,11 @@ fn what_we_collect(d: &Declaration) -> Section {
             let mut runs = Vec::new();
             for (i, r) in p.recipients.iter().enumerate() {
                 if i > 0 {
-                    runs.push(t(if i + 1 == p.recipients.len() { " and " } else { ", " }));
+                    runs.push(t(if i + 1 == p.recipients.len() {
+                        " and "
+                    } else {
+                        ", "
+                    }));
                 }
                 let name = d.processor(r).map_or(r.as_str(), |x| x.name.as_str());
                 runs.push(link(name, "#sharing"));
@@ -434,7 +467,9 @@ fn what_we_collect(d: &Declaration) -> Section {
             facts.push((
                 "Sale or sharing".to_owned(),
                 vec![
-                    t(format!("{what} You can opt out at any time, and we treat a ")),
+                    t(format!(
+                        "{what} You can opt out at any time, and we treat a "
+                    )),
                     link("Global Privacy Control", "#signals"),
                     t(" signal as an opt-out."),
                 ],
@@ -444,11 +479,17 @@ fn what_we_collect(d: &Declaration) -> Section {
         if let Some(hold) = &p.legal_hold {
             facts.push((
                 "If you ask us to erase it".to_owned(),
-                vec![t(format!("We keep it until the period above ends: {}.", hold.reason.trim_end_matches('.')))],
+                vec![t(format!(
+                    "We keep it until the period above ends: {}.",
+                    hold.reason.trim_end_matches('.')
+                ))],
             ));
         }
         if let Some(decisions) = &p.automated_decisions {
-            facts.push(("Automated decisions".to_owned(), vec![t(end_sentence(decisions))]));
+            facts.push((
+                "Automated decisions".to_owned(),
+                vec![t(end_sentence(decisions))],
+            ));
         }
         blocks.push(Block::Facts(facts));
     }
@@ -513,7 +554,11 @@ fn cookies(d: &Declaration) -> Section {
                     .unwrap_or_default();
                 let mut lifetime = lifetime_words(c.lifetime);
                 if let Some(e) = &c.extended {
-                    lifetime.push_str(&format!("; {} when {}", lifetime_words(e.lifetime).to_lowercase(), e.when));
+                    lifetime.push_str(&format!(
+                        "; {} when {}",
+                        lifetime_words(e.lifetime).to_lowercase(),
+                        e.when
+                    ));
                 }
                 vec![
                     vec![Inline::Code(c.name.clone())],
@@ -527,9 +572,16 @@ fn cookies(d: &Declaration) -> Section {
             .collect();
         blocks.push(Block::Table(Table {
             caption: "Cookies we and our providers set".to_owned(),
-            headers: ["Name", "Set by", "Category", "What it does", "Lifetime", "Personal data"]
-                .map(str::to_owned)
-                .to_vec(),
+            headers: [
+                "Name",
+                "Set by",
+                "Category",
+                "What it does",
+                "Lifetime",
+                "Personal data",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
             rows,
         }));
         blocks.push(Block::Para(vec![t(
@@ -597,7 +649,9 @@ fn sharing(d: &Declaration) -> Section {
         )]));
     }
     if d.processors.is_empty() {
-        blocks.push(Block::Para(vec![t("We do not disclose personal data to anyone else.")]));
+        blocks.push(Block::Para(vec![t(
+            "We do not disclose personal data to anyone else.",
+        )]));
     } else {
         blocks.push(Block::Para(vec![t(
             "We disclose personal data only to the recipients below, and only what each needs. Processors act on our instructions under a data processing agreement and may not use the data for their own purposes.",
@@ -630,8 +684,15 @@ fn sharing(d: &Declaration) -> Section {
                 vec![
                     vec![t(&p.name)],
                     vec![t(role_words(p.role))],
-                    vec![t(p.service.clone().map_or_else(String::new, |s| end_sentence(&s)))],
-                    vec![t(if data.is_empty() { "As needed for the service".to_owned() } else { data })],
+                    vec![t(p
+                        .service
+                        .clone()
+                        .map_or_else(String::new, |s| end_sentence(&s)))],
+                    vec![t(if data.is_empty() {
+                        "As needed for the service".to_owned()
+                    } else {
+                        data
+                    })],
                     vec![t(p.country.as_deref().map_or("Not stated", country::name))],
                     links,
                 ]
@@ -639,9 +700,16 @@ fn sharing(d: &Declaration) -> Section {
             .collect();
         blocks.push(Block::Table(Table {
             caption: "Recipients of personal data".to_owned(),
-            headers: ["Recipient", "Role", "What they do", "Data they receive", "Country", "Links"]
-                .map(str::to_owned)
-                .to_vec(),
+            headers: [
+                "Recipient",
+                "Role",
+                "What they do",
+                "Data they receive",
+                "Country",
+                "Links",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
             rows,
         }));
     }
@@ -663,9 +731,14 @@ fn transfers(d: &Declaration) -> Section {
     for flow in d.third_country_flows() {
         let who = match &flow.recipient {
             Some(id) => d.processor(id).map_or(id.clone(), |p| p.name.clone()),
-            None => d.purpose(&flow.purpose).map_or(flow.purpose.clone(), |p| p.name.clone()),
+            None => d
+                .purpose(&flow.purpose)
+                .map_or(flow.purpose.clone(), |p| p.name.clone()),
         };
-        let mut item = vec![strong(who), t(format!(" in {}", country::in_sentence(&flow.country)))];
+        let mut item = vec![
+            strong(who),
+            t(format!(" in {}", country::in_sentence(&flow.country))),
+        ];
         match flow.safeguard {
             Some(s) => item.push(t(format!(", protected by {}.", safeguard_words(s)))),
             None => item.push(t(".")),
@@ -725,15 +798,15 @@ fn retention(d: &Declaration) -> Section {
                 vec![t(&erasure)],
             ]);
         }
-        if let Some(r) = &p.retention {
-            if !rest.is_empty() || p.retain.is_empty() {
-                rows.push(vec![
-                    vec![t(&p.name)],
-                    vec![t(category_list(d, &rest))],
-                    vec![t(sentence_case(&retention_words(r)))],
-                    vec![t(&erasure)],
-                ]);
-            }
+        if let Some(r) = &p.retention
+            && (!rest.is_empty() || p.retain.is_empty())
+        {
+            rows.push(vec![
+                vec![t(&p.name)],
+                vec![t(category_list(d, &rest))],
+                vec![t(sentence_case(&retention_words(r)))],
+                vec![t(&erasure)],
+            ]);
         }
     }
     Section {
@@ -759,7 +832,9 @@ fn right_item(d: &Declaration, right: Right) -> Vec<Inline> {
     match right {
         Right::Access => vec![
             strong("See your data."),
-            t(" Ask whether we process personal data about you and get a copy, with the purposes, recipients, retention periods and where it came from, and a record of who at our organisation accessed it and why."),
+            t(
+                " Ask whether we process personal data about you and get a copy, with the purposes, recipients, retention periods and where it came from, and a record of who at our organisation accessed it and why.",
+            ),
         ],
         Right::Portability => {
             let formats: Vec<&str> = r
@@ -783,7 +858,9 @@ fn right_item(d: &Declaration, right: Right) -> Vec<Inline> {
         Right::Rectification => {
             let mut runs = vec![
                 strong("Correct your data."),
-                t(" Have inaccurate data corrected and incomplete data completed; we e-mail you to confirm the change."),
+                t(
+                    " Have inaccurate data corrected and incomplete data completed; we e-mail you to confirm the change.",
+                ),
             ];
             if !r.immutable.is_empty() {
                 let names = category_names(d, &r.immutable);
@@ -802,7 +879,9 @@ fn right_item(d: &Declaration, right: Right) -> Vec<Inline> {
                 .collect();
             let mut runs = vec![
                 strong("Erase your data."),
-                t(" Have your personal data deleted. We e-mail you when it is done, saying what we erased and what we had to keep, and why"),
+                t(
+                    " Have your personal data deleted. We e-mail you when it is done, saying what we erased and what we had to keep, and why",
+                ),
             ];
             if holds.is_empty() {
                 runs.push(t("."));
@@ -816,11 +895,15 @@ fn right_item(d: &Declaration, right: Right) -> Vec<Inline> {
         }
         Right::Restriction => vec![
             strong("Restrict processing."),
-            t(" Have us keep your data but not otherwise use it, for example while you contest its accuracy."),
+            t(
+                " Have us keep your data but not otherwise use it, for example while you contest its accuracy.",
+            ),
         ],
         Right::Objection => vec![
             strong("Object."),
-            t(" Object to processing based on our legitimate interest. You can always object to direct marketing, and we then stop it."),
+            t(
+                " Object to processing based on our legitimate interest. You can always object to direct marketing, and we then stop it.",
+            ),
         ],
         Right::OptOutSaleShare => vec![
             strong("Opt out of sale and sharing."),
@@ -831,14 +914,18 @@ fn right_item(d: &Declaration, right: Right) -> Vec<Inline> {
         ],
         Right::WithdrawConsent => vec![
             strong("Withdraw consent."),
-            t(" Where we rely on your consent, withdraw it at any time, as easily as you gave it. This does not make earlier processing unlawful."),
+            t(
+                " Where we rely on your consent, withdraw it at any time, as easily as you gave it. This does not make earlier processing unlawful.",
+            ),
         ],
     }
 }
 
 fn rights(d: &Declaration) -> Section {
     let r = &d.rights;
-    let mut blocks = vec![Block::Para(vec![t("You have these rights over your personal data:")])];
+    let mut blocks = vec![Block::Para(vec![t(
+        "You have these rights over your personal data:",
+    )])];
     let applicable = r
         .available
         .iter()
@@ -898,7 +985,9 @@ fn rights(d: &Declaration) -> Section {
             and_list(&names).replace(" and ", " or ")
         ))]));
     }
-    let mut complain = vec![t("You also have the right to complain to a data protection authority")];
+    let mut complain = vec![t(
+        "You also have the right to complain to a data protection authority",
+    )];
     if let Some(a) = &d.controller.authority {
         complain.push(t(", in particular our supervisory authority, "));
         match &a.website {
@@ -922,9 +1011,15 @@ fn security(d: &Declaration) -> Section {
             "We protect personal data with technical and organisational measures appropriate to the risk.",
         )]));
     } else {
-        blocks.push(Block::Para(vec![t("We protect personal data with these measures:")]));
+        blocks.push(Block::Para(vec![t(
+            "We protect personal data with these measures:",
+        )]));
         blocks.push(Block::List(
-            d.security.measures.iter().map(|m| vec![t(end_sentence(m))]).collect(),
+            d.security
+                .measures
+                .iter()
+                .map(|m| vec![t(end_sentence(m))])
+                .collect(),
         ));
     }
     if let Some(access) = &d.security.access {
@@ -1009,8 +1104,12 @@ fn signals(d: &Declaration) -> Section {
     })]));
     blocks.push(Block::Heading("Global Privacy Control".to_owned()));
     let gpc = match (s.gpc, d.sells_or_shares()) {
-        (true, true) => "We honour Global Privacy Control. When your browser sends the signal, we treat it as your request to opt out of the sale and sharing of your personal data, for that browser and, if you are signed in, for your account; a later visit without the signal does not undo it. Our pages then show “Opt-out preference signal honoured”.",
-        (true, false) => "We honour Global Privacy Control: when your browser sends the signal, we treat it as a request to opt out of the sale and sharing of your personal data. We do not sell or share personal data in any case, and our pages show “Opt-out preference signal honoured”.",
+        (true, true) => {
+            "We honour Global Privacy Control. When your browser sends the signal, we treat it as your request to opt out of the sale and sharing of your personal data, for that browser and, if you are signed in, for your account; a later visit without the signal does not undo it. Our pages then show “Opt-out preference signal honoured”."
+        }
+        (true, false) => {
+            "We honour Global Privacy Control: when your browser sends the signal, we treat it as a request to opt out of the sale and sharing of your personal data. We do not sell or share personal data in any case, and our pages show “Opt-out preference signal honoured”."
+        }
         (false, _) => "We do not act on Global Privacy Control signals.",
     };
     blocks.push(Block::Para(vec![t(gpc)]));
@@ -1059,14 +1158,20 @@ fn changes(d: &Declaration) -> Section {
         ));
     }
     if p.must_accept {
-        first.push_str(" You will be asked to accept a new version before you continue to use our services.");
+        first.push_str(
+            " You will be asked to accept a new version before you continue to use our services.",
+        );
     }
-    first.push_str(" Where a change affects something you consented to, we ask for your consent again.");
+    first.push_str(
+        " Where a change affects something you consented to, we ask for your consent again.",
+    );
     let mut blocks = vec![Block::Para(vec![t(first)])];
     if !p.changelog.is_empty() {
         blocks.push(Block::Table(Table {
             caption: "Changes to this notice".to_owned(),
-            headers: ["Version", "Date", "What changed"].map(str::to_owned).to_vec(),
+            headers: ["Version", "Date", "What changed"]
+                .map(str::to_owned)
+                .to_vec(),
             rows: p
                 .changelog
                 .iter()
@@ -1089,10 +1194,16 @@ fn changes(d: &Declaration) -> Section {
 
 fn contact(d: &Declaration) -> Section {
     let c = &d.controller;
-    let mut first = vec![t("For any question about this notice or your personal data, write to ")];
+    let mut first = vec![t(
+        "For any question about this notice or your personal data, write to ",
+    )];
     first.push(mailto(&c.email));
     if let Some(address) = &c.address {
-        first.push(t(format!(" or to {}, {}", c.name, address.replace('\n', ", "))));
+        first.push(t(format!(
+            " or to {}, {}",
+            c.name,
+            address.replace('\n', ", ")
+        )));
     }
     first.push(t("."));
     let mut blocks = vec![Block::Para(first)];

@@ -77,7 +77,11 @@ fn inline(out: &mut String, runs: &[Inline]) {
                     out,
                     "<a href=\"{}\"{}>{}</a>",
                     escape(href),
-                    if external { " rel=\"noopener noreferrer\"" } else { "" },
+                    if external {
+                        " rel=\"noopener noreferrer\""
+                    } else {
+                        ""
+                    },
                     escape(text)
                 );
             }
@@ -130,7 +134,12 @@ pub fn render(notice: &Notice) -> String {
     }
     out.push_str("<nav aria-label=\"Contents\">\n<h2 id=\"contents\">Contents</h2>\n<ol>\n");
     for s in &notice.sections {
-        let _ = writeln!(out, "<li><a href=\"#{}\">{}</a></li>", s.id, escape(&s.heading));
+        let _ = writeln!(
+            out,
+            "<li><a href=\"#{}\">{}</a></li>",
+            s.id,
+            escape(&s.heading)
+        );
     }
     out.push_str("</ol>\n</nav>\n</header>\n<main id=\"content\">\n");
     for s in &notice.sections {
@@ -183,6 +192,9 @@ mod tests {
 
     #[test]
     fn escapes_markup_in_text_and_attributes() {
-        assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 }

@@ -8,7 +8,10 @@ use super::{Block, Inline, Notice};
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if matches!(c, '\\' | '*' | '_' | '[' | ']' | '<' | '>' | '`' | '|' | '#') {
+        if matches!(
+            c,
+            '\\' | '*' | '_' | '[' | ']' | '<' | '>' | '`' | '|' | '#'
+        ) {
             out.push('\\');
         }
         out.push(c);
@@ -77,7 +80,11 @@ pub fn render(notice: &Notice) -> String {
                     let _ = writeln!(
                         out,
                         "| {} |",
-                        t.headers.iter().map(|h| escape(h)).collect::<Vec<_>>().join(" | ")
+                        t.headers
+                            .iter()
+                            .map(|h| escape(h))
+                            .collect::<Vec<_>>()
+                            .join(" | ")
                     );
                     let _ = writeln!(
                         out,
@@ -85,10 +92,8 @@ pub fn render(notice: &Notice) -> String {
                         t.headers.iter().map(|_| " --- |").collect::<String>()
                     );
                     for row in &t.rows {
-                        let cells: Vec<String> = row
-                            .iter()
-                            .map(|c| inline(c).replace('\n', " "))
-                            .collect();
+                        let cells: Vec<String> =
+                            row.iter().map(|c| inline(c).replace('\n', " ")).collect();
                         let _ = writeln!(out, "| {} |", cells.join(" | "));
                     }
                     out.push('\n');
@@ -106,7 +111,10 @@ mod tests {
 
     #[test]
     fn escapes_markdown_markup() {
-        assert_eq!(escape("wordpress_logged_in_*"), "wordpress\\_logged\\_in\\_\\*");
+        assert_eq!(
+            escape("wordpress_logged_in_*"),
+            "wordpress\\_logged\\_in\\_\\*"
+        );
         assert_eq!(escape("a|b"), "a\\|b");
     }
 }

@@ -25,7 +25,12 @@ pub fn examples() -> Vec<(String, String)> {
 
 fn declaration(text: &str) -> steward_policy::Declaration {
     let (source, checked) = run(text);
-    let errors: Vec<String> = checked.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.render(&source)).collect();
+    let errors: Vec<String> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.render(&source))
+        .collect();
     assert!(errors.is_empty(), "{}", errors.join("\n"));
     checked.declaration.expect("valid")
 }
@@ -33,10 +38,23 @@ fn declaration(text: &str) -> steward_policy::Declaration {
 #[test]
 fn all_five_seed_sites_pass_check() {
     let examples = examples();
-    assert_eq!(examples.len(), 5, "{:?}", examples.iter().map(|e| &e.0).collect::<Vec<_>>());
+    assert_eq!(
+        examples.len(),
+        5,
+        "{:?}",
+        examples.iter().map(|e| &e.0).collect::<Vec<_>>()
+    );
     for (name, text) in &examples {
         let (source, checked) = run(text);
-        assert!(!checked.has_errors(), "{name}:\n{}", checked.diagnostics.iter().map(|d| d.render(&source)).collect::<String>());
+        assert!(
+            !checked.has_errors(),
+            "{name}:\n{}",
+            checked
+                .diagnostics
+                .iter()
+                .map(|d| d.render(&source))
+                .collect::<String>()
+        );
     }
 }
 
@@ -55,39 +73,75 @@ fn the_notice_has_every_section_the_seeds_have() {
     let ids: Vec<&str> = n.sections.iter().map(|s| s.id).collect();
     assert_eq!(
         ids,
-        ["who-we-are", "what-we-collect", "cookies", "embedded-content", "sharing", "transfers", "retention", "rights", "security", "breaches", "signals", "changes", "contact"]
+        [
+            "who-we-are",
+            "what-we-collect",
+            "cookies",
+            "embedded-content",
+            "sharing",
+            "transfers",
+            "retention",
+            "rights",
+            "security",
+            "breaches",
+            "signals",
+            "changes",
+            "contact"
+        ]
     );
     let md = n.to_markdown();
-    for heading in ["## Who we are", "## What we collect and why", "## Your rights and how to use them", "## Do Not Track and Global Privacy Control"] {
+    for heading in [
+        "## Who we are",
+        "## What we collect and why",
+        "## Your rights and how to use them",
+        "## Do Not Track and Global Privacy Control",
+    ] {
         assert!(md.contains(heading), "{heading}");
     }
 }
 
 #[test]
 fn html_is_self_contained_and_accessible() {
-    let (_, text) = examples().into_iter().find(|(n, _)| n.starts_with("004")).unwrap();
+    let (_, text) = examples()
+        .into_iter()
+        .find(|(n, _)| n.starts_with("004"))
+        .unwrap();
     let html = notice::build(&declaration(&text)).to_html();
     assert!(html.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"));
-    for landmark in ["<header>", "<nav aria-label=\"Contents\">", "<main id=\"content\">", "<footer>", "class=\"skip\" href=\"#content\""] {
+    for landmark in [
+        "<header>",
+        "<nav aria-label=\"Contents\">",
+        "<main id=\"content\">",
+        "<footer>",
+        "class=\"skip\" href=\"#content\"",
+    ] {
         assert!(html.contains(landmark), "{landmark}");
     }
     assert!(html.contains("<th scope=\"col\">Name</th>") && html.contains("<th scope=\"row\">"));
     assert!(html.matches("<caption>").count() >= 4);
     assert!(html.contains("@media print"));
     // No external assets: no scripts, stylesheets, images, frames or fonts from anywhere.
-    for forbidden in ["<script", "<link", "<img", "<iframe", "@import", "url(", " src="] {
+    for forbidden in [
+        "<script", "<link", "<img", "<iframe", "@import", "url(", " src=",
+    ] {
         assert!(!html.contains(forbidden), "{forbidden}");
     }
     // Every in-page link has its target.
     for anchor in html.split("href=\"#").skip(1) {
         let id = &anchor[..anchor.find('"').unwrap()];
-        assert!(html.contains(&format!("id=\"{id}\"")), "#{id} has no target");
+        assert!(
+            html.contains(&format!("id=\"{id}\"")),
+            "#{id} has no target"
+        );
     }
 }
 
 #[test]
 fn the_notice_states_what_the_declaration_promises() {
-    let (_, text) = examples().into_iter().find(|(n, _)| n.starts_with("004")).unwrap();
+    let (_, text) = examples()
+        .into_iter()
+        .find(|(n, _)| n.starts_with("004"))
+        .unwrap();
     let md = notice::build(&declaration(&text)).to_markdown();
     for promise in [
         "45 to 60 days after account closure",
@@ -101,9 +155,17 @@ fn the_notice_states_what_the_declaration_promises() {
     ] {
         assert!(md.contains(promise), "missing: {promise}");
     }
-    let (_, text) = examples().into_iter().find(|(n, _)| n.starts_with("003")).unwrap();
+    let (_, text) = examples()
+        .into_iter()
+        .find(|(n, _)| n.starts_with("003"))
+        .unwrap();
     let md = notice::build(&declaration(&text)).to_markdown();
-    for promise in ["within 7 business days (weekends and public holidays do not count)", "within 48 hours", "Username cannot be changed once set", "up to 10 years"] {
+    for promise in [
+        "within 7 business days (weekends and public holidays do not count)",
+        "within 48 hours",
+        "Username cannot be changed once set",
+        "up to 10 years",
+    ] {
         assert!(md.contains(promise), "missing: {promise}");
     }
 }
@@ -113,16 +175,28 @@ fn a_site_that_does_not_sell_says_so_and_gpc_is_still_explained() {
     let md = notice::build(&declaration(BASE)).to_markdown();
     assert!(md.contains("We do not sell your personal data"));
     assert!(md.contains("We honour Global Privacy Control"));
-    assert!(md.contains("We do not respond to Do Not Track signals"), "CalOPPA needs a DNT sentence");
-    assert!(!md.contains("Opt out of sale and sharing."), "no opt-out right listed when nothing is sold");
+    assert!(
+        md.contains("We do not respond to Do Not Track signals"),
+        "CalOPPA needs a DNT sentence"
+    );
+    assert!(
+        !md.contains("Opt out of sale and sharing."),
+        "no opt-out right listed when nothing is sold"
+    );
 }
 
 #[test]
 fn text_from_the_declaration_is_escaped() {
-    let text = BASE.replace("name = \"Orders\"", "name = \"<script>alert(1)</script> & *orders*\"");
+    let text = BASE.replace(
+        "name = \"Orders\"",
+        "name = \"<script>alert(1)</script> & *orders*\"",
+    );
     let n = notice::build(&declaration(&text));
     let html = n.to_html();
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; *orders*"));
     assert!(!html.contains("<script>"));
-    assert!(n.to_markdown().contains("\\<script\\>alert(1)\\</script\\> & \\*orders\\*"));
+    assert!(
+        n.to_markdown()
+            .contains("\\<script\\>alert(1)\\</script\\> & \\*orders\\*")
+    );
 }

@@ -64,7 +64,12 @@ fn plural(n: usize, word: &str) -> String {
     format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
-fn text_report(source: &steward_policy::Source, diagnostics: &[Diagnostic], errors: usize, warnings: usize) -> String {
+fn text_report(
+    source: &steward_policy::Source,
+    diagnostics: &[Diagnostic],
+    errors: usize,
+    warnings: usize,
+) -> String {
     let mut out = String::new();
     for d in diagnostics {
         out.push_str(&d.render(source));

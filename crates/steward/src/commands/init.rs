@@ -29,8 +29,16 @@ pub fn run(args: &InitArgs) -> Outcome {
         return Outcome::Unreadable;
     }
     let default = args.dir == std::path::Path::new(".");
-    let shown = if default { "privacy.toml".to_owned() } else { path.display().to_string() };
-    let flag = if default { String::new() } else { format!(" -d {shown}") };
+    let shown = if default {
+        "privacy.toml".to_owned()
+    } else {
+        path.display().to_string()
+    };
+    let flag = if default {
+        String::new()
+    } else {
+        format!(" -d {shown}")
+    };
     output::stderr(&format!(
         "wrote {shown}: a small website with accounts, comments, a newsletter and analytics.\n\n\
          Next:\n  1. edit it to describe your site (each section is commented)\n  \
@@ -50,7 +58,11 @@ mod tests {
         let text = starter(time::macros::date!(2026 - 01 - 15));
         let source = steward_policy::Source::new("privacy.toml", text);
         let checked = steward_policy::check(&source).expect("readable");
-        let rendered: Vec<String> = checked.diagnostics.iter().map(|d| d.render(&source)).collect();
+        let rendered: Vec<String> = checked
+            .diagnostics
+            .iter()
+            .map(|d| d.render(&source))
+            .collect();
         assert!(checked.diagnostics.is_empty(), "{}", rendered.join("\n"));
         assert!(checked.declaration.is_some());
     }

@@ -4,6 +4,7 @@ mod check;
 mod init;
 mod notice;
 mod ropa;
+mod serve;
 
 use steward_policy::{Checked, Declaration, Source};
 
@@ -18,6 +19,7 @@ pub fn run(cli: &Cli) -> Outcome {
         Command::Check(args) => check::run(&cli.global, args),
         Command::Notice(args) => notice::run(&cli.global, args),
         Command::Ropa(args) => ropa::run(&cli.global, args),
+        Command::Serve(args) => serve::run(&cli.global, args),
     }
 }
 
@@ -29,7 +31,9 @@ fn valid_declaration(path: &std::path::Path) -> Result<(Source, Declaration), Ou
         Err(e) => {
             output::stderr(&format!("error: {e}"));
             if !path.exists() {
-                output::stderr("  = help: run `steward init` to write a starter privacy.toml, or pass --declaration FILE");
+                output::stderr(
+                    "  = help: run `steward init` to write a starter privacy.toml, or pass --declaration FILE",
+                );
             }
             return Err(Outcome::Unreadable);
         }
@@ -71,7 +75,8 @@ fn valid_declaration(path: &std::path::Path) -> Result<(Source, Declaration), Ou
 /// Writes a command's result to a file or standard output.
 fn emit(bytes: &[u8], path: Option<&std::path::Path>) -> Outcome {
     let result = match path {
-        Some(path) => output::write_atomically(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display())),
+        Some(path) => output::write_atomically(path, bytes)
+            .map_err(|e| format!("cannot write {}: {e}", path.display())),
         None => output::stdout(bytes).map_err(|e| format!("cannot write to standard output: {e}")),
     };
     match result {

@@ -1,0 +1,320 @@
+//! The `steward` binary as a user runs it: commands, outputs and the documented exit codes
+//! (0 success, 1 the declaration has errors, 2 a file cannot be read, parsed or written).
+
+// Test code fails by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn steward() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_steward"));
+    cmd.env_remove("STEWARD_DECLARATION")
+        .env_remove("STEWARD_LISTEN");
+    cmd
+}
+
+fn example(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name)
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    steward()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run steward")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited")
+}
+
+#[test]
+fn a_newcomer_inits_checks_and_publishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = run(dir.path(), &["init"]);
+    assert_eq!(code(&init), 0, "{}", stderr(&init));
+    assert!(stderr(&init).contains("steward check"));
+    let check = run(dir.path(), &["check"]);
+    assert_eq!(code(&check), 0, "{}", stdout(&check));
+    assert!(stdout(&check).contains("privacy.toml: no problems found"));
+    let notice = run(dir.path(), &["notice", "-o", "privacy.html"]);
+    assert_eq!(code(&notice), 0, "{}", stderr(&notice));
+    let html = std::fs::read_to_string(dir.path().join("privacy.html")).unwrap();
+    assert!(html.contains("<h1>Privacy notice: Example Website</h1>"));
+    let ropa = run(dir.path(), &["ropa", "--format", "xlsx", "-o", "ropa.xlsx"]);
+    assert_eq!(code(&ropa), 0, "{}", stderr(&ropa));
+    let xlsx = std::fs::read(dir.path().join("ropa.xlsx")).unwrap();
+    assert_eq!(&xlsx[..2], b"PK", "an XLSX workbook is a ZIP file");
+}
+
+#[test]
+fn init_never_overwrites_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("privacy.toml"), "# mine\n").unwrap();
+    let again = run(dir.path(), &["init"]);
+    assert_eq!(code(&again), 1);
+    assert!(stderr(&again).contains("already exists"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("privacy.toml")).unwrap(),
+        "# mine\n"
+    );
+    let forced = run(dir.path(), &["init", "--force"]);
+    assert_eq!(code(&forced), 0);
+    assert!(
+        std::fs::read_to_string(dir.path().join("privacy.toml"))
+            .unwrap()
+            .contains("[controller]")
+    );
+    let nested = run(dir.path(), &["init", "site/legal"]);
+    assert_eq!(code(&nested), 0);
+    assert!(dir.path().join("site/legal/privacy.toml").is_file());
+    assert!(stderr(&nested).contains("steward check -d site/legal/privacy.toml"));
+}
+
+#[test]
+fn all_five_seed_sites_check_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "000-mallegro.toml",
+        "001-wordpress-support-portal.toml",
+        "002-mindlinksoft.toml",
+        "003-allcot.toml",
+        "004-mailpro.toml",
+    ] {
+        let out = run(
+            dir.path(),
+            &["check", "-d", example(name).to_str().unwrap()],
+        );
+        assert_eq!(code(&out), 0, "{name}: {}", stdout(&out));
+    }
+}
+
+#[test]
+fn check_exits_1_on_errors_and_lists_each_with_its_place_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(example("004-mailpro.toml"))
+        .unwrap()
+        .replace(
+            "\"user.contact.email\", \"user.name\"]",
+            "\"user.contact.emial\", \"user.name\"]",
+        )
+        .replace(
+            "lifetime = \"13 months\"\n\n[[cookies]]\nname = \"__adroll\"",
+            "lifetim = \"13 months\"\n\n[[cookies]]\nname = \"__adroll\"",
+        );
+    std::fs::write(dir.path().join("privacy.toml"), text).unwrap();
+    let out = run(dir.path(), &["check"]);
+    assert_eq!(code(&out), 1);
+    let report = stdout(&out);
+    assert!(
+        report.contains("error[unknown-category]: unknown data category `user.contact.emial`"),
+        "{report}"
+    );
+    assert!(report.contains("help: did you mean `user.contact.email`?"));
+    assert!(report.contains("error[unknown-key]: unknown key `lifetim` in [[cookies]]"));
+    assert!(report.contains("error[cookie-without-lifetime]"));
+    assert!(report.contains("--> privacy.toml:"));
+
+    let json = run(dir.path(), &["check", "--format", "json"]);
+    assert_eq!(code(&json), 1);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&json)).expect("one JSON object");
+    assert_eq!(v["readable"], true);
+    assert!(v["errors"].as_u64().unwrap() >= 4);
+    let first = &v["diagnostics"][0];
+    assert!(
+        first["start"]["line"].as_u64().unwrap() > 0 && first["help"].is_string(),
+        "{first}"
+    );
+}
+
+#[test]
+fn unreadable_declarations_exit_2_with_a_precise_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("syntax.toml"), "[policy]\nversion = \"1.0\n").unwrap();
+    std::fs::write(
+        d.join("type.toml"),
+        "[policy]\nversion = 1.0\n[[purposes]]\nid = 7\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("empty.toml"), "").unwrap();
+    std::fs::write(d.join("latin1.toml"), b"[controller]\nname = \"Caf\xe9\"\n").unwrap();
+    let big = std::fs::File::create(d.join("big.toml")).unwrap();
+    big.set_len(50 * 1024 * 1024).unwrap();
+    for (file, expected) in [
+        ("syntax.toml", "syntax.toml:2:"),
+        ("type.toml", "error[wrong-type]"),
+        ("empty.toml", "steward init"),
+        (
+            "latin1.toml",
+            "latin1.toml:2:12: the file is not UTF-8 text",
+        ),
+        ("big.toml", "a declaration may be at most"),
+        ("missing.toml", "cannot read missing.toml"),
+    ] {
+        let out = run(d, &["check", "-d", file]);
+        assert_eq!(code(&out), 2, "{file}: {}{}", stdout(&out), stderr(&out));
+        let all = stdout(&out) + &stderr(&out);
+        assert!(all.contains(expected), "{file}: {all}");
+        assert!(!all.contains("panicked"), "{file}: {all}");
+        // The same in JSON.
+        let json = run(d, &["check", "-d", file, "--format", "json"]);
+        assert_eq!(code(&json), 2, "{file}");
+        let v: serde_json::Value = serde_json::from_str(&stdout(&json))
+            .unwrap_or_else(|e| panic!("{file}: {e}: {}", stdout(&json)));
+        assert_eq!(v["readable"], false);
+    }
+}
+
+#[test]
+fn notice_and_ropa_refuse_a_declaration_with_errors_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("privacy.toml"),
+        "[policy]\nversion = \"1\"\n[controller]\nname = \"X\"\n",
+    )
+    .unwrap();
+    let notice = run(dir.path(), &["notice", "-o", "out.html"]);
+    assert_eq!(code(&notice), 1);
+    assert!(stderr(&notice).contains("has no `country`"));
+    assert!(!dir.path().join("out.html").exists());
+    let ropa = run(dir.path(), &["ropa", "--format", "csv", "-o", "out.csv"]);
+    assert_eq!(code(&ropa), 1);
+    assert!(!dir.path().join("out.csv").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+}
+
+#[test]
+fn notice_and_ropa_write_every_format_to_stdout_or_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let decl = example("003-allcot.toml");
+    let d = decl.to_str().unwrap();
+    let md = run(dir.path(), &["notice", "-d", d, "--format", "md"]);
+    assert_eq!(code(&md), 0);
+    assert!(stdout(&md).starts_with("# Privacy notice: ALLCOT\n"));
+    let csv = run(dir.path(), &["ropa", "-d", d, "--format", "csv"]);
+    assert_eq!(code(&csv), 0);
+    assert!(stdout(&csv).starts_with("Controller,Controller contact,Data protection officer"));
+    assert!(stdout(&csv).lines().count() > 11);
+    let json = run(
+        dir.path(),
+        &[
+            "ropa",
+            "-d",
+            d,
+            "--format",
+            "json",
+            "-o",
+            "nested/ropa.json",
+        ],
+    );
+    assert_eq!(code(&json), 2, "a missing output folder is a write error");
+    assert!(stderr(&json).contains("cannot write nested/ropa.json"));
+    let json = run(
+        dir.path(),
+        &["ropa", "-d", d, "--format", "json", "-o", "ropa.json"],
+    );
+    assert_eq!(code(&json), 0);
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("ropa.json")).unwrap()).unwrap();
+    assert_eq!(v["activities"].as_array().unwrap().len(), 11);
+}
+
+#[test]
+fn the_declaration_can_come_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = steward()
+        .current_dir(dir.path())
+        .env("STEWARD_DECLARATION", example("002-mindlinksoft.toml"))
+        .args(["check"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert!(stdout(&out).contains("002-mindlinksoft.toml"));
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    for command in ["init", "check", "notice", "ropa", "serve"] {
+        let out = steward().args([command, "--help"]).output().unwrap();
+        assert_eq!(code(&out), 0);
+        let help = stdout(&out);
+        assert!(
+            help.contains("Examples:") && help.contains(&format!("steward {command}")),
+            "{command}: {help}"
+        );
+    }
+}
+
+#[test]
+fn serve_publishes_the_notice_and_stops_cleanly_on_interrupt() {
+    let mut child = steward()
+        .args([
+            "serve",
+            "-d",
+            example("004-mailpro.toml").to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = lines
+        .by_ref()
+        .take(5)
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("http://")
+                .map(|a| format!("http://{a}"))
+        })
+        .expect("the server prints its address");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let body = runtime.block_on(async { reqwest::get(&url).await.unwrap().text().await.unwrap() });
+    assert!(body.contains("Privacy notice: Mailpro"));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(lines.map_while(Result::ok).any(|l| l == "stopped"));
+}
+
+#[test]
+fn serve_reports_a_busy_port() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let out = steward()
+        .args([
+            "serve",
+            "-d",
+            example("004-mailpro.toml").to_str().unwrap(),
+            "--listen",
+            &address,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains(&format!("cannot listen on {address}")));
+}
