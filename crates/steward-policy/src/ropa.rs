@@ -5,7 +5,7 @@ use rust_xlsxwriter::{Format, FormatAlign, Workbook, XlsxError};
 use serde::Serialize;
 
 use crate::country;
-use crate::declaration::{Declaration, Purpose};
+use crate::declaration::{Declaration, Flow, Purpose};
 use crate::notice::content_date;
 use crate::taxonomy::Kind;
 
@@ -92,7 +92,7 @@ fn category(d: &Declaration, key: &str) -> String {
     format!("{} ({key})", d.taxonomy.name(Kind::Category, key))
 }
 
-fn activity(d: &Declaration, p: &Purpose) -> Activity {
+fn activity(d: &Declaration, flows: &[Flow], p: &Purpose) -> Activity {
     let lawful_basis = match (&p.legitimate_interest, p.consent) {
         (Some(interest), _) => format!("{}: {interest}", p.basis),
         (None, Some(mode)) => format!("{} ({mode})", p.basis),
@@ -112,9 +112,8 @@ fn activity(d: &Declaration, p: &Purpose) -> Activity {
             format!("{} ({}, {place})", r.name, r.role)
         })
         .collect();
-    let third_country_transfers = d
-        .third_country_flows()
-        .into_iter()
+    let third_country_transfers = flows
+        .iter()
         .filter(|f| f.purpose == p.id)
         .map(|f| {
             let who = f
@@ -220,7 +219,10 @@ pub fn build(d: &Declaration) -> Record {
             Some(date) => format!("{} ({})", d.policy.version, content_date(date)),
             None => d.policy.version.clone(),
         },
-        activities: d.purposes.iter().map(|p| activity(d, p)).collect(),
+        activities: {
+            let flows = d.third_country_flows();
+            d.purposes.iter().map(|p| activity(d, &flows, p)).collect()
+        },
     }
 }
 

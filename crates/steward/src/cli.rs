@@ -56,6 +56,10 @@ pub enum Command {
     )]
     Notice(NoticeArgs),
 
+    /// List the taxonomy keys (data categories, uses, subjects), optionally only those matching a word
+    #[command(after_help = "Examples:\n  steward taxonomy email             keys whose key, name or description mentions e-mail\n  steward taxonomy --kind uses marketing\n  steward taxonomy --kind subjects")]
+    Taxonomy(TaxonomyArgs),
+
     /// Serve the privacy notice over HTTP (the API and privacy centre arrive here as they are built)
     #[command(
         after_help = "Examples:\n  steward serve                                   serves ./privacy.toml on 127.0.0.1:8080\n  steward serve -d examples/004-mailpro.toml --listen 0.0.0.0:8080\n\nPages: /privacy (HTML), /privacy.md (Markdown), /healthz.\nStop with Ctrl-C; requests in flight are finished first."
@@ -110,6 +114,25 @@ pub struct NoticeArgs {
     /// Write to this file instead of standard output
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TaxonomyKind {
+    /// Data categories (`user.contact.email`)
+    Categories,
+    /// Data uses (`marketing.communications.email`)
+    Uses,
+    /// Data subjects (`customer`)
+    Subjects,
+}
+
+#[derive(Debug, Args)]
+pub struct TaxonomyArgs {
+    /// Show only keys whose key, name or description contains this (case-insensitive)
+    pub search: Option<String>,
+    /// Which vocabulary (default: all three)
+    #[arg(long, value_enum)]
+    pub kind: Option<TaxonomyKind>,
 }
 
 #[derive(Debug, Args)]

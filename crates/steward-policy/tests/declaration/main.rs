@@ -673,3 +673,52 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn docs_taxonomy_md_matches_the_shipped_taxonomy() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/taxonomy.md");
+    let expected = steward_policy::Taxonomy::standard().to_markdown();
+    if std::env::var_os("STEWARD_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &expected).unwrap();
+    }
+    let actual = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(actual == expected, "docs/taxonomy.md is out of date: run `STEWARD_UPDATE_DOCS=1 cargo test -p steward-policy` and commit it");
+}
+
+#[test]
+fn every_promise_in_examples_readme_is_a_line_of_its_declaration() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    let mut rows = 0;
+    for line in readme.lines().filter(|l| l.starts_with("| ") && l.contains(".toml`")) {
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let file = cells[1].trim_matches('`');
+        let quoted = cells[2].trim_end_matches(" |").trim_matches('`').replace("\\|", "|");
+        let text = std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(text.lines().any(|l| l.trim_start().starts_with(&quoted)), "{file} has no line `{quoted}`");
+        rows += 1;
+    }
+    assert!(rows >= 40, "examples/README.md maps only {rows} promises");
+}
+
+#[test]
+fn every_diagnostic_code_is_documented() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let source = std::fs::read_to_string(root.join("src/validate.rs")).unwrap();
+    let docs = std::fs::read_to_string(root.join("../../docs/declaration.md")).unwrap();
+    let is_code = |s: &str| !s.is_empty() && s.split('-').all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()));
+    let mut codes = Vec::new();
+    for call in ["self.error(", "self.warn(", "self.report(", "Diagnostic::new("] {
+        for (at, _) in source.match_indices(call) {
+            let rest = &source[at + call.len()..];
+            if let Some(code) = rest.split('"').skip(1).step_by(2).take(2).find(|s| is_code(s)) {
+                codes.push(code.to_owned());
+            }
+        }
+    }
+    codes.sort();
+    codes.dedup();
+    assert!(codes.len() > 40, "found only {codes:?}");
+    let missing: Vec<&String> = codes.iter().filter(|c| !docs.contains(&format!("`{c}`"))).collect();
+    assert!(missing.is_empty(), "undocumented in docs/declaration.md: {missing:?}");
+}

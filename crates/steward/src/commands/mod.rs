@@ -5,6 +5,7 @@ mod init;
 mod notice;
 mod ropa;
 mod serve;
+mod taxonomy;
 
 use steward_policy::{Checked, Declaration, Source};
 
@@ -20,6 +21,7 @@ pub fn run(cli: &Cli) -> Outcome {
         Command::Notice(args) => notice::run(&cli.global, args),
         Command::Ropa(args) => ropa::run(&cli.global, args),
         Command::Serve(args) => serve::run(&cli.global, args),
+        Command::Taxonomy(args) => taxonomy::run(args),
     }
 }
 

@@ -253,7 +253,7 @@ fn the_declaration_can_come_from_the_environment() {
 
 #[test]
 fn every_command_has_help_with_an_example() {
-    for command in ["init", "check", "notice", "ropa", "serve"] {
+    for command in ["init", "check", "notice", "ropa", "serve", "taxonomy"] {
         let out = steward().args([command, "--help"]).output().unwrap();
         assert_eq!(code(&out), 0);
         let help = stdout(&out);
@@ -317,4 +317,18 @@ fn serve_reports_a_busy_port() {
         .unwrap();
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains(&format!("cannot listen on {address}")));
+}
+
+#[test]
+fn taxonomy_finds_keys_by_word() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["taxonomy", "e-mail"]);
+    assert_eq!(code(&out), 0);
+    let text = stdout(&out);
+    assert!(text.contains("user.contact.email") && text.contains("marketing.communications.email"), "{text}");
+    let subjects = run(dir.path(), &["taxonomy", "--kind", "subjects"]);
+    assert!(stdout(&subjects).contains("customer") && !stdout(&subjects).contains("user.contact"));
+    let none = run(dir.path(), &["taxonomy", "zzzz"]);
+    assert_eq!(code(&none), 1);
+    assert!(stderr(&none).contains("no key matches"));
 }
