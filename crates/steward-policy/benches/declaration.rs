@@ -10,7 +10,11 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use steward_policy::{Source, check, notice, ropa};
 
 fn seed() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/003-allcot.toml")).unwrap()
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/003-allcot.toml"
+    ))
+    .unwrap()
 }
 
 /// The seed declaration with its purposes repeated `times` times under new ids.
@@ -31,7 +35,9 @@ fn bench(c: &mut Criterion) {
     for (name, text) in [("seed-003", seed()), ("seed-003-x20", large(20))] {
         let source = Source::new("privacy.toml", text.clone());
         group.throughput(Throughput::Bytes(text.len() as u64));
-        group.bench_function(format!("check/{name}"), |b| b.iter(|| check(black_box(&source)).unwrap()));
+        group.bench_function(format!("check/{name}"), |b| {
+            b.iter(|| check(black_box(&source)).unwrap())
+        });
         let declaration = check(&source).unwrap().declaration.expect("valid");
         group.bench_function(format!("notice-html/{name}"), |b| {
             b.iter(|| notice::build(black_box(&declaration)).to_html())

@@ -225,6 +225,56 @@ pub fn covers(rule: &str, key: &str) -> bool {
         || (key.len() > rule.len() && key.starts_with(rule) && key.as_bytes()[rule.len()] == b'.')
 }
 
+impl Taxonomy {
+    /// The standard taxonomy as a Markdown reference (docs/taxonomy.md is generated from it).
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::from(
+            "# Taxonomy\n\n\
+             Steward's vocabulary for the declaration. Keys are those of \
+             [fideslang](https://github.com/ethyca/fideslang) (taxonomy CC BY 4.0), so a Fides \
+             taxonomy or dataset maps onto Steward as is; names and descriptions are Steward's own.\n\n\
+             Keys are hierarchical: a rule on `user.contact` covers `user.contact.email`. Add your \
+             own keys under an existing parent with `[[taxonomy.categories]]`, `[[taxonomy.uses]]` \
+             or `[[taxonomy.subjects]]` (see [declaration.md](declaration.md#taxonomy)). \
+             Deprecated fideslang keys are accepted with a warning and replaced by their successor.\n\n\
+             Search it from the command line: `steward taxonomy email`.\n\n\
+             This file is generated from `crates/steward-policy/data/taxonomy.toml`; a test fails \
+             when they differ.\n",
+        );
+        for (kind, title) in [
+            (Kind::Category, "Data categories"),
+            (Kind::Use, "Data uses"),
+            (Kind::Subject, "Data subjects"),
+        ] {
+            out.push_str(&format!(
+                "\n## {title}\n\n| Key | Name | Description |\n| --- | --- | --- |\n"
+            ));
+            for t in self.terms(kind) {
+                out.push_str(&format!(
+                    "| `{}` | {} | {} |\n",
+                    t.key, t.name, t.description
+                ));
+            }
+            let deprecated: Vec<&Term> = self
+                .terms
+                .iter()
+                .filter(|((k, _), t)| *k == kind && t.replaced_by.is_some())
+                .map(|(_, t)| t)
+                .collect();
+            if !deprecated.is_empty() {
+                out.push_str("\nDeprecated keys and their replacements: ");
+                let pairs: Vec<String> = deprecated
+                    .iter()
+                    .map(|t| format!("`{}` → `{}`", t.key, t.replaced_by.as_deref().unwrap_or("")))
+                    .collect();
+                out.push_str(&pairs.join(", "));
+                out.push_str(".\n");
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,50 +357,5 @@ mod tests {
             t.extend(Kind::Subject, "commenter", "Commenter", "Leaves comments")
                 .is_ok()
         );
-    }
-}
-
-impl Taxonomy {
-    /// The standard taxonomy as a Markdown reference (docs/taxonomy.md is generated from it).
-    pub fn to_markdown(&self) -> String {
-        let mut out = String::from(
-            "# Taxonomy\n\n\
-             Steward's vocabulary for the declaration. Keys are those of \
-             [fideslang](https://github.com/ethyca/fideslang) (taxonomy CC BY 4.0), so a Fides \
-             taxonomy or dataset maps onto Steward as is; names and descriptions are Steward's own.\n\n\
-             Keys are hierarchical: a rule on `user.contact` covers `user.contact.email`. Add your \
-             own keys under an existing parent with `[[taxonomy.categories]]`, `[[taxonomy.uses]]` \
-             or `[[taxonomy.subjects]]` (see [declaration.md](declaration.md#taxonomy)). \
-             Deprecated fideslang keys are accepted with a warning and replaced by their successor.\n\n\
-             Search it from the command line: `steward taxonomy email`.\n\n\
-             This file is generated from `crates/steward-policy/data/taxonomy.toml`; a test fails \
-             when they differ.\n",
-        );
-        for (kind, title) in [
-            (Kind::Category, "Data categories"),
-            (Kind::Use, "Data uses"),
-            (Kind::Subject, "Data subjects"),
-        ] {
-            out.push_str(&format!("\n## {title}\n\n| Key | Name | Description |\n| --- | --- | --- |\n"));
-            for t in self.terms(kind) {
-                out.push_str(&format!("| `{}` | {} | {} |\n", t.key, t.name, t.description));
-            }
-            let deprecated: Vec<&Term> = self
-                .terms
-                .iter()
-                .filter(|((k, _), t)| *k == kind && t.replaced_by.is_some())
-                .map(|(_, t)| t)
-                .collect();
-            if !deprecated.is_empty() {
-                out.push_str("\nDeprecated keys and their replacements: ");
-                let pairs: Vec<String> = deprecated
-                    .iter()
-                    .map(|t| format!("`{}` → `{}`", t.key, t.replaced_by.as_deref().unwrap_or("")))
-                    .collect();
-                out.push_str(&pairs.join(", "));
-                out.push_str(".\n");
-            }
-        }
-        out
     }
 }

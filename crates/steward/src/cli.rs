@@ -57,7 +57,9 @@ pub enum Command {
     Notice(NoticeArgs),
 
     /// List the taxonomy keys (data categories, uses, subjects), optionally only those matching a word
-    #[command(after_help = "Examples:\n  steward taxonomy email             keys whose key, name or description mentions e-mail\n  steward taxonomy --kind uses marketing\n  steward taxonomy --kind subjects")]
+    #[command(
+        after_help = "Examples:\n  steward taxonomy email             keys whose key, name or description mentions e-mail\n  steward taxonomy --kind uses marketing\n  steward taxonomy --kind subjects"
+    )]
     Taxonomy(TaxonomyArgs),
 
     /// Serve the privacy notice over HTTP (the API and privacy centre arrive here as they are built)

@@ -682,7 +682,10 @@ fn docs_taxonomy_md_matches_the_shipped_taxonomy() {
         std::fs::write(&path, &expected).unwrap();
     }
     let actual = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(actual == expected, "docs/taxonomy.md is out of date: run `STEWARD_UPDATE_DOCS=1 cargo test -p steward-policy` and commit it");
+    assert!(
+        actual == expected,
+        "docs/taxonomy.md is out of date: run `STEWARD_UPDATE_DOCS=1 cargo test -p steward-policy` and commit it"
+    );
 }
 
 #[test]
@@ -690,12 +693,22 @@ fn every_promise_in_examples_readme_is_a_line_of_its_declaration() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
     let mut rows = 0;
-    for line in readme.lines().filter(|l| l.starts_with("| ") && l.contains(".toml`")) {
+    for line in readme
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.contains(".toml`"))
+    {
         let cells: Vec<&str> = line.split(" | ").collect();
         let file = cells[1].trim_matches('`');
-        let quoted = cells[2].trim_end_matches(" |").trim_matches('`').replace("\\|", "|");
-        let text = std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-        assert!(text.lines().any(|l| l.trim_start().starts_with(&quoted)), "{file} has no line `{quoted}`");
+        let quoted = cells[2]
+            .trim_end_matches(" |")
+            .trim_matches('`')
+            .replace("\\|", "|");
+        let text =
+            std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(&quoted)),
+            "{file} has no line `{quoted}`"
+        );
         rows += 1;
     }
     assert!(rows >= 40, "examples/README.md maps only {rows} promises");
@@ -706,12 +719,27 @@ fn every_diagnostic_code_is_documented() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let source = std::fs::read_to_string(root.join("src/validate.rs")).unwrap();
     let docs = std::fs::read_to_string(root.join("../../docs/declaration.md")).unwrap();
-    let is_code = |s: &str| !s.is_empty() && s.split('-').all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()));
+    let is_code = |s: &str| {
+        !s.is_empty()
+            && s.split('-')
+                .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+    };
     let mut codes = Vec::new();
-    for call in ["self.error(", "self.warn(", "self.report(", "Diagnostic::new("] {
+    for call in [
+        "self.error(",
+        "self.warn(",
+        "self.report(",
+        "Diagnostic::new(",
+    ] {
         for (at, _) in source.match_indices(call) {
             let rest = &source[at + call.len()..];
-            if let Some(code) = rest.split('"').skip(1).step_by(2).take(2).find(|s| is_code(s)) {
+            if let Some(code) = rest
+                .split('"')
+                .skip(1)
+                .step_by(2)
+                .take(2)
+                .find(|s| is_code(s))
+            {
                 codes.push(code.to_owned());
             }
         }
@@ -719,6 +747,12 @@ fn every_diagnostic_code_is_documented() {
     codes.sort();
     codes.dedup();
     assert!(codes.len() > 40, "found only {codes:?}");
-    let missing: Vec<&String> = codes.iter().filter(|c| !docs.contains(&format!("`{c}`"))).collect();
-    assert!(missing.is_empty(), "undocumented in docs/declaration.md: {missing:?}");
+    let missing: Vec<&String> = codes
+        .iter()
+        .filter(|c| !docs.contains(&format!("`{c}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "undocumented in docs/declaration.md: {missing:?}"
+    );
 }

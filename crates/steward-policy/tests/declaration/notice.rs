@@ -23,6 +23,15 @@ pub fn examples() -> Vec<(String, String)> {
     out
 }
 
+/// The text of the seed site whose file name starts with `prefix`.
+pub fn example(prefix: &str) -> String {
+    examples()
+        .into_iter()
+        .find(|(n, _)| n.starts_with(prefix))
+        .map(|(_, text)| text)
+        .unwrap_or_else(|| panic!("no example {prefix}"))
+}
+
 fn declaration(text: &str) -> steward_policy::Declaration {
     let (source, checked) = run(text);
     let errors: Vec<String> = checked
@@ -102,10 +111,7 @@ fn the_notice_has_every_section_the_seeds_have() {
 
 #[test]
 fn html_is_self_contained_and_accessible() {
-    let (_, text) = examples()
-        .into_iter()
-        .find(|(n, _)| n.starts_with("004"))
-        .unwrap();
+    let text = example("004");
     let html = notice::build(&declaration(&text)).to_html();
     assert!(html.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"));
     for landmark in [
@@ -138,10 +144,7 @@ fn html_is_self_contained_and_accessible() {
 
 #[test]
 fn the_notice_states_what_the_declaration_promises() {
-    let (_, text) = examples()
-        .into_iter()
-        .find(|(n, _)| n.starts_with("004"))
-        .unwrap();
+    let text = example("004");
     let md = notice::build(&declaration(&text)).to_markdown();
     for promise in [
         "45 to 60 days after account closure",
@@ -155,10 +158,7 @@ fn the_notice_states_what_the_declaration_promises() {
     ] {
         assert!(md.contains(promise), "missing: {promise}");
     }
-    let (_, text) = examples()
-        .into_iter()
-        .find(|(n, _)| n.starts_with("003"))
-        .unwrap();
+    let text = example("003");
     let md = notice::build(&declaration(&text)).to_markdown();
     for promise in [
         "within 7 business days (weekends and public holidays do not count)",

@@ -4,14 +4,11 @@ use std::io::Read;
 
 use steward_policy::ropa::{self, COLUMNS};
 
-use super::notice::examples;
+use super::notice::example;
 use super::run;
 
 fn record(prefix: &str) -> ropa::Record {
-    let (_, text) = examples()
-        .into_iter()
-        .find(|(n, _)| n.starts_with(prefix))
-        .unwrap();
+    let text = example(prefix);
     let (_, checked) = run(&text);
     ropa::build(&checked.declaration.expect("valid"))
 }

@@ -51,6 +51,19 @@ fn find(program: &str) -> Option<std::path::PathBuf> {
     })
 }
 
+/// POSTs JSON and returns the JSON reply.
+async fn post(client: &reqwest::Client, url: String, body: &Value) -> Value {
+    client
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 impl Driver {
     /// Starts chromedriver and a headless Chromium session, or `None` when not installed.
     async fn start() -> Option<Self> {
@@ -102,15 +115,7 @@ impl Driver {
                          format!("--user-data-dir={}", profile.0.display())]
             }
         }}});
-        let created: Value = client
-            .post(format!("{base}/session"))
-            .json(&capabilities)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let created = post(&client, format!("{base}/session"), &capabilities).await;
         let session = created["value"]["sessionId"]
             .as_str()
             .unwrap_or_else(|| panic!("no session: {created}"))
@@ -126,16 +131,7 @@ impl Driver {
 
     async fn command(&self, path: &str, body: Value) -> Value {
         let url = format!("{}/session/{}/{path}", self.base, self.session);
-        let reply: Value = self
-            .client
-            .post(url)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let reply = post(&self.client, url, &body).await;
         reply["value"].clone()
     }
 

@@ -40,7 +40,10 @@ pub fn run(args: &TaxonomyArgs) -> Outcome {
         let width = terms.iter().map(|t| t.key.len()).max().unwrap_or(0);
         out.push_str(&format!("{title}:\n"));
         for t in terms {
-            out.push_str(&format!("  {:width$}  {}: {}\n", t.key, t.name, t.description));
+            out.push_str(&format!(
+                "  {:width$}  {}: {}\n",
+                t.key, t.name, t.description
+            ));
             found += 1;
         }
         out.push('\n');

@@ -325,7 +325,10 @@ fn taxonomy_finds_keys_by_word() {
     let out = run(dir.path(), &["taxonomy", "e-mail"]);
     assert_eq!(code(&out), 0);
     let text = stdout(&out);
-    assert!(text.contains("user.contact.email") && text.contains("marketing.communications.email"), "{text}");
+    assert!(
+        text.contains("user.contact.email") && text.contains("marketing.communications.email"),
+        "{text}"
+    );
     let subjects = run(dir.path(), &["taxonomy", "--kind", "subjects"]);
     assert!(stdout(&subjects).contains("customer") && !stdout(&subjects).contains("user.contact"));
     let none = run(dir.path(), &["taxonomy", "zzzz"]);
