@@ -1791,11 +1791,20 @@ impl Validator<'_> {
                 ),
             );
         }
+        let language = Self::optional(p.language.as_ref()).unwrap_or_else(|| "en".to_owned());
+        if !(language == "en" || language.starts_with("en-")) {
+            self.warn(
+                "notice-language",
+                &at.key("language"),
+                format!("the notice is rendered in English, not `{language}`"),
+                Some("Steward's notice text is English today; set `language = \"en\"`, or publish your own translation beside it".to_owned()),
+            );
+        }
         Some(Policy {
             version: version?,
             effective,
             must_accept: p.must_accept.unwrap_or(false),
-            language: Self::optional(p.language.as_ref()).unwrap_or_else(|| "en".to_owned()),
+            language,
             url: self.url(p.url.as_ref(), &at.key("url")),
             notify_changes,
             changelog,

@@ -601,6 +601,23 @@ fn bad_values_name_the_accepted_ones() {
 }
 
 #[test]
+fn a_notice_language_other_than_english_is_flagged() {
+    let (source, checked) = run(&with(
+        "version = \"1.0\"\neffective",
+        "version = \"1.0\"\nlanguage = \"de\"\neffective",
+    ));
+    assert_eq!(
+        pointed_at(&source, only(&source, &checked, "notice-language")),
+        "\"de\""
+    );
+    let (_, checked) = run(&with(
+        "version = \"1.0\"\neffective",
+        "version = \"1.0\"\nlanguage = \"en-GB\"\neffective",
+    ));
+    assert!(checked.diagnostics.is_empty());
+}
+
+#[test]
 fn unreadable_text_is_fatal_with_a_location() {
     for (text, code, line) in [
         ("[policy\nversion = 1", "toml-syntax", Some(1)),

@@ -91,3 +91,26 @@ fn xlsx_is_a_real_workbook_with_the_rows() {
         assert!(text.contains(expected), "{expected}");
     }
 }
+
+#[test]
+fn csv_cells_cannot_run_as_spreadsheet_formulas() {
+    let text = super::BASE.replace(
+        "name = \"Orders\"",
+        "name = \"=HYPERLINK(\\\"http://evil.example\\\")\"",
+    );
+    let (source, checked) = run(&text);
+    let d = checked.declaration.unwrap_or_else(|| {
+        panic!(
+            "{:?}",
+            checked
+                .diagnostics
+                .iter()
+                .map(|d| d.render(&source))
+                .collect::<Vec<_>>()
+        )
+    });
+    let csv = String::from_utf8(ropa::build(&d).to_csv().unwrap()).unwrap();
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let row = reader.records().next().unwrap().unwrap();
+    assert!(row[5].starts_with("'=HYPERLINK("), "{}", &row[5]);
+}

@@ -33,14 +33,23 @@ pub fn run(global: &Global, args: &CheckArgs) -> Outcome {
             return Outcome::Unreadable;
         }
     };
-    let (diagnostics, readable) = match steward_policy::check(&source) {
-        Ok(checked) => (checked.diagnostics, true),
-        Err(fatal) => (vec![*fatal], false),
+    let (diagnostics, readable, summary) = match steward_policy::check(&source) {
+        Ok(checked) => {
+            let summary = checked.declaration.as_ref().map(summarise);
+            (checked.diagnostics, true, summary)
+        }
+        Err(fatal) => (vec![*fatal], false, None),
     };
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = diagnostics.len() - errors;
     let text = match args.format {
-        CheckFormat::Text => text_report(&source, &diagnostics, errors, warnings),
+        CheckFormat::Text => {
+            let mut report = text_report(&source, &diagnostics, errors, warnings);
+            if let Some(summary) = summary {
+                report.push_str(&format!("Declared: {summary}.\n"));
+            }
+            report
+        }
         CheckFormat::Json => {
             let report = json!({
                 "file": source.name(), "readable": readable,
@@ -60,8 +69,23 @@ pub fn run(global: &Global, args: &CheckArgs) -> Outcome {
     }
 }
 
+/// What the declaration covers, in one line.
+fn summarise(d: &steward_policy::Declaration) -> String {
+    [
+        plural(d.purposes.len(), "purpose"),
+        plural(d.processors.len(), "recipient"),
+        plural(d.cookies.len(), "cookie"),
+        plural(d.collected_categories().len(), "data category"),
+    ]
+    .join(", ")
+}
+
 fn plural(n: usize, word: &str) -> String {
-    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+    match (n, word.strip_suffix('y')) {
+        (1, _) => format!("{n} {word}"),
+        (_, Some(stem)) => format!("{n} {stem}ies"),
+        _ => format!("{n} {word}s"),
+    }
 }
 
 fn text_report(
