@@ -648,16 +648,37 @@ fn sharing(d: &Declaration) -> Section {
             "We do not sell your personal data, and we do not share it for cross-context behavioural advertising.",
         )]));
     }
-    if d.processors.is_empty() {
+    let receives = |p: &Processor| {
+        d.purposes.iter().any(|x| x.recipients.contains(&p.id))
+            || d.cookies.iter().any(|c| c.provider.as_ref() == Some(&p.id))
+    };
+    let recipients: Vec<&Processor> = d.processors.iter().filter(|p| receives(p)).collect();
+    let sources: Vec<&Processor> = d
+        .processors
+        .iter()
+        .filter(|p| {
+            !receives(p)
+                && d.purposes
+                    .iter()
+                    .any(|x| x.source == DataSource::ThirdParty(p.id.clone()))
+        })
+        .collect();
+    if recipients.is_empty() {
         blocks.push(Block::Para(vec![t(
             "We do not disclose personal data to anyone else.",
         )]));
     } else {
-        blocks.push(Block::Para(vec![t(
-            "We disclose personal data only to the recipients below, and only what each needs. Processors act on our instructions under a data processing agreement and may not use the data for their own purposes.",
-        )]));
-        let rows = d
-            .processors
+        let mut intro =
+            "We disclose personal data only to the recipients below, and only what each needs."
+                .to_owned();
+        if recipients
+            .iter()
+            .any(|p| matches!(p.role, Role::Processor | Role::SubProcessor))
+        {
+            intro.push_str(" Processors act on our instructions under a data processing agreement and may not use the data for their own purposes.");
+        }
+        blocks.push(Block::Para(vec![t(intro)]));
+        let rows = recipients
             .iter()
             .map(|p| {
                 let mut categories = p.categories.clone();
@@ -689,7 +710,7 @@ fn sharing(d: &Declaration) -> Section {
                         .clone()
                         .map_or_else(String::new, |s| end_sentence(&s)))],
                     vec![t(if data.is_empty() {
-                        "As needed for the service".to_owned()
+                        "What their cookies hold".to_owned()
                     } else {
                         data
                     })],
@@ -712,6 +733,28 @@ fn sharing(d: &Declaration) -> Section {
             .to_vec(),
             rows,
         }));
+    }
+    if !sources.is_empty() {
+        blocks.push(Block::Para(vec![t(
+            "We also receive personal data about you from others:",
+        )]));
+        blocks.push(Block::List(
+            sources
+                .iter()
+                .map(|p| {
+                    let mut item = vec![strong(&p.name)];
+                    if let Some(service) = &p.service {
+                        item.push(t(format!(": {}", end_sentence(service))));
+                    }
+                    if let Some(policy) = &p.privacy_policy {
+                        item.push(t(" "));
+                        item.push(link("Privacy policy", policy));
+                        item.push(t("."));
+                    }
+                    item
+                })
+                .collect(),
+        ));
     }
     Section {
         id: "sharing",
