@@ -1,0 +1,161 @@
+//! What a storage backend must do. A store only ever sees ciphertext, blind indexes, wrapped
+//! keys and non-personal metadata (categories, purposes, times); the vault seals and opens.
+//!
+//! Subject keys live apart from the data (a separate SQLite file, a separate PostgreSQL
+//! schema), so a backup of the data alone holds no key.
+
+use std::future::Future;
+
+use steward_crypto::WrappedKey;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::subject::SubjectId;
+
+/// An identity as stored: its kind, blind index and sealed value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedIdentity {
+    /// The identity kind's name.
+    pub kind: String,
+    /// HMAC of the normalised value under the kind's index key.
+    pub index: [u8; 32],
+    /// The normalised value, sealed under the subject key.
+    pub sealed: Vec<u8>,
+}
+
+/// A field as stored: category, purpose of collection, provenance and sealed value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedField {
+    /// Stable id of the field.
+    pub id: Uuid,
+    /// Its data category (a taxonomy key).
+    pub category: String,
+    /// The purpose it was collected for.
+    pub purpose: String,
+    /// Where it came from (`FieldSource::encode`).
+    pub source: String,
+    /// When it was collected.
+    pub collected_at: OffsetDateTime,
+    /// The value, sealed.
+    pub sealed: Vec<u8>,
+}
+
+/// A subject ready to be written.
+#[derive(Debug, Clone)]
+pub struct NewSubject {
+    /// Its id.
+    pub id: SubjectId,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// Its data key, wrapped.
+    pub key: WrappedKey,
+    /// Its identities.
+    pub identities: Vec<SealedIdentity>,
+    /// Its fields.
+    pub fields: Vec<SealedField>,
+}
+
+/// A subject as read back.
+#[derive(Debug, Clone)]
+pub struct StoredSubject {
+    /// Its id.
+    pub id: SubjectId,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// Its data key, wrapped.
+    pub key: WrappedKey,
+    /// Its identities.
+    pub identities: Vec<SealedIdentity>,
+    /// Its fields.
+    pub fields: Vec<SealedField>,
+}
+
+/// Fields kept through an erasure because the law requires them, sealed under their own key.
+#[derive(Debug, Clone)]
+pub struct Hold {
+    /// The hold key, wrapped; destroyed when the hold ends.
+    pub key: WrappedKey,
+    /// The fields, re-sealed under the hold key.
+    pub fields: Vec<HeldField>,
+}
+
+/// One held field.
+#[derive(Debug, Clone)]
+pub struct HeldField {
+    /// The field, sealed under the hold key.
+    pub field: SealedField,
+    /// Why it is kept.
+    pub reason: String,
+    /// When the hold ends (`None`: no end declared).
+    pub until: Option<OffsetDateTime>,
+}
+
+/// What a store can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// An identity already belongs to another subject (the database's unique index said so).
+    #[error("this {kind} already belongs to another subject")]
+    Duplicate {
+        /// The identity kind.
+        kind: String,
+    },
+    /// The backend failed.
+    #[error("the database failed: {0}")]
+    Backend(String),
+}
+
+/// A storage backend. Every method is atomic: it does all its work or none.
+pub trait Store: Send + Sync + 'static {
+    /// A root secret wrapped by the master key (`index`), if one was stored.
+    fn root(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<WrappedKey>, StoreError>> + Send;
+
+    /// Stores a root secret unless one exists; returns the one that is stored.
+    fn put_root(
+        &self,
+        name: &str,
+        key: &WrappedKey,
+    ) -> impl Future<Output = Result<WrappedKey, StoreError>> + Send;
+
+    /// Writes subjects: all of them, or none (a duplicate identity fails the whole batch).
+    fn insert_subjects(
+        &self,
+        subjects: &[NewSubject],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The subject an identity's blind index belongs to.
+    fn find_subject(
+        &self,
+        kind: &str,
+        index: &[u8; 32],
+    ) -> impl Future<Output = Result<Option<SubjectId>, StoreError>> + Send;
+
+    /// Everything stored for a subject (its key included).
+    fn load_subject(
+        &self,
+        id: SubjectId,
+    ) -> impl Future<Output = Result<Option<StoredSubject>, StoreError>> + Send;
+
+    /// Inserts a field, or replaces the field with the same id.
+    fn put_field(
+        &self,
+        subject: SubjectId,
+        field: &SealedField,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Erases a subject: destroys its key first (crypto-shredding), then deletes its
+    /// identities and fields, keeping `hold` if given. `false` when there was no such subject.
+    fn erase_subject(
+        &self,
+        id: SubjectId,
+        hold: Option<&Hold>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Fields held after erasure, with their wrapped hold key.
+    fn held(&self, id: SubjectId) -> impl Future<Output = Result<Option<Hold>, StoreError>> + Send;
+
+    /// How many subjects are stored.
+    fn count_subjects(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}

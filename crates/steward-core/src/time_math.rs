@@ -1,0 +1,83 @@
+//! Adding declared durations to instants: calendar months clamp to the month's end, business
+//! days skip weekends and the declared holidays.
+
+use steward_policy::{Duration, Unit};
+use time::{Date, Month, OffsetDateTime, Weekday};
+
+/// `at` plus `duration`, counting business days with `holidays` excluded.
+pub fn add(at: OffsetDateTime, duration: Duration, holidays: &[Date]) -> OffsetDateTime {
+    let n = i64::from(duration.amount);
+    match duration.unit {
+        Unit::Minute => at + time::Duration::minutes(n),
+        Unit::Hour => at + time::Duration::hours(n),
+        Unit::Day => at + time::Duration::days(n),
+        Unit::Week => at + time::Duration::weeks(n),
+        Unit::Month => add_months(at, duration.amount),
+        Unit::Year => add_months(at, duration.amount.saturating_mul(12)),
+        Unit::BusinessDay => {
+            let mut day = at;
+            let mut left = duration.amount;
+            while left > 0 {
+                day += time::Duration::days(1);
+                let weekend = matches!(day.weekday(), Weekday::Saturday | Weekday::Sunday);
+                if !weekend && !holidays.contains(&day.date()) {
+                    left -= 1;
+                }
+            }
+            day
+        }
+    }
+}
+
+/// The same day `months` later, clamped to the last day of a shorter month (31 Jan + 1 month
+/// is 28 or 29 Feb).
+fn add_months(at: OffsetDateTime, months: u32) -> OffsetDateTime {
+    let total = i64::from(at.year()) * 12 + i64::from(u8::from(at.month())) - 1 + i64::from(months);
+    let year = i32::try_from(total.div_euclid(12)).unwrap_or(i32::MAX);
+    let month = Month::try_from(u8::try_from(total.rem_euclid(12) + 1).unwrap_or(1))
+        .unwrap_or(Month::January);
+    let day = at.day().min(month.length(year));
+    Date::from_calendar_date(year, month, day).map_or(at, |date| at.replace_date(date))
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::{date, datetime};
+
+    use super::*;
+
+    #[test]
+    fn a_month_after_the_31st_of_january_is_the_end_of_february() {
+        let d = add(
+            datetime!(2026-01-31 10:00 UTC),
+            Duration::new(1, Unit::Month),
+            &[],
+        );
+        assert_eq!(d, datetime!(2026-02-28 10:00 UTC));
+        let leap = add(
+            datetime!(2028-01-31 10:00 UTC),
+            Duration::new(1, Unit::Month),
+            &[],
+        );
+        assert_eq!(leap, datetime!(2028-02-29 10:00 UTC));
+        assert_eq!(
+            add(
+                datetime!(2026-11-15 0:00 UTC),
+                Duration::new(10, Unit::Year),
+                &[]
+            ),
+            datetime!(2036-11-15 0:00 UTC)
+        );
+    }
+
+    #[test]
+    fn business_days_skip_weekends_and_holidays() {
+        // Friday 18 December 2026 + 7 business days, with 25 and 28 December off.
+        let due = add(
+            datetime!(2026-12-18 09:00 UTC),
+            Duration::new(7, Unit::BusinessDay),
+            &[date!(2026 - 12 - 25), date!(2026 - 12 - 28)],
+        );
+        assert_eq!(due, datetime!(2026-12-31 09:00 UTC));
+    }
+}
