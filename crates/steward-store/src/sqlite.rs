@@ -1,0 +1,355 @@
+//! The embedded default: two SQLite files in the data folder, `steward.db` (ciphertext and
+//! blind indexes) and `keys.db` (wrapped keys). WAL mode, foreign keys, `secure_delete` so
+//! erased rows are overwritten on disk, and a busy timeout for concurrent writers.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Executor, Row, Sqlite, Transaction};
+use steward_core::store::{Hold, NewSubject, SealedField, SealedIdentity, StoredSubject};
+use steward_core::{Store, StoreError, SubjectId};
+use steward_crypto::WrappedKey;
+
+use crate::convert::{self, FieldRow, backend, from_nanos, is_unique_violation, to_nanos};
+
+/// SQLite store: data and keys in two files of one folder.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    data: SqlitePool,
+    keys: SqlitePool,
+    dir: PathBuf,
+}
+
+async fn pool(path: &Path) -> Result<SqlitePool, StoreError> {
+    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+        .map_err(|e| backend(&e))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10))
+        .pragma("secure_delete", "ON");
+    SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `dir` and applies its migrations.
+    pub async fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+        let data = pool(&dir.join("steward.db")).await?;
+        let keys = pool(&dir.join("keys.db")).await?;
+        sqlx::migrate!("./migrations/sqlite/data")
+            .run(&data)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migrating steward.db: {e}")))?;
+        sqlx::migrate!("./migrations/sqlite/keys")
+            .run(&keys)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migrating keys.db: {e}")))?;
+        Ok(Self {
+            data,
+            keys,
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// The data folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes the WAL back into the database files and closes the pools (for backups and tests
+    /// that inspect the files).
+    pub async fn close(self) {
+        for pool in [&self.data, &self.keys] {
+            let _ = pool.execute("PRAGMA wal_checkpoint(TRUNCATE)").await;
+            pool.close().await;
+        }
+    }
+
+    async fn begin(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        pool.begin().await.map_err(|e| backend(&e))
+    }
+}
+
+async fn insert_field(
+    tx: &mut Transaction<'static, Sqlite>,
+    subject: &SubjectId,
+    f: &SealedField,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO fields (id, subject, category, purpose, source, collected_at, sealed) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        .bind(f.id.as_bytes().as_slice())
+        .bind(subject.as_bytes().as_slice())
+        .bind(&f.category)
+        .bind(&f.purpose)
+        .bind(&f.source)
+        .bind(to_nanos(f.collected_at))
+        .bind(&f.sealed)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+}
+
+impl Store for SqliteStore {
+    async fn root(&self, name: &str) -> Result<Option<WrappedKey>, StoreError> {
+        let row: Option<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT kek_version, wrapped FROM roots WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.keys)
+                .await
+                .map_err(|e| backend(&e))?;
+        row.map(|(v, bytes)| {
+            Ok(WrappedKey {
+                kek_version: convert::version(v)?,
+                bytes,
+            })
+        })
+        .transpose()
+    }
+
+    async fn put_root(&self, name: &str, key: &WrappedKey) -> Result<WrappedKey, StoreError> {
+        sqlx::query("INSERT INTO roots (name, kek_version, wrapped) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(i64::from(key.kek_version))
+            .bind(&key.bytes)
+            .execute(&self.keys)
+            .await
+            .map_err(|e| backend(&e))?;
+        self.root(name).await?.ok_or_else(|| {
+            StoreError::Backend("the root key vanished after it was written".to_owned())
+        })
+    }
+
+    async fn insert_subjects(&self, subjects: &[NewSubject]) -> Result<(), StoreError> {
+        let mut data = Self::begin(&self.data).await?;
+        let written: Result<(), sqlx::Error> = async {
+            for s in subjects {
+                sqlx::query("INSERT INTO subjects (id, created_at) VALUES (?, ?)")
+                    .bind(s.id.as_bytes().as_slice())
+                    .bind(to_nanos(s.created_at))
+                    .execute(&mut *data)
+                    .await?;
+                for i in &s.identities {
+                    sqlx::query(
+                        "INSERT INTO identities (subject, kind, idx, sealed) VALUES (?, ?, ?, ?)",
+                    )
+                    .bind(s.id.as_bytes().as_slice())
+                    .bind(&i.kind)
+                    .bind(i.index.as_slice())
+                    .bind(&i.sealed)
+                    .execute(&mut *data)
+                    .await?;
+                }
+                for f in &s.fields {
+                    insert_field(&mut data, &s.id, f).await?;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = written {
+            let _ = data.rollback().await;
+            return Err(if is_unique_violation(&e) {
+                StoreError::Duplicate {
+                    kind: convert::duplicate_kind(self, subjects).await,
+                }
+            } else {
+                backend(&e)
+            });
+        }
+        // Keys are committed before the data: a crash in between leaves a key with no data
+        // (harmless), never data without its key.
+        let mut keys = Self::begin(&self.keys).await?;
+        for s in subjects {
+            sqlx::query(
+                "INSERT INTO subject_keys (subject, kek_version, wrapped) VALUES (?, ?, ?)",
+            )
+            .bind(s.id.as_bytes().as_slice())
+            .bind(i64::from(s.key.kek_version))
+            .bind(&s.key.bytes)
+            .execute(&mut *keys)
+            .await
+            .map_err(|e| backend(&e))?;
+        }
+        keys.commit().await.map_err(|e| backend(&e))?;
+        data.commit().await.map_err(|e| backend(&e))
+    }
+
+    async fn find_subject(
+        &self,
+        kind: &str,
+        index: &[u8; 32],
+    ) -> Result<Option<SubjectId>, StoreError> {
+        let row: Option<(Vec<u8>,)> =
+            sqlx::query_as("SELECT subject FROM identities WHERE kind = ? AND idx = ?")
+                .bind(kind)
+                .bind(index.as_slice())
+                .fetch_optional(&self.data)
+                .await
+                .map_err(|e| backend(&e))?;
+        row.map(|(id,)| convert::uuid(&id).map(SubjectId))
+            .transpose()
+    }
+
+    async fn load_subject(&self, id: SubjectId) -> Result<Option<StoredSubject>, StoreError> {
+        let key: Option<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT kek_version, wrapped FROM subject_keys WHERE subject = ?")
+                .bind(id.as_bytes().as_slice())
+                .fetch_optional(&self.keys)
+                .await
+                .map_err(|e| backend(&e))?;
+        let subject: Option<(i64,)> =
+            sqlx::query_as("SELECT created_at FROM subjects WHERE id = ?")
+                .bind(id.as_bytes().as_slice())
+                .fetch_optional(&self.data)
+                .await
+                .map_err(|e| backend(&e))?;
+        let (Some((kek_version, wrapped)), Some((created_at,))) = (key, subject) else {
+            return Ok(None);
+        };
+        let identities = sqlx::query(
+            "SELECT kind, idx, sealed FROM identities WHERE subject = ? ORDER BY kind, idx",
+        )
+        .bind(id.as_bytes().as_slice())
+        .fetch_all(&self.data)
+        .await
+        .map_err(|e| backend(&e))?
+        .into_iter()
+        .map(|row| {
+            Ok(SealedIdentity {
+                kind: row.try_get("kind").map_err(|e| backend(&e))?,
+                index: convert::index(&row.try_get::<Vec<u8>, _>("idx").map_err(|e| backend(&e))?)?,
+                sealed: row.try_get("sealed").map_err(|e| backend(&e))?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        let fields = sqlx::query_as::<_, FieldRow>("SELECT id, category, purpose, source, collected_at, sealed FROM fields WHERE subject = ? ORDER BY collected_at, id")
+            .bind(id.as_bytes().as_slice())
+            .fetch_all(&self.data)
+            .await
+            .map_err(|e| backend(&e))?
+            .into_iter()
+            .map(convert::field)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(StoredSubject {
+            id,
+            created_at: from_nanos(created_at)?,
+            key: WrappedKey {
+                kek_version: convert::version(kek_version)?,
+                bytes: wrapped,
+            },
+            identities,
+            fields,
+        }))
+    }
+
+    async fn put_field(&self, subject: SubjectId, field: &SealedField) -> Result<(), StoreError> {
+        let mut tx = Self::begin(&self.data).await?;
+        sqlx::query("DELETE FROM fields WHERE id = ? AND subject = ?")
+            .bind(field.id.as_bytes().as_slice())
+            .bind(subject.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend(&e))?;
+        insert_field(&mut tx, &subject, field)
+            .await
+            .map_err(|e| backend(&e))?;
+        tx.commit().await.map_err(|e| backend(&e))
+    }
+
+    async fn erase_subject(&self, id: SubjectId, hold: Option<&Hold>) -> Result<bool, StoreError> {
+        let subject = id.as_bytes().as_slice();
+        // 1. Crypto-shredding: the key goes first (and the hold key, if any, is written).
+        let mut keys = Self::begin(&self.keys).await?;
+        let deleted = sqlx::query("DELETE FROM subject_keys WHERE subject = ?")
+            .bind(subject)
+            .execute(&mut *keys)
+            .await
+            .map_err(|e| backend(&e))?;
+        if deleted.rows_affected() == 0 {
+            let _ = keys.rollback().await;
+            return Ok(false);
+        }
+        if let Some(hold) = hold {
+            sqlx::query("INSERT INTO hold_keys (subject, kek_version, wrapped) VALUES (?, ?, ?) ON CONFLICT (subject) DO UPDATE SET kek_version = excluded.kek_version, wrapped = excluded.wrapped")
+                .bind(subject)
+                .bind(i64::from(hold.key.kek_version))
+                .bind(&hold.key.bytes)
+                .execute(&mut *keys)
+                .await
+                .map_err(|e| backend(&e))?;
+        }
+        keys.commit().await.map_err(|e| backend(&e))?;
+        // 2. The rows: unreadable already, now gone.
+        let mut data = Self::begin(&self.data).await?;
+        sqlx::query("DELETE FROM subjects WHERE id = ?")
+            .bind(subject)
+            .execute(&mut *data)
+            .await
+            .map_err(|e| backend(&e))?;
+        for held in hold.map_or(&[][..], |h| &h.fields) {
+            let f = &held.field;
+            sqlx::query("INSERT INTO held_fields (id, subject, category, purpose, source, collected_at, sealed, reason, hold_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                .bind(f.id.as_bytes().as_slice())
+                .bind(subject)
+                .bind(&f.category)
+                .bind(&f.purpose)
+                .bind(&f.source)
+                .bind(to_nanos(f.collected_at))
+                .bind(&f.sealed)
+                .bind(&held.reason)
+                .bind(held.until.map(to_nanos))
+                .execute(&mut *data)
+                .await
+                .map_err(|e| backend(&e))?;
+        }
+        data.commit().await.map_err(|e| backend(&e))?;
+        Ok(true)
+    }
+
+    async fn held(&self, id: SubjectId) -> Result<Option<Hold>, StoreError> {
+        let key: Option<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT kek_version, wrapped FROM hold_keys WHERE subject = ?")
+                .bind(id.as_bytes().as_slice())
+                .fetch_optional(&self.keys)
+                .await
+                .map_err(|e| backend(&e))?;
+        let Some((kek_version, wrapped)) = key else {
+            return Ok(None);
+        };
+        let rows: Vec<convert::HeldRow> =
+            sqlx::query_as("SELECT id, category, purpose, source, collected_at, sealed, reason, hold_until FROM held_fields WHERE subject = ? ORDER BY collected_at, id")
+                .bind(id.as_bytes().as_slice())
+                .fetch_all(&self.data)
+                .await
+                .map_err(|e| backend(&e))?;
+        let fields = rows
+            .into_iter()
+            .map(convert::held_field)
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some(Hold {
+            key: WrappedKey {
+                kek_version: convert::version(kek_version)?,
+                bytes: wrapped,
+            },
+            fields,
+        }))
+    }
+
+    async fn count_subjects(&self) -> Result<u64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM subjects")
+            .fetch_one(&self.data)
+            .await
+            .map_err(|e| backend(&e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
