@@ -255,6 +255,11 @@ impl<S: Store> Vault<S> {
         Ok(())
     }
 
+    /// Checks, without writing, that `purpose` may collect `category` into the vault.
+    pub fn check_collect(&self, purpose: &str, category: &str) -> Result<(), VaultError> {
+        self.may_collect(self.purpose(purpose)?, category)
+    }
+
     fn check_source(&self, source: &FieldSource) -> Result<(), VaultError> {
         match source {
             FieldSource::ThirdParty(id) if self.declaration.processor(id).is_none() => {
@@ -503,51 +508,40 @@ impl<S: Store> Vault<S> {
         }
     }
 
-    /// Erases a subject: fields under a legal hold are re-sealed under a new hold key, then the
-    /// subject key is destroyed and every identity and other field deleted.
-    pub async fn erase(&self, id: SubjectId) -> Result<ErasureReceipt, VaultError> {
-        let (stored, key) = self.load(id).await?;
-        let now = self.clock.now();
+    /// What erasing a subject would remove and keep, without changing anything.
+    pub async fn plan_erasure(
+        &self,
+        id: SubjectId,
+    ) -> Result<(Vec<String>, Vec<Retained>), VaultError> {
+        let (stored, _) = self.load(id).await?;
+        Ok(self.plan(&stored, self.clock.now()))
+    }
+
+    fn legal_hold_of(
+        &self,
+        field: &SealedField,
+    ) -> Option<(&Purpose, &steward_policy::declaration::LegalHold)> {
+        self.declaration
+            .purpose(&field.purpose)
+            .and_then(|p| p.legal_hold.as_ref().map(|h| (p, h)))
+    }
+
+    fn plan(&self, stored: &StoredSubject, now: OffsetDateTime) -> (Vec<String>, Vec<Retained>) {
         let mut removed: Vec<String> = stored
             .identities
             .iter()
             .filter_map(|i| IdentityKind::parse(&i.kind).ok())
             .map(|k| k.category().to_owned())
             .collect();
-        let mut held = Vec::new();
         let mut retained = Vec::new();
-        let hold_key = SubjectKey::generate()?;
         for field in &stored.fields {
-            let hold = self
-                .declaration
-                .purpose(&field.purpose)
-                .and_then(|p| p.legal_hold.as_ref().map(|h| (p, h)));
-            match hold {
-                Some((purpose, legal_hold)) => {
-                    let view = self.open_field(&id, key.bytes(), field, "field")?;
-                    let label = field_label(field);
-                    let aad = Aad {
-                        domain: "held",
-                        subject: id.as_bytes(),
-                        field: &label,
-                        key_version: SUBJECT_KEY_VERSION,
-                    };
-                    let until = self.hold_until(purpose, field, now);
-                    held.push(HeldField {
-                        field: SealedField {
-                            sealed: seal(hold_key.bytes(), &aad, view.value.as_bytes())?,
-                            ..field.clone()
-                        },
-                        reason: legal_hold.reason.clone(),
-                        until,
-                    });
-                    retained.push(Retained {
-                        category: field.category.clone(),
-                        purpose: purpose.id.clone(),
-                        reason: legal_hold.reason.clone(),
-                        until,
-                    });
-                }
+            match self.legal_hold_of(field) {
+                Some((purpose, hold)) => retained.push(Retained {
+                    category: field.category.clone(),
+                    purpose: purpose.id.clone(),
+                    reason: hold.reason.clone(),
+                    until: self.hold_until(purpose, field, now),
+                }),
                 None => removed.push(field.category.clone()),
             }
         }
@@ -555,6 +549,38 @@ impl<S: Store> Vault<S> {
         removed.dedup();
         retained.sort_by(|a, b| (&a.category, &a.purpose).cmp(&(&b.category, &b.purpose)));
         retained.dedup_by(|a, b| a.category == b.category && a.purpose == b.purpose);
+        (removed, retained)
+    }
+
+    /// Erases a subject: fields under a legal hold are re-sealed under a new hold key, then the
+    /// subject key is destroyed and every identity and other field deleted.
+    pub async fn erase(&self, id: SubjectId) -> Result<ErasureReceipt, VaultError> {
+        let (stored, key) = self.load(id).await?;
+        let now = self.clock.now();
+        let (removed, retained) = self.plan(&stored, now);
+        let hold_key = SubjectKey::generate()?;
+        let mut held = Vec::new();
+        for field in &stored.fields {
+            let Some((purpose, legal_hold)) = self.legal_hold_of(field) else {
+                continue;
+            };
+            let view = self.open_field(&id, key.bytes(), field, "field")?;
+            let label = field_label(field);
+            let aad = Aad {
+                domain: "held",
+                subject: id.as_bytes(),
+                field: &label,
+                key_version: SUBJECT_KEY_VERSION,
+            };
+            held.push(HeldField {
+                field: SealedField {
+                    sealed: seal(hold_key.bytes(), &aad, view.value.as_bytes())?,
+                    ..field.clone()
+                },
+                reason: legal_hold.reason.clone(),
+                until: self.hold_until(purpose, field, now),
+            });
+        }
         let hold = if held.is_empty() {
             None
         } else {

@@ -34,6 +34,24 @@ pub struct Global {
         value_name = "FILE"
     )]
     pub declaration: PathBuf,
+    /// Where Steward keeps its data (SQLite files, the master key) by default
+    #[arg(
+        long,
+        global = true,
+        env = "STEWARD_DATA_DIR",
+        default_value = "steward-data",
+        value_name = "DIR"
+    )]
+    pub data_dir: PathBuf,
+    /// Use PostgreSQL instead of SQLite: postgres://user@host/database
+    #[arg(
+        long,
+        global = true,
+        env = "STEWARD_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,11 +86,112 @@ pub enum Command {
     )]
     Serve(ServeArgs),
 
+    /// Import people from a CSV (with a header row) or JSON Lines file into the vault
+    #[command(
+        after_help = "Columns (CSV header or JSON keys) are identity kinds (email, phone, username) or\ndeclared data categories (user.name, user.contact.address …). Every value is sealed.\n\nExamples:\n  steward import --purpose accounts customers.csv\n  steward import --purpose newsletter subscribers.jsonl\n\nThe whole file is checked first: if any line is bad, the bad lines are listed by number and\nnothing is written. Lines whose identity is already in the vault are skipped, so a run that\nwas interrupted can simply be repeated."
+    )]
+    Import(ImportArgs),
+
+    /// Find, show or correct people in the vault
+    #[command(subcommand)]
+    Subject(SubjectCommand),
+
+    /// Erase a person: their key is destroyed, their data deleted, legal holds kept and reported
+    #[command(
+        after_help = "Examples:\n  steward erase --email alice@example.com --dry-run     what would be removed and kept\n  steward erase --email alice@example.com\n  steward erase --subject 0193…                        by subject id\n\nPrints the erasure receipt (no personal data): categories removed, categories kept and why."
+    )]
+    Erase(EraseArgs),
+
     /// Generate the record of processing activities (GDPR Art. 30(1)): one row per purpose
     #[command(
         after_help = "Examples:\n  steward ropa --format xlsx -o record-of-processing.xlsx\n  steward ropa --format csv > ropa.csv\n  steward ropa --format json | jq '.activities[].purpose'"
     )]
     Ropa(RopaArgs),
+}
+
+/// One identity, given on the command line.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct IdentityArgs {
+    /// An e-mail address
+    #[arg(long, value_name = "ADDRESS")]
+    pub email: Option<String>,
+    /// A phone number with its country code (+41 79 123 45 67)
+    #[arg(long, value_name = "NUMBER")]
+    pub phone: Option<String>,
+    /// A username
+    #[arg(long, value_name = "NAME")]
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubjectCommand {
+    /// Print the subject id an identity belongs to
+    #[command(
+        after_help = "Examples:\n  steward subject find --email alice@example.com\n  steward subject find --phone '+41 79 123 45 67'"
+    )]
+    Find(IdentityArgs),
+    /// Show what a declared purpose may see of a subject
+    #[command(
+        after_help = "Examples:\n  steward subject show 0193b6c8-… --purpose accounts\n  steward subject show 0193b6c8-… --purpose newsletter --format text"
+    )]
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The subject id (from `steward subject find`)
+    pub id: String,
+    /// The declared purpose you are reading for: only its categories are shown
+    #[arg(long)]
+    pub purpose: String,
+    /// Output format
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: CheckFormat,
+}
+
+#[derive(Debug, Args)]
+#[group(skip)]
+#[command(group(clap::ArgGroup::new("who").required(true).multiple(false).args(["email", "phone", "username", "subject"])))]
+pub struct EraseArgs {
+    /// An e-mail address
+    #[arg(long, value_name = "ADDRESS")]
+    pub email: Option<String>,
+    /// A phone number with its country code
+    #[arg(long, value_name = "NUMBER")]
+    pub phone: Option<String>,
+    /// A username
+    #[arg(long, value_name = "NAME")]
+    pub username: Option<String>,
+    /// The subject id
+    #[arg(long, value_name = "ID")]
+    pub subject: Option<String>,
+    /// Show what would be removed and kept, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ImportFormat {
+    /// Comma-separated values with a header row
+    Csv,
+    /// One JSON object per line
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The declared purpose the data was collected for
+    #[arg(long)]
+    pub purpose: String,
+    /// The file (.csv, .jsonl or .ndjson)
+    pub file: PathBuf,
+    /// The file's format (default: from its extension)
+    #[arg(long, value_enum)]
+    pub format: Option<ImportFormat>,
+    /// Subjects written per transaction
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch: u32,
 }
 
 #[derive(Debug, Args)]

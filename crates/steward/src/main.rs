@@ -8,7 +8,9 @@
 mod cli;
 mod clock;
 mod commands;
+mod master_key;
 mod output;
+mod vault;
 
 use std::process::ExitCode;
 

@@ -1,10 +1,13 @@
 //! One module per command.
 
 mod check;
+mod erase;
+mod import;
 mod init;
 mod notice;
 mod ropa;
 mod serve;
+pub(crate) mod subject;
 mod taxonomy;
 
 use steward_policy::{Checked, Declaration, Source};
@@ -21,6 +24,9 @@ pub fn run(cli: &Cli) -> Outcome {
         Command::Notice(args) => notice::run(&cli.global, args),
         Command::Ropa(args) => ropa::run(&cli.global, args),
         Command::Serve(args) => serve::run(&cli.global, args),
+        Command::Import(args) => import::run(&cli.global, args),
+        Command::Subject(command) => subject::run(&cli.global, command),
+        Command::Erase(args) => erase::run(&cli.global, args),
         Command::Taxonomy(args) => taxonomy::run(args),
     }
 }

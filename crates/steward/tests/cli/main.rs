@@ -335,3 +335,281 @@ fn taxonomy_finds_keys_by_word() {
     assert_eq!(code(&none), 1);
     assert!(stderr(&none).contains("no key matches"));
 }
+
+mod vault {
+    use super::*;
+
+    fn starter(dir: &Path) {
+        assert_eq!(code(&run(dir, &["init"])), 0);
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+
+    #[test]
+    fn import_find_show_and_erase_a_person() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        starter(d);
+        write(
+            d,
+            "people.csv",
+            "email,user.account.username\nAda@Example.com,ada\nbob@example.com,bob\n",
+        );
+        let import = run(d, &["import", "--purpose", "accounts", "people.csv"]);
+        assert_eq!(code(&import), 0, "{}", stderr(&import));
+        assert!(
+            stderr(&import).contains("imported 2 subjects"),
+            "{}",
+            stderr(&import)
+        );
+        assert!(
+            stderr(&import).contains("BACK IT UP NOW"),
+            "the first use announces the new master key"
+        );
+        let key_file = d.join("steward-data/master.key");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(
+                std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        let key = std::fs::read_to_string(&key_file).unwrap();
+        assert!(
+            !stderr(&import).contains(key.trim()),
+            "the key itself is never printed"
+        );
+
+        let find = run(d, &["subject", "find", "--email", " ADA@example.com "]);
+        assert_eq!(code(&find), 0, "{}", stderr(&find));
+        let id = stdout(&find).trim().to_owned();
+        let show = run(d, &["subject", "show", &id, "--purpose", "accounts"]);
+        assert_eq!(code(&show), 0, "{}", stderr(&show));
+        let view: serde_json::Value = serde_json::from_str(&stdout(&show)).unwrap();
+        assert_eq!(view["identities"][0][1], "ada@example.com");
+        assert_eq!(view["fields"][0]["category"], "user.account.username");
+        assert_eq!(view["fields"][0]["source"], "import");
+        let newsletter = run(d, &["subject", "show", &id, "--purpose", "analytics"]);
+        let view: serde_json::Value = serde_json::from_str(&stdout(&newsletter)).unwrap();
+        assert_eq!(
+            view["fields"].as_array().unwrap().len(),
+            0,
+            "analytics may not see the username"
+        );
+
+        let dry = run(d, &["erase", "--email", "ada@example.com", "--dry-run"]);
+        assert_eq!(code(&dry), 0, "{}", stderr(&dry));
+        assert!(
+            stdout(&dry).contains("nothing was changed")
+                && stdout(&dry).contains("user.contact.email")
+        );
+        assert_eq!(
+            code(&run(d, &["subject", "find", "--email", "ada@example.com"])),
+            0,
+            "a dry run erases nothing"
+        );
+        let erase = run(d, &["erase", "--email", "ada@example.com"]);
+        assert_eq!(code(&erase), 0, "{}", stderr(&erase));
+        let receipt: serde_json::Value = serde_json::from_str(&stdout(&erase)).unwrap();
+        assert_eq!(receipt["subject"], id.as_str());
+        assert!(
+            !stdout(&erase).contains("ada@"),
+            "the receipt holds no personal data"
+        );
+        let gone = run(d, &["subject", "find", "--email", "ada@example.com"]);
+        assert_eq!(code(&gone), 1);
+        assert_eq!(stderr(&gone).trim(), "no subject has this email");
+        assert_eq!(
+            code(&run(d, &["subject", "find", "--email", "bob@example.com"])),
+            0,
+            "others stay"
+        );
+    }
+
+    #[test]
+    fn a_file_with_bad_lines_writes_nothing_and_names_each_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        starter(d);
+        write(
+            d,
+            "people.csv",
+            "email,user.account.username\nok@example.com,ok\nnot-an-address,x\nok@example.com,again\n,nobody\nshort\n",
+        );
+        let out = run(d, &["import", "--purpose", "accounts", "people.csv"]);
+        assert_eq!(code(&out), 1);
+        let err = stderr(&out);
+        for expected in [
+            "people.csv:3: the e-mail address is not valid: it has no @",
+            "people.csv:4: has the same email as line 2",
+            "people.csv:5: gives no identity",
+            "people.csv:6: has 1 values where the header has 2",
+            "4 bad lines; nothing was written",
+        ] {
+            assert!(err.contains(expected), "missing `{expected}` in:\n{err}");
+        }
+        assert!(!err.contains("not-an-address"), "values are never echoed");
+        write(d, "good.csv", "email\nok@example.com\n");
+        assert_eq!(
+            code(&run(d, &["import", "--purpose", "accounts", "good.csv"])),
+            0
+        );
+        assert_eq!(
+            code(&run(
+                d,
+                &["subject", "find", "--email", "not-an-address@x.ch"]
+            )),
+            1
+        );
+
+        write(d, "columns.csv", "email,user.nmae\na@example.com,A\n");
+        let out = run(d, &["import", "--purpose", "accounts", "columns.csv"]);
+        assert_eq!(code(&out), 1);
+        assert!(
+            stderr(&out).contains("did you mean `user.name`?"),
+            "{}",
+            stderr(&out)
+        );
+        write(
+            d,
+            "notallowed.csv",
+            "email,user.financial\na@example.com,IBAN\n",
+        );
+        let out = run(d, &["import", "--purpose", "accounts", "notallowed.csv"]);
+        assert!(
+            stderr(&out).contains("purpose `accounts` may not collect `user.financial`"),
+            "{}",
+            stderr(&out)
+        );
+    }
+
+    #[test]
+    fn importing_again_after_an_interruption_creates_no_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        starter(d);
+        write(
+            d,
+            "first.jsonl",
+            "{\"email\": \"a@example.com\"}\n{\"email\": \"b@example.com\"}\n",
+        );
+        assert_eq!(
+            code(&run(
+                d,
+                &["import", "--purpose", "newsletter", "first.jsonl"]
+            )),
+            0
+        );
+        write(
+            d,
+            "all.jsonl",
+            "{\"email\": \"a@example.com\"}\n{\"email\": \"b@example.com\"}\n{\"email\": \"c@example.com\", \"user.name.first\": \"Cy\"}\n",
+        );
+        let again = run(
+            d,
+            &[
+                "import",
+                "--purpose",
+                "newsletter",
+                "--batch",
+                "2",
+                "all.jsonl",
+            ],
+        );
+        assert_eq!(code(&again), 0, "{}", stderr(&again));
+        assert!(
+            stderr(&again).contains("imported 1 subject (2 already in the vault, skipped)"),
+            "{}",
+            stderr(&again)
+        );
+    }
+
+    #[test]
+    fn a_wrong_master_key_is_refused_with_a_clear_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        starter(d);
+        write(d, "p.csv", "email\na@example.com\n");
+        assert_eq!(
+            code(&run(d, &["import", "--purpose", "accounts", "p.csv"])),
+            0
+        );
+        let wrong = steward()
+            .current_dir(d)
+            .env(
+                "STEWARD_MASTER_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            )
+            .args(["subject", "find", "--email", "a@example.com"])
+            .output()
+            .unwrap();
+        assert_eq!(code(&wrong), 2);
+        assert!(
+            stderr(&wrong).contains("the master key does not match this data store"),
+            "{}",
+            stderr(&wrong)
+        );
+        let bad = steward()
+            .current_dir(d)
+            .env("STEWARD_MASTER_KEY", "short")
+            .args(["subject", "find", "--email", "a@example.com"])
+            .output()
+            .unwrap();
+        assert_eq!(code(&bad), 2);
+        assert!(
+            stderr(&bad).contains("STEWARD_MASTER_KEY: the master key must be 32 random bytes"),
+            "{}",
+            stderr(&bad)
+        );
+    }
+
+    #[test]
+    fn the_vault_runs_on_postgresql_with_a_database_url() {
+        let Ok(admin) = std::env::var("STEWARD_TEST_POSTGRES") else {
+            eprintln!("SKIPPED: PostgreSQL CLI test — set STEWARD_TEST_POSTGRES to run it");
+            return;
+        };
+        let name = format!("steward_cli_{}", std::process::id());
+        let psql = |sql: &str| {
+            Command::new("psql")
+                .args([admin.as_str(), "-qtAc", sql])
+                .stderr(Stdio::null())
+                .status()
+                .unwrap()
+        };
+        assert!(psql(&format!("DROP DATABASE IF EXISTS {name}")).success());
+        assert!(psql(&format!("CREATE DATABASE {name}")).success());
+        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        starter(d);
+        write(d, "p.csv", "email\npg@example.com\n");
+        let pg = |args: &[&str]| {
+            steward()
+                .current_dir(d)
+                .env("STEWARD_DATABASE_URL", &url)
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        let import = pg(&["import", "--purpose", "accounts", "p.csv"]);
+        assert_eq!(code(&import), 0, "{}", stderr(&import));
+        assert_eq!(
+            code(&pg(&["subject", "find", "--email", "pg@example.com"])),
+            0
+        );
+        assert!(
+            !d.join("steward-data/steward.db").exists(),
+            "no SQLite file when PostgreSQL is used"
+        );
+        assert_eq!(code(&pg(&["erase", "--email", "pg@example.com"])), 0);
+        assert_eq!(
+            code(&pg(&["subject", "find", "--email", "pg@example.com"])),
+            1
+        );
+        assert!(psql(&format!("DROP DATABASE {name} WITH (FORCE)")).success());
+    }
+}

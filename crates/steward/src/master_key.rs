@@ -1,0 +1,56 @@
+//! Where the master key comes from: `STEWARD_MASTER_KEY`, or `master.key` in the data folder,
+//! generated on first use with a loud reminder to back it up. It is never printed or logged.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use steward_crypto::MasterKey;
+
+use crate::output;
+
+/// Loads the master key, creating `<data_dir>/master.key` if there is none yet.
+pub fn load_or_create(data_dir: &Path) -> Result<MasterKey, String> {
+    if let Ok(text) = std::env::var("STEWARD_MASTER_KEY") {
+        return MasterKey::from_base64(&text).map_err(|e| format!("STEWARD_MASTER_KEY: {e}"));
+    }
+    let path = data_dir.join("master.key");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        return MasterKey::from_base64(&text).map_err(|e| format!("{}: {e}", path.display()));
+    }
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    let key = MasterKey::generate().map_err(|e| e.to_string())?;
+    write_private(&path, key.to_base64().as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let lines = [
+        format!("A new master key was written to {}", path.display()),
+        "BACK IT UP NOW, somewhere other than this server. Without it, nothing".to_owned(),
+        "in the vault can ever be read again; with it, anyone holding a copy of".to_owned(),
+        "the key store can. In production, pass it as STEWARD_MASTER_KEY instead.".to_owned(),
+    ];
+    let width = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let mut banner = format!("\n  ┌{}┐\n", "─".repeat(width + 2));
+    for line in &lines {
+        banner.push_str(&format!("  │ {line:<width$} │\n"));
+    }
+    banner.push_str(&format!("  └{}┘\n", "─".repeat(width + 2)));
+    output::stderr(&banner);
+    Ok(key)
+}
+
+/// Writes a file only its owner can read (0600), refusing to replace an existing one.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
