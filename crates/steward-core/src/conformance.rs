@@ -392,6 +392,35 @@ pub async fn a_wrong_master_key_is_an_explicit_error<S: Store + Clone>(store: S)
     );
 }
 
+pub async fn api_keys_are_stored_hashed_and_revoked_at_once<S: Store>(store: S) {
+    use crate::api_key::{NewApiKey, Role};
+    let now = datetime!(2026-11-22 10:00 UTC);
+    let key = NewApiKey::generate(Role::Service, "shop backend", now).unwrap();
+    store.insert_api_key(&key.record).await.unwrap();
+    let found = store
+        .find_api_key(&key.record.prefix)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, key.record);
+    assert!(found.accepts(&key.secret));
+    assert!(store.revoke_api_key(&key.record.prefix, now).await.unwrap());
+    assert!(
+        !store.revoke_api_key(&key.record.prefix, now).await.unwrap(),
+        "already revoked"
+    );
+    let found = store
+        .find_api_key(&key.record.prefix)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !found.accepts(&key.secret),
+        "a revoked key is refused at once"
+    );
+    assert!(store.find_api_key("stw_00000000").await.unwrap().is_none());
+}
+
 /// One `#[tokio::test]` per conformance case, each on a fresh store from `$make`.
 #[macro_export]
 macro_rules! conformance_suite {
@@ -407,6 +436,7 @@ macro_rules! conformance_suite {
             rectification_changes_values_but_never_immutable_ones,
             erasure_removes_all_but_legal_holds_and_gives_a_receipt,
             a_wrong_master_key_is_an_explicit_error,
+            api_keys_are_stored_hashed_and_revoked_at_once,
         );
     };
     (@cases $make:expr; $($case:ident),+ $(,)?) => {

@@ -5,6 +5,7 @@
 //! No HTTP and no SQL here: stores live in `steward-store`, the server in `steward-server`.
 //! Depends on `steward-policy` (the declaration) and `steward-crypto` (the keys).
 
+pub mod api_key;
 pub mod clock;
 pub mod identity;
 pub mod store;

@@ -156,6 +156,25 @@ pub trait Store: Send + Sync + 'static {
     /// Fields held after erasure, with their wrapped hold key.
     fn held(&self, id: SubjectId) -> impl Future<Output = Result<Option<Hold>, StoreError>> + Send;
 
+    /// Stores a new API key (its hash, never the key).
+    fn insert_api_key(
+        &self,
+        key: &crate::api_key::ApiKeyRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The API key with this prefix.
+    fn find_api_key(
+        &self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Option<crate::api_key::ApiKeyRecord>, StoreError>> + Send;
+
+    /// Revokes an API key at `at`; `false` when there is no such key.
+    fn revoke_api_key(
+        &self,
+        prefix: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// How many subjects are stored.
     fn count_subjects(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }

@@ -5,7 +5,11 @@
 //! Content-Security-Policy: nothing loads from anywhere, and the one inline stylesheet is
 //! allowed by its SHA-256 hash. The API, privacy centre and admin console build on this.
 //!
-//! Depends on `steward-policy`; the binary depends on it, never the other way round.
+//! Depends on `steward-policy` and `steward-core`; the binary depends on it, never the other
+//! way round. Generic over the store: `serve::<SqliteStore>` or `serve::<PgStore>`.
+
+pub mod api;
+pub mod openapi;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +21,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
+use steward_core::{Store, Vault};
 use steward_policy::Declaration;
 use steward_policy::notice::Notice;
 use tokio::net::TcpListener;
@@ -39,7 +44,17 @@ pub fn content_security_policy(stylesheet: &str) -> String {
     )
 }
 
-/// The application's routes for a declaration.
+/// The whole application: the published notice, the API over `vault`, and `/openapi.json`.
+pub fn app<S: Store>(declaration: &Declaration, vault: Arc<Vault<S>>) -> Router {
+    router(declaration)
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(openapi::document()) }),
+        )
+        .merge(api::router(api::ApiState { vault }))
+}
+
+/// The published notice's routes for a declaration.
 pub fn router(declaration: &Declaration) -> Router {
     let notice: Notice = steward_policy::notice::build(declaration);
     let csp = HeaderValue::from_str(&content_security_policy(Notice::stylesheet()))
@@ -115,15 +130,16 @@ async fn not_found() -> Response {
         .into_response()
 }
 
-/// Serves `declaration` on `listener` until `shutdown` completes.
-pub async fn serve(
+/// Serves the application on `listener` until `shutdown` completes.
+pub async fn serve<S: Store>(
     listener: TcpListener,
     declaration: &Declaration,
+    vault: Arc<Vault<S>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(
         listener,
-        router(declaration).into_make_service_with_connect_info::<SocketAddr>(),
+        app(declaration, vault).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await

@@ -95,3 +95,19 @@ pub async fn duplicate_kind<S: Store>(store: &S, subjects: &[NewSubject]) -> Str
     }
     "identity".to_owned()
 }
+
+/// An API key row: prefix, hash, role, name, created_at, revoked_at.
+pub type ApiKeyRow = (String, Vec<u8>, String, String, i64, Option<i64>);
+
+pub fn api_key(row: ApiKeyRow) -> Result<steward_core::api_key::ApiKeyRecord, StoreError> {
+    let (prefix, hash, role, name, created_at, revoked_at) = row;
+    Ok(steward_core::api_key::ApiKeyRecord {
+        prefix,
+        hash: index(&hash)?,
+        role: steward_core::api_key::Role::parse(&role)
+            .ok_or_else(|| StoreError::Backend(format!("unknown role `{role}` stored")))?,
+        name,
+        created_at: from_nanos(created_at)?,
+        revoked_at: revoked_at.map(from_nanos).transpose()?,
+    })
+}

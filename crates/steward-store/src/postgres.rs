@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
+use steward_core::api_key::ApiKeyRecord;
 use steward_core::store::{Hold, NewSubject, SealedField, SealedIdentity, StoredSubject};
 use steward_core::{Store, StoreError, SubjectId};
 use steward_crypto::WrappedKey;
@@ -294,6 +295,44 @@ impl Store for PgStore {
             },
             fields,
         }))
+    }
+
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO steward.api_keys (prefix, hash, role, name, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&key.prefix)
+            .bind(key.hash.as_slice())
+            .bind(key.role.as_str())
+            .bind(&key.name)
+            .bind(to_nanos(key.created_at))
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| backend(&e))
+    }
+
+    async fn find_api_key(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row: Option<convert::ApiKeyRow> = sqlx::query_as("SELECT prefix, hash, role, name, created_at, revoked_at FROM steward.api_keys WHERE prefix = $1")
+            .bind(prefix)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| backend(&e))?;
+        row.map(convert::api_key).transpose()
+    }
+
+    async fn revoke_api_key(
+        &self,
+        prefix: &str,
+        at: time::OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE steward.api_keys SET revoked_at = $1 WHERE prefix = $2 AND revoked_at IS NULL",
+        )
+        .bind(to_nanos(at))
+        .bind(prefix)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| backend(&e))?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn count_subjects(&self) -> Result<u64, StoreError> {

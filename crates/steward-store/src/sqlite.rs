@@ -10,6 +10,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Executor, Row, Sqlite, Transaction};
+use steward_core::api_key::ApiKeyRecord;
 use steward_core::store::{Hold, NewSubject, SealedField, SealedIdentity, StoredSubject};
 use steward_core::{Store, StoreError, SubjectId};
 use steward_crypto::WrappedKey;
@@ -343,6 +344,46 @@ impl Store for SqliteStore {
             },
             fields,
         }))
+    }
+
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_keys (prefix, hash, role, name, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&key.prefix)
+        .bind(key.hash.as_slice())
+        .bind(key.role.as_str())
+        .bind(&key.name)
+        .bind(to_nanos(key.created_at))
+        .execute(&self.data)
+        .await
+        .map(|_| ())
+        .map_err(|e| backend(&e))
+    }
+
+    async fn find_api_key(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row: Option<convert::ApiKeyRow> = sqlx::query_as("SELECT prefix, hash, role, name, created_at, revoked_at FROM api_keys WHERE prefix = ?")
+            .bind(prefix)
+            .fetch_optional(&self.data)
+            .await
+            .map_err(|e| backend(&e))?;
+        row.map(convert::api_key).transpose()
+    }
+
+    async fn revoke_api_key(
+        &self,
+        prefix: &str,
+        at: time::OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = ? WHERE prefix = ? AND revoked_at IS NULL",
+        )
+        .bind(to_nanos(at))
+        .bind(prefix)
+        .execute(&self.data)
+        .await
+        .map_err(|e| backend(&e))?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn count_subjects(&self) -> Result<u64, StoreError> {

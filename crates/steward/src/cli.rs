@@ -102,6 +102,10 @@ pub enum Command {
     )]
     Erase(EraseArgs),
 
+    /// Create or revoke API keys for the HTTP API
+    #[command(subcommand)]
+    Apikey(ApiKeyCommand),
+
     /// Generate the record of processing activities (GDPR Art. 30(1)): one row per purpose
     #[command(
         after_help = "Examples:\n  steward ropa --format xlsx -o record-of-processing.xlsx\n  steward ropa --format csv > ropa.csv\n  steward ropa --format json | jq '.activities[].purpose'"
@@ -192,6 +196,42 @@ pub struct ImportArgs {
     /// Subjects written per transaction
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub batch: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a key; it is printed once and only its hash is kept
+    #[command(
+        after_help = "Examples:\n  steward apikey create --role service --name shop-backend\n  steward apikey create --role admin --name dpo\n\nRoles: service (create, look up, read for a purpose, rectify), admin (also erase).\nUse it as `Authorization: Bearer <key>`."
+    )]
+    Create(ApiKeyCreateArgs),
+    /// Revoke a key at once, by its prefix (stw_1a2b3c4d)
+    #[command(after_help = "Example:\n  steward apikey revoke stw_1a2b3c4d")]
+    Revoke(ApiKeyRevokeArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    /// The operator's application: create, look up, read, rectify
+    Service,
+    /// Everything, erasure included
+    Admin,
+}
+
+#[derive(Debug, Args)]
+pub struct ApiKeyCreateArgs {
+    /// What the key may do
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    /// A label to recognise it by
+    #[arg(long, default_value = "api key")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ApiKeyRevokeArgs {
+    /// The key's prefix, as printed when it was created
+    pub prefix: String,
 }
 
 #[derive(Debug, Args)]

@@ -3,12 +3,19 @@
 // Test code fails by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod api;
 mod browser;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
+use steward_core::api_key::{NewApiKey, Role};
+use steward_core::{ManualClock, Store, Vault};
+use steward_crypto::MasterKey;
 use steward_policy::{Declaration, Source};
+use steward_store::SqliteStore;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -24,27 +31,65 @@ pub fn example(name: &str) -> Declaration {
         .expect("valid")
 }
 
-/// A running server on a free loopback port; stops when dropped.
+/// A running server on a free loopback port, with its own vault; stops when dropped.
 pub struct App {
     /// Where it listens.
     pub address: SocketAddr,
+    /// An admin API key.
+    pub admin: String,
+    /// A service API key.
+    pub service: String,
+    /// The vault's store.
+    pub store: SqliteStore,
     _stop: oneshot::Sender<()>,
+    _dir: tempfile::TempDir,
 }
 
-/// Starts the server for `declaration` on a free port.
+impl App {
+    /// `http://<address><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+}
+
+/// Starts the server for `declaration` on a free port, over a fresh SQLite vault.
 pub async fn spawn(declaration: Declaration) -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    let now = time::macros::datetime!(2026-11-22 10:00 UTC);
+    let mut keys = Vec::new();
+    for role in [Role::Admin, Role::Service] {
+        let key = NewApiKey::generate(role, "test", now).unwrap();
+        store.insert_api_key(&key.record).await.unwrap();
+        keys.push(key.secret.to_string());
+    }
+    let declaration = Arc::new(declaration);
+    let vault = Vault::open(
+        store.clone(),
+        &MasterKey::generate().unwrap(),
+        Arc::clone(&declaration),
+        Arc::new(ManualClock::new(now)),
+    )
+    .await
+    .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(async move {
-        let _ = steward_server::serve(listener, &declaration, async {
+        let _ = steward_server::serve(listener, &declaration, Arc::new(vault), async {
             let _ = stopped.await;
         })
         .await;
     });
+    let service = keys.pop().unwrap();
+    let admin = keys.pop().unwrap();
     App {
         address,
+        admin,
+        service,
+        store,
         _stop: stop,
+        _dir: dir,
     }
 }
 

@@ -81,6 +81,26 @@ impl<S: Store, G: Send + Sync + 'static> Store for Guarded<S, G> {
     fn held(&self, id: SubjectId) -> impl Future<Output = Result<Option<Hold>, StoreError>> + Send {
         self.store.held(id)
     }
+    fn insert_api_key(
+        &self,
+        key: &steward_core::api_key::ApiKeyRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.store.insert_api_key(key)
+    }
+    fn find_api_key(
+        &self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Option<steward_core::api_key::ApiKeyRecord>, StoreError>> + Send
+    {
+        self.store.find_api_key(prefix)
+    }
+    fn revoke_api_key(
+        &self,
+        prefix: &str,
+        at: time::OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        self.store.revoke_api_key(prefix, at)
+    }
     fn count_subjects(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
         self.store.count_subjects()
     }

@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod apikey;
 mod check;
 mod erase;
 mod import;
@@ -25,6 +26,7 @@ pub fn run(cli: &Cli) -> Outcome {
         Command::Ropa(args) => ropa::run(&cli.global, args),
         Command::Serve(args) => serve::run(&cli.global, args),
         Command::Import(args) => import::run(&cli.global, args),
+        Command::Apikey(command) => apikey::run(&cli.global, command),
         Command::Subject(command) => subject::run(&cli.global, command),
         Command::Erase(args) => erase::run(&cli.global, args),
         Command::Taxonomy(args) => taxonomy::run(args),

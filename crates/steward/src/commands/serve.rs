@@ -20,6 +20,21 @@ pub fn run(global: &Global, args: &ServeArgs) -> Outcome {
         }
     };
     runtime.block_on(async {
+        crate::vault::with_vault!(global, declaration.clone(), |vault| serve_with(
+            vault,
+            &declaration,
+            args
+        )
+        .await)
+    })
+}
+
+async fn serve_with<S: steward_core::Store>(
+    vault: steward_core::Vault<S>,
+    declaration: &steward_policy::Declaration,
+    args: &ServeArgs,
+) -> Outcome {
+    {
         let listener = match tokio::net::TcpListener::bind(args.listen).await {
             Ok(l) => l,
             Err(e) => {
@@ -30,15 +45,19 @@ pub fn run(global: &Global, args: &ServeArgs) -> Outcome {
                 return Outcome::Unreadable;
             }
         };
-        let address = listener.local_addr().map_or_else(|_| args.listen.to_string(), |a| a.to_string());
+        let address = listener
+            .local_addr()
+            .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
         output::stderr(&format!(
-            "Steward is serving the privacy notice of {} (version {}):\n  http://{address}/privacy\nPress Ctrl-C to stop.",
+            "Steward is serving {} (declaration version {}):\n  http://{address}/privacy        the privacy notice\n  http://{address}/v1/…           the API (see /openapi.json; keys from `steward apikey create`)\nPress Ctrl-C to stop.",
             declaration.controller.name, declaration.policy.version
         ));
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        match steward_server::serve(listener, &declaration, shutdown).await {
+        match steward_server::serve(listener, declaration, std::sync::Arc::new(vault), shutdown)
+            .await
+        {
             Ok(()) => {
                 output::stderr("stopped");
                 Outcome::Ok
@@ -48,5 +67,5 @@ pub fn run(global: &Global, args: &ServeArgs) -> Outcome {
                 Outcome::Unreadable
             }
         }
-    })
+    }
 }

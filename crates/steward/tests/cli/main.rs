@@ -264,9 +264,34 @@ fn every_command_has_help_with_an_example() {
     }
 }
 
+/// A child process killed when the test ends, even by a failed assertion.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads `steward serve`'s startup lines up to its base URL (`http://127.0.0.1:PORT`).
+fn server_base(lines: &mut impl Iterator<Item = std::io::Result<String>>) -> String {
+    lines
+        .take(20)
+        .map_while(Result::ok)
+        .find_map(|l| {
+            let rest = l.trim().strip_prefix("http://")?;
+            let address = rest.split_whitespace().next()?.trim_end_matches("/privacy");
+            Some(format!("http://{address}"))
+        })
+        .expect("the server prints its address")
+}
+
 #[test]
 fn serve_publishes_the_notice_and_stops_cleanly_on_interrupt() {
+    let dir = tempfile::tempdir().unwrap();
     let mut child = steward()
+        .current_dir(dir.path())
         .args([
             "serve",
             "-d",
@@ -278,25 +303,17 @@ fn serve_publishes_the_notice_and_stops_cleanly_on_interrupt() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = lines
-        .by_ref()
-        .take(5)
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("http://")
-                .map(|a| format!("http://{a}"))
-        })
-        .expect("the server prints its address");
+    let mut child = Running(child);
+    let url = format!("{}/privacy", server_base(lines.by_ref()));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let body = runtime.block_on(async { reqwest::get(&url).await.unwrap().text().await.unwrap() });
     assert!(body.contains("Privacy notice: Mailpro"));
     let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     assert!(lines.map_while(Result::ok).any(|l| l == "stopped"));
 }
@@ -305,7 +322,9 @@ fn serve_publishes_the_notice_and_stops_cleanly_on_interrupt() {
 fn serve_reports_a_busy_port() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
     let out = steward()
+        .current_dir(dir.path())
         .args([
             "serve",
             "-d",
@@ -612,4 +631,63 @@ mod vault {
         );
         assert!(psql(&format!("DROP DATABASE {name} WITH (FORCE)")).success());
     }
+}
+
+#[test]
+fn an_api_key_from_the_cli_opens_the_api_until_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let decl = example("004-mailpro.toml");
+    let decl = decl.to_str().unwrap();
+    let created = run(
+        d,
+        &[
+            "apikey", "create", "--role", "service", "--name", "shop", "-d", decl,
+        ],
+    );
+    assert_eq!(code(&created), 0, "{}", stderr(&created));
+    let key = stdout(&created).trim().to_owned();
+    assert!(key.starts_with("stw_") && key.len() > 40, "{key}");
+    assert!(
+        !stderr(&created).contains(&key),
+        "the key goes to stdout only, once"
+    );
+    let prefix = key[..12].to_owned();
+
+    let mut child = steward()
+        .current_dir(d)
+        .args(["serve", "-d", decl, "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut child = Running(child);
+    let base = server_base(lines.by_ref());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let post = |key: String| {
+        let url = format!("{base}/v1/subjects");
+        runtime.block_on(async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(key)
+                .json(&serde_json::json!({ "purpose": "newsletter", "identities": [{ "kind": "email", "value": "cli@example.com" }] }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    assert_eq!(post(key.clone()), 201);
+    let revoked = run(d, &["apikey", "revoke", &prefix, "-d", decl]);
+    assert_eq!(code(&revoked), 0, "{}", stderr(&revoked));
+    assert_eq!(
+        post(key),
+        401,
+        "a revoked key is refused at once, without restarting the server"
+    );
+    let _ = Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status();
+    assert_eq!(child.0.wait().unwrap().code(), Some(0));
 }
