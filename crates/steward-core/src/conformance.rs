@@ -421,6 +421,99 @@ pub async fn api_keys_are_stored_hashed_and_revoked_at_once<S: Store>(store: S) 
     assert!(store.find_api_key("stw_00000000").await.unwrap().is_none());
 }
 
+pub async fn keys_rotate_without_touching_data_and_resume_after_an_interruption<
+    S: Store + Clone,
+>(
+    store: S,
+) {
+    use crate::rotation::rotate_keys;
+    use crate::store::KeyTable;
+    let old = MasterKey::generate().unwrap();
+    let v = vault(store.clone(), &old).await;
+    let ids: Vec<_> = futures_ids(&v, 5).await;
+    v.rectify(
+        ids[0],
+        "user.financial",
+        "Invoice 9",
+        "invoicing",
+        &FieldSource::Api,
+    )
+    .await
+    .unwrap();
+    v.erase(ids[0]).await.unwrap();
+    let before = v.store().load_subject(ids[1]).await.unwrap().unwrap();
+    let new = MasterKey::generate().unwrap();
+    // An interrupted run: one key re-wrapped by hand under generation 2.
+    let first = store.keys_to_rewrap(KeyTable::Subject, 2, 1).await.unwrap();
+    let ring_old = steward_crypto::Keyring::new(&old, 1);
+    let ring_new = steward_crypto::Keyring::new(&new, 2);
+    let key = ring_old
+        .unwrap_subject_key(first[0].0.as_bytes(), &first[0].1)
+        .unwrap();
+    store
+        .rewrap_keys(
+            KeyTable::Subject,
+            &[(
+                first[0].0,
+                ring_new
+                    .wrap_subject_key(first[0].0.as_bytes(), &key)
+                    .unwrap(),
+            )],
+        )
+        .await
+        .unwrap();
+    let mut reports = Vec::new();
+    let rotated = rotate_keys(&store, &old, &new, 2, |done, total| {
+        reports.push((done, total))
+    })
+    .await
+    .unwrap();
+    assert_eq!(rotated.generation, 2);
+    assert_eq!(
+        rotated.rewrapped, 4,
+        "three subject keys left + one hold key"
+    );
+    assert_eq!(reports.last(), Some(&(4, 4)));
+    let after = store.load_subject(ids[1]).await.unwrap().unwrap();
+    assert_eq!(before.fields, after.fields, "no data rewritten");
+    assert_ne!(before.key, after.key);
+    let v2 = vault(store.clone(), &new).await;
+    assert_eq!(
+        v2.read(ids[3], "accounts").await.unwrap().identities.len(),
+        1
+    );
+    assert_eq!(
+        v2.lookup(&email("user4@example.com")).await.unwrap(),
+        Some(ids[4]),
+        "blind indexes unchanged"
+    );
+    assert_eq!(v2.read_held(ids[0]).await.unwrap()[0].value, "Invoice 9");
+    let Err(err) = Vault::open(store.clone(), &old, declaration(), Arc::new(clock())).await else {
+        panic!("the old master key still opens the store");
+    };
+    assert!(matches!(
+        err,
+        VaultError::Crypto(CryptoError::WrongMasterKey)
+    ));
+    let again = rotate_keys(&store, &old, &new, 2, |_, _| {}).await.unwrap();
+    assert_eq!(again.rewrapped, 0, "a finished rotation is a no-op");
+}
+
+async fn futures_ids<S: Store>(v: &Vault<S>, n: usize) -> Vec<crate::SubjectId> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(
+            v.create(&account(
+                &format!("user{i}@example.com"),
+                &format!("User {i}"),
+            ))
+            .await
+            .unwrap(),
+        );
+    }
+    ids
+}
+
 /// One `#[tokio::test]` per conformance case, each on a fresh store from `$make`.
 #[macro_export]
 macro_rules! conformance_suite {
@@ -437,6 +530,7 @@ macro_rules! conformance_suite {
             erasure_removes_all_but_legal_holds_and_gives_a_receipt,
             a_wrong_master_key_is_an_explicit_error,
             api_keys_are_stored_hashed_and_revoked_at_once,
+            keys_rotate_without_touching_data_and_resume_after_an_interruption,
         );
     };
     (@cases $make:expr; $($case:ident),+ $(,)?) => {

@@ -8,6 +8,7 @@
 pub mod api_key;
 pub mod clock;
 pub mod identity;
+pub mod rotation;
 pub mod store;
 pub mod subject;
 pub mod time_math;

@@ -90,6 +90,25 @@ pub struct HeldField {
     pub until: Option<OffsetDateTime>,
 }
 
+/// The two tables of per-subject keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyTable {
+    /// Subjects' data keys.
+    Subject,
+    /// Keys of fields held after erasure.
+    Hold,
+}
+
+impl KeyTable {
+    /// The table's name in the key store.
+    pub fn table(self) -> &'static str {
+        match self {
+            Self::Subject => "subject_keys",
+            Self::Hold => "hold_keys",
+        }
+    }
+}
+
 /// What a store can fail with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -174,6 +193,36 @@ pub trait Store: Send + Sync + 'static {
         prefix: &str,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Up to `limit` keys of `table` wrapped by a master key generation older than `version`,
+    /// with the id they are bound to (subject id).
+    fn keys_to_rewrap(
+        &self,
+        table: KeyTable,
+        version: u32,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<(SubjectId, WrappedKey)>, StoreError>> + Send;
+
+    /// How many keys of `table` are wrapped by a generation older than `version`.
+    fn count_keys_to_rewrap(
+        &self,
+        table: KeyTable,
+        version: u32,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Replaces wrapped keys (one transaction).
+    fn rewrap_keys(
+        &self,
+        table: KeyTable,
+        keys: &[(SubjectId, WrappedKey)],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Replaces a root secret's wrapping.
+    fn replace_root(
+        &self,
+        name: &str,
+        key: &WrappedKey,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// How many subjects are stored.
     fn count_subjects(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;

@@ -202,14 +202,15 @@ impl<S: Store> Vault<S> {
         declaration: Arc<Declaration>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, VaultError> {
-        let keyring = Keyring::new(master, 1);
         let wrapped = match store.root("index").await? {
             Some(w) => w,
             None => {
-                let fresh = keyring.wrap_root("index", &RootSecret::generate()?)?;
+                let fresh = Keyring::new(master, 1).wrap_root("index", &RootSecret::generate()?)?;
                 store.put_root("index", &fresh).await?
             }
         };
+        // The root is wrapped by the current master key generation.
+        let keyring = Keyring::new(master, wrapped.kek_version);
         let root = keyring.unwrap_root("index", &wrapped)?;
         Ok(Self {
             store,
@@ -587,7 +588,7 @@ impl<S: Store> Vault<S> {
             Some(Hold {
                 key: self
                     .keyring
-                    .wrap_subject_key(&hold_subject(&id), &hold_key)?,
+                    .wrap_subject_key(&hold_binding(&id), &hold_key)?,
                 fields: held,
             })
         };
@@ -618,7 +619,7 @@ impl<S: Store> Vault<S> {
         };
         let key = self
             .keyring
-            .unwrap_subject_key(&hold_subject(&id), &hold.key)?;
+            .unwrap_subject_key(&hold_binding(&id), &hold.key)?;
         hold.fields
             .iter()
             .map(|h| self.open_field(&id, key.bytes(), &h.field, "held"))
@@ -628,7 +629,7 @@ impl<S: Store> Vault<S> {
 
 /// Hold keys are bound to the subject with a distinct label, so a hold key can never pass for
 /// the subject's own key.
-fn hold_subject(id: &SubjectId) -> Vec<u8> {
+pub(crate) fn hold_binding(id: &SubjectId) -> Vec<u8> {
     let mut out = b"hold:".to_vec();
     out.extend_from_slice(id.as_bytes());
     out

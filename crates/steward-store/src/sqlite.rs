@@ -11,6 +11,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Executor, Row, Sqlite, Transaction};
 use steward_core::api_key::ApiKeyRecord;
+use steward_core::store::KeyTable;
 use steward_core::store::{Hold, NewSubject, SealedField, SealedIdentity, StoredSubject};
 use steward_core::{Store, StoreError, SubjectId};
 use steward_crypto::WrappedKey;
@@ -384,6 +385,75 @@ impl Store for SqliteStore {
         .await
         .map_err(|e| backend(&e))?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn keys_to_rewrap(
+        &self,
+        table: KeyTable,
+        version: u32,
+        limit: u32,
+    ) -> Result<Vec<(SubjectId, WrappedKey)>, StoreError> {
+        let rows: Vec<(Vec<u8>, i64, Vec<u8>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT subject, kek_version, wrapped FROM {} WHERE kek_version < ? ORDER BY subject LIMIT ?", table.table())))
+            .bind(i64::from(version))
+            .bind(i64::from(limit))
+            .fetch_all(&self.keys)
+            .await
+            .map_err(|e| backend(&e))?;
+        rows.into_iter()
+            .map(|(id, v, bytes)| {
+                Ok((
+                    SubjectId(convert::uuid(&id)?),
+                    WrappedKey {
+                        kek_version: convert::version(v)?,
+                        bytes,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn count_keys_to_rewrap(&self, table: KeyTable, version: u32) -> Result<u64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {} WHERE kek_version < ?",
+            table.table()
+        )))
+        .bind(i64::from(version))
+        .fetch_one(&self.keys)
+        .await
+        .map_err(|e| backend(&e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn rewrap_keys(
+        &self,
+        table: KeyTable,
+        keys: &[(SubjectId, WrappedKey)],
+    ) -> Result<(), StoreError> {
+        let mut tx = Self::begin(&self.keys).await?;
+        for (id, key) in keys {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {} SET kek_version = ?, wrapped = ? WHERE subject = ?",
+                table.table()
+            )))
+            .bind(i64::from(key.kek_version))
+            .bind(&key.bytes)
+            .bind(id.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend(&e))?;
+        }
+        tx.commit().await.map_err(|e| backend(&e))
+    }
+
+    async fn replace_root(&self, name: &str, key: &WrappedKey) -> Result<(), StoreError> {
+        sqlx::query("UPDATE roots SET kek_version = ?, wrapped = ? WHERE name = ?")
+            .bind(i64::from(key.kek_version))
+            .bind(&key.bytes)
+            .bind(name)
+            .execute(&self.keys)
+            .await
+            .map(|_| ())
+            .map_err(|e| backend(&e))
     }
 
     async fn count_subjects(&self) -> Result<u64, StoreError> {

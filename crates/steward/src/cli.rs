@@ -102,6 +102,10 @@ pub enum Command {
     )]
     Erase(EraseArgs),
 
+    /// Master-key operations
+    #[command(subcommand)]
+    Keys(KeysCommand),
+
     /// Create or revoke API keys for the HTTP API
     #[command(subcommand)]
     Apikey(ApiKeyCommand),
@@ -195,6 +199,22 @@ pub struct ImportArgs {
     pub format: Option<ImportFormat>,
     /// Subjects written per transaction
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Re-wrap every subject key under a new master key, without rewriting any data
+    #[command(
+        after_help = "Example:\n  steward keys rotate\n\nStop `steward serve` first. The new key is written to <data-dir>/master.key.next; if the\nrotation is interrupted, run the same command again and it resumes with that key. When it\nfinishes, master.key.next replaces master.key (the old key is destroyed; with\nSTEWARD_MASTER_KEY, set it to the new key as told). Destroy every copy of the old key:\nonly key-store backups older than the rotation still need it."
+    )]
+    Rotate(RotateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Keys re-wrapped per transaction
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub batch: u32,
 }
 

@@ -41,7 +41,7 @@ pub fn load_or_create(data_dir: &Path) -> Result<MasterKey, String> {
 }
 
 /// Writes a file only its owner can read (0600), refusing to replace an existing one.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

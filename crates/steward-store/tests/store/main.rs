@@ -101,6 +101,35 @@ impl<S: Store, G: Send + Sync + 'static> Store for Guarded<S, G> {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
         self.store.revoke_api_key(prefix, at)
     }
+    fn keys_to_rewrap(
+        &self,
+        table: steward_core::store::KeyTable,
+        version: u32,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<(SubjectId, WrappedKey)>, StoreError>> + Send {
+        self.store.keys_to_rewrap(table, version, limit)
+    }
+    fn count_keys_to_rewrap(
+        &self,
+        table: steward_core::store::KeyTable,
+        version: u32,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        self.store.count_keys_to_rewrap(table, version)
+    }
+    fn rewrap_keys(
+        &self,
+        table: steward_core::store::KeyTable,
+        keys: &[(SubjectId, WrappedKey)],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.store.rewrap_keys(table, keys)
+    }
+    fn replace_root(
+        &self,
+        name: &str,
+        key: &WrappedKey,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.store.replace_root(name, key)
+    }
     fn count_subjects(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
         self.store.count_subjects()
     }

@@ -5,6 +5,7 @@ mod check;
 mod erase;
 mod import;
 mod init;
+mod keys;
 mod notice;
 mod ropa;
 mod serve;
@@ -27,6 +28,7 @@ pub fn run(cli: &Cli) -> Outcome {
         Command::Serve(args) => serve::run(&cli.global, args),
         Command::Import(args) => import::run(&cli.global, args),
         Command::Apikey(command) => apikey::run(&cli.global, command),
+        Command::Keys(command) => keys::run(&cli.global, command),
         Command::Subject(command) => subject::run(&cli.global, command),
         Command::Erase(args) => erase::run(&cli.global, args),
         Command::Taxonomy(args) => taxonomy::run(args),

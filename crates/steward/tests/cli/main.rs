@@ -547,6 +547,44 @@ mod vault {
     }
 
     #[test]
+    fn rotating_the_master_key_keeps_every_subject_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        starter(d);
+        write(
+            d,
+            "p.csv",
+            "email\na@example.com\nb@example.com\nc@example.com\n",
+        );
+        assert_eq!(
+            code(&run(d, &["import", "--purpose", "accounts", "p.csv"])),
+            0
+        );
+        let old = std::fs::read_to_string(d.join("steward-data/master.key")).unwrap();
+        let rotate = run(d, &["keys", "rotate", "--batch", "2"]);
+        assert_eq!(code(&rotate), 0, "{}", stderr(&rotate));
+        assert!(
+            stderr(&rotate).contains("re-wrapped 3 keys under master key generation 2"),
+            "{}",
+            stderr(&rotate)
+        );
+        let new = std::fs::read_to_string(d.join("steward-data/master.key")).unwrap();
+        assert_ne!(old, new);
+        assert!(!d.join("steward-data/master.key.next").exists());
+        assert_eq!(
+            code(&run(d, &["subject", "find", "--email", "b@example.com"])),
+            0
+        );
+        let with_old = steward()
+            .current_dir(d)
+            .env("STEWARD_MASTER_KEY", old.trim())
+            .args(["subject", "find", "--email", "b@example.com"])
+            .output()
+            .unwrap();
+        assert_eq!(code(&with_old), 2, "the old key no longer opens the store");
+    }
+
+    #[test]
     fn a_wrong_master_key_is_refused_with_a_clear_message() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
