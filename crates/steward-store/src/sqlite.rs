@@ -9,7 +9,7 @@ use std::time::Duration;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Executor, Row, Sqlite, Transaction};
+use sqlx::{Executor, QueryBuilder, Row, Sqlite, Transaction};
 use steward_core::api_key::ApiKeyRecord;
 use steward_core::store::KeyTable;
 use steward_core::store::{Hold, NewSubject, SealedField, SealedIdentity, StoredSubject};
@@ -132,28 +132,38 @@ impl Store for SqliteStore {
     }
 
     async fn insert_subjects(&self, subjects: &[NewSubject]) -> Result<(), StoreError> {
+        // Multi-row INSERTs: one statement per table and chunk instead of one per row.
+        const ROWS: usize = 500;
         let mut data = Self::begin(&self.data).await?;
         let written: Result<(), sqlx::Error> = async {
-            for s in subjects {
-                sqlx::query("INSERT INTO subjects (id, created_at) VALUES (?, ?)")
-                    .bind(s.id.as_bytes().as_slice())
-                    .bind(to_nanos(s.created_at))
-                    .execute(&mut *data)
-                    .await?;
-                for i in &s.identities {
-                    sqlx::query(
-                        "INSERT INTO identities (subject, kind, idx, sealed) VALUES (?, ?, ?, ?)",
-                    )
-                    .bind(s.id.as_bytes().as_slice())
-                    .bind(&i.kind)
-                    .bind(i.index.as_slice())
-                    .bind(&i.sealed)
-                    .execute(&mut *data)
-                    .await?;
-                }
-                for f in &s.fields {
-                    insert_field(&mut data, &s.id, f).await?;
-                }
+            for chunk in subjects.chunks(ROWS) {
+                let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO subjects (id, created_at) ");
+                q.push_values(chunk, |mut b, s| {
+                    b.push_bind(s.id.as_bytes().to_vec()).push_bind(to_nanos(s.created_at));
+                });
+                q.build().execute(&mut *data).await?;
+            }
+            let identities: Vec<(&NewSubject, &SealedIdentity)> = subjects.iter().flat_map(|s| s.identities.iter().map(move |i| (s, i))).collect();
+            for chunk in identities.chunks(ROWS) {
+                let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO identities (subject, kind, idx, sealed) ");
+                q.push_values(chunk, |mut b, (s, i)| {
+                    b.push_bind(s.id.as_bytes().to_vec()).push_bind(i.kind.clone()).push_bind(i.index.to_vec()).push_bind(i.sealed.clone());
+                });
+                q.build().execute(&mut *data).await?;
+            }
+            let fields: Vec<(&NewSubject, &SealedField)> = subjects.iter().flat_map(|s| s.fields.iter().map(move |f| (s, f))).collect();
+            for chunk in fields.chunks(ROWS) {
+                let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO fields (id, subject, category, purpose, source, collected_at, sealed) ");
+                q.push_values(chunk, |mut b, (s, f)| {
+                    b.push_bind(f.id.as_bytes().to_vec())
+                        .push_bind(s.id.as_bytes().to_vec())
+                        .push_bind(f.category.clone())
+                        .push_bind(f.purpose.clone())
+                        .push_bind(f.source.clone())
+                        .push_bind(to_nanos(f.collected_at))
+                        .push_bind(f.sealed.clone());
+                });
+                q.build().execute(&mut *data).await?;
             }
             Ok(())
         }
@@ -171,16 +181,19 @@ impl Store for SqliteStore {
         // Keys are committed before the data: a crash in between leaves a key with no data
         // (harmless), never data without its key.
         let mut keys = Self::begin(&self.keys).await?;
-        for s in subjects {
-            sqlx::query(
-                "INSERT INTO subject_keys (subject, kek_version, wrapped) VALUES (?, ?, ?)",
-            )
-            .bind(s.id.as_bytes().as_slice())
-            .bind(i64::from(s.key.kek_version))
-            .bind(&s.key.bytes)
-            .execute(&mut *keys)
-            .await
-            .map_err(|e| backend(&e))?;
+        for chunk in subjects.chunks(ROWS) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO subject_keys (subject, kek_version, wrapped) ",
+            );
+            q.push_values(chunk, |mut b, s| {
+                b.push_bind(s.id.as_bytes().to_vec())
+                    .push_bind(i64::from(s.key.kek_version))
+                    .push_bind(s.key.bytes.clone());
+            });
+            q.build()
+                .execute(&mut *keys)
+                .await
+                .map_err(|e| backend(&e))?;
         }
         keys.commit().await.map_err(|e| backend(&e))?;
         data.commit().await.map_err(|e| backend(&e))

@@ -3,7 +3,6 @@
 //! The test is skipped, loudly, where chromedriver is not installed, unless
 //! `STEWARD_TEST_BROWSER` is set (as `.ci/run` does), in which case its absence fails.
 
-use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -84,7 +83,6 @@ impl Driver {
             .unwrap()
             .port();
         let process = Command::new(chromedriver)
-            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -145,10 +143,6 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        // Chromium runs in chromedriver's process group: end them all, even after a failure.
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.process.id())])
-            .status();
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
