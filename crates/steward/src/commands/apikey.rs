@@ -4,17 +4,13 @@ use steward_core::api_key::{NewApiKey, Role};
 use steward_core::{Clock, Store, SystemClock};
 
 use crate::cli::{ApiKeyCommand, Global, RoleArg};
-use crate::vault::{runtime, with_vault};
+use crate::vault::with_vault;
 use crate::{Outcome, output};
 
 pub fn run(global: &Global, command: &ApiKeyCommand) -> Outcome {
-    let (_, declaration) = match super::valid_declaration(&global.declaration) {
+    let (declaration, runtime) = match super::vault_command(global) {
         Ok(v) => v,
         Err(outcome) => return outcome,
-    };
-    let runtime = match runtime() {
-        Ok(r) => r,
-        Err(o) => return o,
     };
     runtime.block_on(async {
         with_vault!(global, declaration, |vault| apply(vault.store(), command)

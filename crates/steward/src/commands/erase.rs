@@ -6,17 +6,13 @@ use steward_core::{Store, SubjectId, Vault};
 
 use crate::cli::{EraseArgs, Global};
 use crate::commands::subject::fail;
-use crate::vault::{identity, runtime, with_vault};
+use crate::vault::{identity, with_vault};
 use crate::{Outcome, output};
 
 pub fn run(global: &Global, args: &EraseArgs) -> Outcome {
-    let (_, declaration) = match super::valid_declaration(&global.declaration) {
+    let (declaration, runtime) = match super::vault_command(global) {
         Ok(v) => v,
         Err(outcome) => return outcome,
-    };
-    let runtime = match runtime() {
-        Ok(r) => r,
-        Err(o) => return o,
     };
     runtime.block_on(async { with_vault!(global, declaration, |vault| erase(&vault, args).await) })
 }

@@ -16,7 +16,7 @@ use steward_core::{
 use steward_policy::taxonomy::{Kind, Lookup};
 
 use crate::cli::{Global, ImportArgs, ImportFormat};
-use crate::vault::{runtime, with_vault};
+use crate::vault::with_vault;
 use crate::{Outcome, output};
 
 /// What a column holds.
@@ -30,7 +30,7 @@ enum Column {
 const MAX_LISTED: usize = 50;
 
 pub fn run(global: &Global, args: &ImportArgs) -> Outcome {
-    let (_, declaration) = match super::valid_declaration(&global.declaration) {
+    let (declaration, runtime) = match super::vault_command(global) {
         Ok(v) => v,
         Err(outcome) => return outcome,
     };
@@ -54,10 +54,6 @@ pub fn run(global: &Global, args: &ImportArgs) -> Outcome {
             output::stderr(&format!("error: {e}"));
             return Outcome::Unreadable;
         }
-    };
-    let runtime = match runtime() {
-        Ok(r) => r,
-        Err(o) => return o,
     };
     runtime.block_on(async {
         with_vault!(global, declaration, |vault| import(&vault, args, rows)

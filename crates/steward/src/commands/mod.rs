@@ -84,6 +84,14 @@ fn valid_declaration(path: &std::path::Path) -> Result<(Source, Declaration), Ou
     }
 }
 
+/// What a vault command needs first: a valid declaration and a runtime.
+fn vault_command(
+    global: &crate::cli::Global,
+) -> Result<(Declaration, tokio::runtime::Runtime), Outcome> {
+    let (_, declaration) = valid_declaration(&global.declaration)?;
+    Ok((declaration, crate::vault::runtime()?))
+}
+
 /// Writes a command's result to a file or standard output.
 fn emit(bytes: &[u8], path: Option<&std::path::Path>) -> Outcome {
     let result = match path {

@@ -5,17 +5,13 @@ use std::str::FromStr;
 use steward_core::{Store, SubjectId, Vault, VaultError};
 
 use crate::cli::{CheckFormat, Global, ShowArgs, SubjectCommand};
-use crate::vault::{identity, runtime, with_vault};
+use crate::vault::{identity, with_vault};
 use crate::{Outcome, output};
 
 pub fn run(global: &Global, command: &SubjectCommand) -> Outcome {
-    let (_, declaration) = match super::valid_declaration(&global.declaration) {
+    let (declaration, runtime) = match super::vault_command(global) {
         Ok(v) => v,
         Err(outcome) => return outcome,
-    };
-    let runtime = match runtime() {
-        Ok(r) => r,
-        Err(o) => return o,
     };
     runtime.block_on(async {
         with_vault!(global, declaration, |vault| match command {
