@@ -72,7 +72,12 @@ pub struct Keyring {
     subject_kek: Zeroizing<[u8; KEY_LEN]>,
     root_kek: Zeroizing<[u8; KEY_LEN]>,
     index_root: Option<RootSecret>,
+    /// Index keys of the built-in kinds, derived once instead of per lookup.
+    index_keys: Vec<(&'static str, Zeroizing<[u8; KEY_LEN]>)>,
 }
+
+/// Identity kinds whose index keys are derived up front.
+const BUILT_IN_KINDS: [&str; 3] = ["email", "phone", "username"];
 
 impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -96,6 +101,7 @@ impl Keyring {
             subject_kek: derive(master.bytes(), "subject-kek"),
             root_kek: derive(master.bytes(), "root-kek"),
             index_root: None,
+            index_keys: Vec::new(),
         }
     }
 
@@ -107,6 +113,10 @@ impl Keyring {
     /// Adds the blind-index root (unwrapped from the key store).
     #[must_use]
     pub fn with_index_root(mut self, root: RootSecret) -> Self {
+        self.index_keys = BUILT_IN_KINDS
+            .iter()
+            .map(|kind| (*kind, derive(root.bytes(), &format!("blind-index/{kind}"))))
+            .collect();
         self.index_root = Some(root);
         self
     }

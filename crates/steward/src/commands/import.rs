@@ -169,6 +169,41 @@ fn column<S: Store>(vault: &Vault<S>, purpose: &str, name: &str) -> Result<Colum
         .map(|()| column)
 }
 
+/// Seals a chunk on every core: sealing is pure CPU, the database waits for it.
+fn prepare_in_parallel<S: Store>(
+    vault: &Vault<S>,
+    chunk: &[NewSubjectInput],
+) -> Result<Vec<steward_core::store::NewSubject>, VaultError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .max(1);
+    let per_thread = chunk.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = chunk
+            .chunks(per_thread)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|i| vault.prepare(i))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(chunk.len());
+        for part in parts {
+            match part.join() {
+                Ok(prepared) => out.extend(prepared?),
+                Err(_) => {
+                    return Err(VaultError::Crypto(steward_crypto::CryptoError::Random(
+                        "a sealing thread failed".to_owned(),
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    })
+}
+
 async fn import<S: Store>(
     vault: &Vault<S>,
     args: &ImportArgs,
@@ -267,11 +302,7 @@ async fn import<S: Store>(
     );
     let (mut imported, mut skipped) = (0u64, 0u64);
     for chunk in inputs.chunks(usize::try_from(args.batch).unwrap_or(2000)) {
-        let prepared = match chunk
-            .iter()
-            .map(|i| vault.prepare(i))
-            .collect::<Result<Vec<_>, _>>()
-        {
+        let prepared = match prepare_in_parallel(vault, chunk) {
             Ok(p) => p,
             Err(e) => {
                 bar.abandon();
