@@ -40,24 +40,9 @@ pub struct SealedField {
     pub sealed: Vec<u8>,
 }
 
-/// A subject ready to be written.
+/// A subject's sealed record: what is written, and what is read back.
 #[derive(Debug, Clone)]
-pub struct NewSubject {
-    /// Its id.
-    pub id: SubjectId,
-    /// When it was created.
-    pub created_at: OffsetDateTime,
-    /// Its data key, wrapped.
-    pub key: WrappedKey,
-    /// Its identities.
-    pub identities: Vec<SealedIdentity>,
-    /// Its fields.
-    pub fields: Vec<SealedField>,
-}
-
-/// A subject as read back.
-#[derive(Debug, Clone)]
-pub struct StoredSubject {
+pub struct SubjectRecord {
     /// Its id.
     pub id: SubjectId,
     /// When it was created.
@@ -141,7 +126,7 @@ pub trait Store: Send + Sync + 'static {
     /// Writes subjects: all of them, or none (a duplicate identity fails the whole batch).
     fn insert_subjects(
         &self,
-        subjects: &[NewSubject],
+        subjects: &[SubjectRecord],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The subject an identity's blind index belongs to.
@@ -155,7 +140,7 @@ pub trait Store: Send + Sync + 'static {
     fn load_subject(
         &self,
         id: SubjectId,
-    ) -> impl Future<Output = Result<Option<StoredSubject>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<SubjectRecord>, StoreError>> + Send;
 
     /// Inserts a field, or replaces the field with the same id.
     fn put_field(

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::clock::Clock;
 use crate::identity::{Identity, IdentityError, IdentityKind};
 use crate::store::{
-    HeldField, Hold, NewSubject, SealedField, SealedIdentity, Store, StoreError, StoredSubject,
+    HeldField, Hold, SealedField, SealedIdentity, Store, StoreError, SubjectRecord,
 };
 use crate::subject::{FieldSource, SubjectId};
 use crate::time_math;
@@ -289,7 +289,7 @@ impl<S: Store> Vault<S> {
     }
 
     /// Validates and seals a subject, ready for [`Store::insert_subjects`]. Pure: no I/O.
-    pub fn prepare(&self, input: &NewSubjectInput) -> Result<NewSubject, VaultError> {
+    pub fn prepare(&self, input: &NewSubjectInput) -> Result<SubjectRecord, VaultError> {
         if input.identities.is_empty() {
             return Err(VaultError::NoIdentity);
         }
@@ -347,7 +347,7 @@ impl<S: Store> Vault<S> {
                 self.seal_field(&id, &key, field, value)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(NewSubject {
+        Ok(SubjectRecord {
             id,
             created_at: now,
             key: wrapped,
@@ -373,7 +373,7 @@ impl<S: Store> Vault<S> {
         Ok(self.store.find_subject(kind, &index).await?)
     }
 
-    async fn load(&self, id: SubjectId) -> Result<(StoredSubject, SubjectKey), VaultError> {
+    async fn load(&self, id: SubjectId) -> Result<(SubjectRecord, SubjectKey), VaultError> {
         let stored = self
             .store
             .load_subject(id)
@@ -527,7 +527,7 @@ impl<S: Store> Vault<S> {
             .and_then(|p| p.legal_hold.as_ref().map(|h| (p, h)))
     }
 
-    fn plan(&self, stored: &StoredSubject, now: OffsetDateTime) -> (Vec<String>, Vec<Retained>) {
+    fn plan(&self, stored: &SubjectRecord, now: OffsetDateTime) -> (Vec<String>, Vec<Retained>) {
         let mut removed: Vec<String> = stored
             .identities
             .iter()

@@ -1,7 +1,7 @@
 //! Conversions between domain values and database columns, shared by both backends.
 
-use steward_core::store::NewSubject;
 use steward_core::store::SealedField;
+use steward_core::store::SubjectRecord;
 use steward_core::{Store, StoreError};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -79,7 +79,7 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 /// Which identity of a failed batch is the duplicate, for a message naming its kind (never
 /// its value): one repeated inside the batch, or one already stored.
-pub async fn duplicate_kind<S: Store>(store: &S, subjects: &[NewSubject]) -> String {
+pub async fn duplicate_kind<S: Store>(store: &S, subjects: &[SubjectRecord]) -> String {
     let mut seen: Vec<(&str, &[u8; 32])> = Vec::new();
     for identity in subjects.iter().flat_map(|s| &s.identities) {
         let in_batch = seen.contains(&(identity.kind.as_str(), &identity.index));

@@ -7,7 +7,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 use steward_core::api_key::ApiKeyRecord;
 use steward_core::store::KeyTable;
-use steward_core::store::{Hold, NewSubject, SealedField, SealedIdentity, StoredSubject};
+use steward_core::store::{Hold, SealedField, SealedIdentity, SubjectRecord};
 use steward_core::{Store, StoreError, SubjectId};
 use steward_crypto::WrappedKey;
 
@@ -93,7 +93,7 @@ impl Store for PgStore {
         })
     }
 
-    async fn insert_subjects(&self, subjects: &[NewSubject]) -> Result<(), StoreError> {
+    async fn insert_subjects(&self, subjects: &[SubjectRecord]) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let written: Result<(), sqlx::Error> = async {
             for s in subjects {
@@ -155,7 +155,7 @@ impl Store for PgStore {
             .transpose()
     }
 
-    async fn load_subject(&self, id: SubjectId) -> Result<Option<StoredSubject>, StoreError> {
+    async fn load_subject(&self, id: SubjectId) -> Result<Option<SubjectRecord>, StoreError> {
         let key: Option<(i64, Vec<u8>)> = sqlx::query_as(
             "SELECT kek_version, wrapped FROM steward_keys.subject_keys WHERE subject = $1",
         )
@@ -194,7 +194,7 @@ impl Store for PgStore {
             .into_iter()
             .map(convert::field)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(StoredSubject {
+        Ok(Some(SubjectRecord {
             id,
             created_at: from_nanos(created_at)?,
             key: WrappedKey {

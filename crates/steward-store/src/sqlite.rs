@@ -12,7 +12,7 @@ use sqlx::sqlite::{
 use sqlx::{Executor, QueryBuilder, Row, Sqlite, Transaction};
 use steward_core::api_key::ApiKeyRecord;
 use steward_core::store::KeyTable;
-use steward_core::store::{Hold, NewSubject, SealedField, SealedIdentity, StoredSubject};
+use steward_core::store::{Hold, SealedField, SealedIdentity, SubjectRecord};
 use steward_core::{Store, StoreError, SubjectId};
 use steward_crypto::WrappedKey;
 
@@ -131,7 +131,7 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn insert_subjects(&self, subjects: &[NewSubject]) -> Result<(), StoreError> {
+    async fn insert_subjects(&self, subjects: &[SubjectRecord]) -> Result<(), StoreError> {
         // Multi-row INSERTs: one statement per table and chunk instead of one per row.
         const ROWS: usize = 500;
         let mut data = Self::begin(&self.data).await?;
@@ -143,7 +143,7 @@ impl Store for SqliteStore {
                 });
                 q.build().execute(&mut *data).await?;
             }
-            let identities: Vec<(&NewSubject, &SealedIdentity)> = subjects.iter().flat_map(|s| s.identities.iter().map(move |i| (s, i))).collect();
+            let identities: Vec<(&SubjectRecord, &SealedIdentity)> = subjects.iter().flat_map(|s| s.identities.iter().map(move |i| (s, i))).collect();
             for chunk in identities.chunks(ROWS) {
                 let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO identities (subject, kind, idx, sealed) ");
                 q.push_values(chunk, |mut b, (s, i)| {
@@ -151,7 +151,7 @@ impl Store for SqliteStore {
                 });
                 q.build().execute(&mut *data).await?;
             }
-            let fields: Vec<(&NewSubject, &SealedField)> = subjects.iter().flat_map(|s| s.fields.iter().map(move |f| (s, f))).collect();
+            let fields: Vec<(&SubjectRecord, &SealedField)> = subjects.iter().flat_map(|s| s.fields.iter().map(move |f| (s, f))).collect();
             for chunk in fields.chunks(ROWS) {
                 let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO fields (id, subject, category, purpose, source, collected_at, sealed) ");
                 q.push_values(chunk, |mut b, (s, f)| {
@@ -215,7 +215,7 @@ impl Store for SqliteStore {
             .transpose()
     }
 
-    async fn load_subject(&self, id: SubjectId) -> Result<Option<StoredSubject>, StoreError> {
+    async fn load_subject(&self, id: SubjectId) -> Result<Option<SubjectRecord>, StoreError> {
         let key: Option<(i64, Vec<u8>)> =
             sqlx::query_as("SELECT kek_version, wrapped FROM subject_keys WHERE subject = ?")
                 .bind(id.as_bytes().as_slice())
@@ -255,7 +255,7 @@ impl Store for SqliteStore {
             .into_iter()
             .map(convert::field)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(StoredSubject {
+        Ok(Some(SubjectRecord {
             id,
             created_at: from_nanos(created_at)?,
             key: WrappedKey {

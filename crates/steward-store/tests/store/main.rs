@@ -10,7 +10,7 @@ mod erasure;
 use std::future::Future;
 use std::sync::Arc;
 
-use steward_core::store::{Hold, NewSubject, SealedField, StoredSubject};
+use steward_core::store::{Hold, SealedField, SubjectRecord};
 use steward_core::{Store, StoreError, SubjectId};
 use steward_crypto::WrappedKey;
 use steward_store::{PgStore, SqliteStore};
@@ -47,7 +47,7 @@ impl<S: Store, G: Send + Sync + 'static> Store for Guarded<S, G> {
     }
     fn insert_subjects(
         &self,
-        subjects: &[NewSubject],
+        subjects: &[SubjectRecord],
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.store.insert_subjects(subjects)
     }
@@ -61,7 +61,7 @@ impl<S: Store, G: Send + Sync + 'static> Store for Guarded<S, G> {
     fn load_subject(
         &self,
         id: SubjectId,
-    ) -> impl Future<Output = Result<Option<StoredSubject>, StoreError>> + Send {
+    ) -> impl Future<Output = Result<Option<SubjectRecord>, StoreError>> + Send {
         self.store.load_subject(id)
     }
     fn put_field(

@@ -173,7 +173,7 @@ fn column<S: Store>(vault: &Vault<S>, purpose: &str, name: &str) -> Result<Colum
 fn prepare_in_parallel<S: Store>(
     vault: &Vault<S>,
     chunk: &[NewSubjectInput],
-) -> Result<Vec<steward_core::store::NewSubject>, VaultError> {
+) -> Result<Vec<steward_core::store::SubjectRecord>, VaultError> {
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .max(1);
