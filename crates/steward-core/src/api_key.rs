@@ -7,34 +7,8 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-/// What a key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Everything, erasure included.
-    Admin,
-    /// The operator's application: create, look up, read for a purpose, rectify.
-    Service,
-}
-
-impl Role {
-    /// The role's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Admin => "admin",
-            Self::Service => "service",
-        }
-    }
-
-    /// Reads a role's name.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "admin" => Some(Self::Admin),
-            "service" => Some(Self::Service),
-            _ => None,
-        }
-    }
-}
+pub use crate::access::Role;
+use crate::access::{Principal, Scope};
 
 /// A stored key: never the key itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +17,12 @@ pub struct ApiKeyRecord {
     pub prefix: String,
     /// SHA-256 of the whole key.
     pub hash: [u8; 32],
-    /// What it may do.
+    /// What it may do at most.
     pub role: Role,
+    /// How far it is narrowed.
+    pub scope: Scope,
+    /// When it stops working, if it does.
+    pub expires_at: Option<OffsetDateTime>,
     /// A label chosen by the operator.
     pub name: String,
     /// When it was made.
@@ -85,6 +63,8 @@ impl NewApiKey {
     /// Makes a key.
     pub fn generate(
         role: Role,
+        scope: Scope,
+        expires_at: Option<OffsetDateTime>,
         name: &str,
         now: OffsetDateTime,
     ) -> Result<Self, steward_crypto::CryptoError> {
@@ -101,6 +81,8 @@ impl NewApiKey {
             prefix,
             hash: hash(&key),
             role,
+            scope,
+            expires_at,
             name: name.to_owned(),
             created_at: now,
             revoked_at: None,
@@ -112,10 +94,55 @@ impl NewApiKey {
     }
 }
 
+/// Why a presented key was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyRefused {
+    /// Not a key of this Steward (or mistyped).
+    #[error("this API key is not valid")]
+    Invalid,
+    /// Revoked.
+    #[error("API key {0} was revoked; create a new one with `steward apikey create`")]
+    Revoked(String),
+    /// Past its expiry.
+    #[error("API key {0} expired; create a new one with `steward apikey create`")]
+    Expired(String),
+}
+
+impl KeyRefused {
+    /// A stable code for the API and the audit.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid => "invalid-key",
+            Self::Revoked(_) => "revoked-key",
+            Self::Expired(_) => "expired-key",
+        }
+    }
+}
+
 impl ApiKeyRecord {
-    /// Whether `presented` is this key and still valid.
-    pub fn accepts(&self, presented: &str) -> bool {
-        self.revoked_at.is_none() && steward_crypto::constant_time_eq(&hash(presented), &self.hash)
+    /// The principal this key acts as, if `presented` is this key and it is valid at `now`.
+    /// The hash is compared first, in constant time, so a wrong key learns nothing about the
+    /// state of a right one.
+    pub fn check(&self, presented: &str, now: OffsetDateTime) -> Result<Principal, KeyRefused> {
+        if !steward_crypto::constant_time_eq(&hash(presented), &self.hash) {
+            return Err(KeyRefused::Invalid);
+        }
+        if self.revoked_at.is_some_and(|t| t <= now) {
+            return Err(KeyRefused::Revoked(self.prefix.clone()));
+        }
+        if self.expires_at.is_some_and(|t| t <= now) {
+            return Err(KeyRefused::Expired(self.prefix.clone()));
+        }
+        Ok(self.principal())
+    }
+
+    /// The principal this key acts as.
+    pub fn principal(&self) -> Principal {
+        Principal {
+            actor: format!("key:{}", self.prefix),
+            role: self.role,
+            scope: self.scope.clone(),
+        }
     }
 }
 
@@ -124,18 +151,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_key_is_accepted_until_revoked_and_never_printed() {
+    fn a_key_is_accepted_until_revoked_or_expired_and_never_printed() {
         let now = OffsetDateTime::UNIX_EPOCH;
-        let key = NewApiKey::generate(Role::Service, "shop", now).unwrap();
+        let later = now + time::Duration::days(31);
+        let key = NewApiKey::generate(
+            Role::Service,
+            Scope::default(),
+            Some(now + time::Duration::days(30)),
+            "shop",
+            now,
+        )
+        .unwrap();
         assert_eq!(prefix_of(&key.secret), Some(key.record.prefix.as_str()));
-        assert!(key.record.accepts(&key.secret));
-        assert!(!key.record.accepts(&format!("{}x", *key.secret)));
+        let principal = key.record.check(&key.secret, now).unwrap();
+        assert_eq!(principal.actor, format!("key:{}", key.record.prefix));
+        assert_eq!(
+            key.record.check(&format!("{}x", *key.secret), now),
+            Err(KeyRefused::Invalid)
+        );
+        assert_eq!(
+            key.record.check(&key.secret, later),
+            Err(KeyRefused::Expired(key.record.prefix.clone()))
+        );
         assert!(!format!("{key:?}").contains(key.secret.as_str()));
         let revoked = ApiKeyRecord {
             revoked_at: Some(now),
             ..key.record.clone()
         };
-        assert!(!revoked.accepts(&key.secret));
+        assert_eq!(
+            revoked.check(&key.secret, now),
+            Err(KeyRefused::Revoked(key.record.prefix.clone()))
+        );
         assert_eq!(prefix_of("Bearer nonsense"), None);
         assert_eq!(prefix_of("stw_zzzzzzzz_abc"), None);
     }

@@ -2,7 +2,8 @@
 //! against a real database (SQLite always, PostgreSQL when `STEWARD_TEST_POSTGRES` is set).
 //!
 //! `steward_core::conformance_suite!(make_store())` expands to one `#[tokio::test]` per case;
-//! `make_store()` is an expression giving a future of `Option<store>` (`None` skips, loudly).
+//! `make_store()` is an expression giving a future of `Option<(store, guard)>` (`None` skips,
+//! loudly); the guard, a temporary folder or a test database, lives until the case ends.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -91,6 +92,11 @@ pub fn account(address: &str, name: &str) -> NewSubjectInput {
     }
 }
 
+/// An access by the command line (admin).
+pub fn cli() -> crate::Access {
+    crate::Access::new(crate::Principal::cli())
+}
+
 pub async fn vault<S: Store>(store: S, master: &MasterKey) -> Vault<S> {
     Vault::open(store, master, declaration(), Arc::new(clock()))
         .await
@@ -101,16 +107,16 @@ pub async fn creates_finds_and_reads_a_subject<S: Store>(store: S) {
     let master = MasterKey::generate().unwrap();
     let v = vault(store, &master).await;
     let id = v
-        .create(&account("Alice@Example.com", "Alice Martin"))
+        .create(&cli(), &account("Alice@Example.com", "Alice Martin"))
         .await
         .unwrap();
     assert_eq!(
-        v.lookup(&email("  alice@example.COM ")).await.unwrap(),
+        v.lookup(&cli(), &email("  alice@example.COM "), None).await.unwrap(),
         Some(id),
         "normalised lookup"
     );
-    assert_eq!(v.lookup(&email("bob@example.com")).await.unwrap(), None);
-    let view = v.read(id, "accounts").await.unwrap();
+    assert_eq!(v.lookup(&cli(), &email("bob@example.com"), None).await.unwrap(), None);
+    let view = v.read(&cli(), id, "accounts", &[]).await.unwrap();
     assert_eq!(
         view.identities,
         vec![("email".to_owned(), "alice@example.com".to_owned())]
@@ -133,7 +139,7 @@ pub async fn values_are_stored_sealed<S: Store>(store: S) {
     let master = MasterKey::generate().unwrap();
     let v = vault(store, &master).await;
     let id = v
-        .create(&account("carol@example.com", "Carol Secret-Name"))
+        .create(&cli(), &account("carol@example.com", "Carol Secret-Name"))
         .await
         .unwrap();
     let stored = v.store().load_subject(id).await.unwrap().unwrap();
@@ -149,9 +155,9 @@ pub async fn values_are_stored_sealed<S: Store>(store: S) {
 pub async fn a_second_subject_with_the_same_identity_is_refused<S: Store>(store: S) {
     let master = MasterKey::generate().unwrap();
     let v = vault(store, &master).await;
-    v.create(&account("dan@example.com", "Dan")).await.unwrap();
+    v.create(&cli(), &account("dan@example.com", "Dan")).await.unwrap();
     let err = v
-        .create(&account("DAN@example.com", "Dan again"))
+        .create(&cli(), &account("DAN@example.com", "Dan again"))
         .await
         .unwrap_err();
     assert!(
@@ -180,7 +186,7 @@ pub async fn a_failed_batch_writes_nothing<S: Store>(store: S) {
         "{err:?}"
     );
     assert_eq!(v.store().count_subjects().await.unwrap(), 0);
-    assert_eq!(v.lookup(&email("e2@example.com")).await.unwrap(), None);
+    assert_eq!(v.lookup(&cli(), &email("e2@example.com"), None).await.unwrap(), None);
     // The same batch without the duplicate goes in whole.
     v.store().insert_subjects(&prepared[..2]).await.unwrap();
     assert_eq!(v.store().count_subjects().await.unwrap(), 2);
@@ -192,9 +198,9 @@ pub async fn concurrent_creates_of_one_identity_give_one_subject_and_one_conflic
     let master = MasterKey::generate().unwrap();
     let v = Arc::new(vault(store, &master).await);
     let (a, b) = (Arc::clone(&v), Arc::clone(&v));
-    let first = tokio::spawn(async move { a.create(&account("frank@example.com", "Frank")).await });
+    let first = tokio::spawn(async move { a.create(&cli(), &account("frank@example.com", "Frank")).await });
     let second =
-        tokio::spawn(async move { b.create(&account("frank@example.com", "Frank")).await });
+        tokio::spawn(async move { b.create(&cli(), &account("frank@example.com", "Frank")).await });
     let results = [first.await.unwrap(), second.await.unwrap()];
     let created = results.iter().filter(|r| r.is_ok()).count();
     let conflicts = results
@@ -209,10 +215,10 @@ pub async fn a_purpose_sees_only_its_categories<S: Store>(store: S) {
     let master = MasterKey::generate().unwrap();
     let v = vault(store, &master).await;
     let id = v
-        .create(&account("gina@example.com", "Gina"))
+        .create(&cli(), &account("gina@example.com", "Gina"))
         .await
         .unwrap();
-    let view = v.read(id, "newsletter").await.unwrap();
+    let view = v.read(&cli(), id, "newsletter", &[]).await.unwrap();
     assert_eq!(
         view.identities.len(),
         1,
@@ -223,7 +229,7 @@ pub async fn a_purpose_sees_only_its_categories<S: Store>(store: S) {
         "but not the name or address: {view:?}"
     );
     assert!(matches!(
-        v.read(id, "marketing").await,
+        v.read(&cli(), id, "marketing", &[]).await,
         Err(VaultError::UnknownPurpose(_))
     ));
 }
@@ -234,19 +240,19 @@ pub async fn undeclared_or_disallowed_data_is_refused<S: Store>(store: S) {
     let mut input = account("hal@example.com", "Hal");
     input.fields.push(("user.financial".into(), "IBAN".into()));
     assert!(matches!(
-        v.create(&input).await,
+        v.create(&cli(), &input).await,
         Err(VaultError::NotCollected { .. })
     ));
     let mut input = account("hal@example.com", "Hal");
     input.fields.push(("user.contact.emial".into(), "x".into()));
     assert!(matches!(
-        v.create(&input).await,
+        v.create(&cli(), &input).await,
         Err(VaultError::UnknownCategory(_))
     ));
     let mut input = account("hal@example.com", "Hal");
     input.purpose = "nope".into();
     assert!(matches!(
-        v.create(&input).await,
+        v.create(&cli(), &input).await,
         Err(VaultError::UnknownPurpose(_))
     ));
     let mut input = account("hal@example.com", "Hal");
@@ -255,13 +261,13 @@ pub async fn undeclared_or_disallowed_data_is_refused<S: Store>(store: S) {
         "x".repeat(crate::vault::MAX_VALUE_BYTES + 1),
     ));
     assert!(matches!(
-        v.create(&input).await,
+        v.create(&cli(), &input).await,
         Err(VaultError::TooLarge { .. })
     ));
     let mut input = account("hal@example.com", "Hal");
     input.source = FieldSource::ThirdParty("data-broker".into());
     assert!(matches!(
-        v.create(&input).await,
+        v.create(&cli(), &input).await,
         Err(VaultError::UnknownSource(_))
     ));
     assert_eq!(
@@ -281,8 +287,9 @@ pub async fn rectification_changes_values_but_never_immutable_ones<S: Store>(sto
     input
         .fields
         .push(("user.account.username".into(), "ines".into()));
-    let id = v.create(&input).await.unwrap();
+    let id = v.create(&cli(), &input).await.unwrap();
     v.rectify(
+        &cli(),
         id,
         "user.name",
         "Inès Dupont",
@@ -291,7 +298,7 @@ pub async fn rectification_changes_values_but_never_immutable_ones<S: Store>(sto
     )
     .await
     .unwrap();
-    let view = v.read(id, "accounts").await.unwrap();
+    let view = v.read(&cli(), id, "accounts", &[]).await.unwrap();
     let names: Vec<&str> = view
         .fields
         .iter()
@@ -301,6 +308,7 @@ pub async fn rectification_changes_values_but_never_immutable_ones<S: Store>(sto
     assert_eq!(names, ["Inès Dupont"]);
     let err = v
         .rectify(
+        &cli(),
             id,
             "user.account.username",
             "ines2",
@@ -317,11 +325,12 @@ pub async fn erasure_removes_all_but_legal_holds_and_gives_a_receipt<S: Store>(s
     let master = MasterKey::generate().unwrap();
     let v = vault(store, &master).await;
     let id = v
-        .create(&account("jo@example.com", "Jo Invoice"))
+        .create(&cli(), &account("jo@example.com", "Jo Invoice"))
         .await
         .unwrap();
     // The invoice joins the same subject, collected under the invoicing purpose.
     v.rectify(
+        &cli(),
         id,
         "user.financial",
         "Invoice 2026-17: CHF 120",
@@ -330,7 +339,7 @@ pub async fn erasure_removes_all_but_legal_holds_and_gives_a_receipt<S: Store>(s
     )
     .await
     .unwrap();
-    let receipt = v.erase(id).await.unwrap();
+    let receipt = v.erase(&cli(), id).await.unwrap();
     assert_eq!(receipt.subject, id);
     assert!(
         receipt.removed.contains(&"user.contact.email".to_owned())
@@ -353,23 +362,23 @@ pub async fn erasure_removes_all_but_legal_holds_and_gives_a_receipt<S: Store>(s
         !text.contains("jo@") && !text.contains("Jo Invoice") && !text.contains("CHF"),
         "no personal data in the receipt: {text}"
     );
-    assert_eq!(v.lookup(&email("jo@example.com")).await.unwrap(), None);
+    assert_eq!(v.lookup(&cli(), &email("jo@example.com"), None).await.unwrap(), None);
     assert!(matches!(
-        v.read(id, "accounts").await,
+        v.read(&cli(), id, "accounts", &[]).await,
         Err(VaultError::NotFound)
     ));
     assert!(v.store().load_subject(id).await.unwrap().is_none());
-    let held = v.read_held(id).await.unwrap();
+    let held = v.read_held(&cli(), id).await.unwrap();
     assert_eq!(
         held.iter().map(|f| f.value.as_str()).collect::<Vec<_>>(),
         ["Invoice 2026-17: CHF 120"]
     );
     assert!(
-        matches!(v.erase(id).await, Err(VaultError::NotFound)),
+        matches!(v.erase(&cli(), id).await, Err(VaultError::NotFound)),
         "erasing twice"
     );
     // The address can be used again by someone new.
-    v.create(&account("jo@example.com", "New Jo"))
+    v.create(&cli(), &account("jo@example.com", "New Jo"))
         .await
         .unwrap();
 }
@@ -377,7 +386,7 @@ pub async fn erasure_removes_all_but_legal_holds_and_gives_a_receipt<S: Store>(s
 pub async fn a_wrong_master_key_is_an_explicit_error<S: Store + Clone>(store: S) {
     let master = MasterKey::generate().unwrap();
     let v = vault(store.clone(), &master).await;
-    v.create(&account("kim@example.com", "Kim")).await.unwrap();
+    v.create(&cli(), &account("kim@example.com", "Kim")).await.unwrap();
     let wrong = MasterKey::generate().unwrap();
     let Err(err) = Vault::open(store, &wrong, declaration(), Arc::new(clock())).await else {
         panic!("a wrong master key opened the vault");
@@ -393,9 +402,22 @@ pub async fn a_wrong_master_key_is_an_explicit_error<S: Store + Clone>(store: S)
 }
 
 pub async fn api_keys_are_stored_hashed_and_revoked_at_once<S: Store>(store: S) {
-    use crate::api_key::{NewApiKey, Role};
+    use crate::access::{Operation, Role, Scope};
+    use crate::api_key::{KeyRefused, NewApiKey};
     let now = datetime!(2026-11-22 10:00 UTC);
-    let key = NewApiKey::generate(Role::Service, "shop backend", now).unwrap();
+    let scope = Scope {
+        purposes: vec!["accounts".into(), "support".into()],
+        categories: vec!["user.contact".into()],
+        operations: vec![Operation::Read, Operation::Lookup],
+    };
+    let key = NewApiKey::generate(
+        Role::Support,
+        scope,
+        Some(now + time::Duration::days(90)),
+        "helpdesk",
+        now,
+    )
+    .unwrap();
     store.insert_api_key(&key.record).await.unwrap();
     let found = store
         .find_api_key(&key.record.prefix)
@@ -403,7 +425,7 @@ pub async fn api_keys_are_stored_hashed_and_revoked_at_once<S: Store>(store: S) 
         .unwrap()
         .unwrap();
     assert_eq!(found, key.record);
-    assert!(found.accepts(&key.secret));
+    assert!(found.check(&key.secret, now).is_ok());
     assert!(store.revoke_api_key(&key.record.prefix, now).await.unwrap());
     assert!(
         !store.revoke_api_key(&key.record.prefix, now).await.unwrap(),
@@ -415,7 +437,7 @@ pub async fn api_keys_are_stored_hashed_and_revoked_at_once<S: Store>(store: S) 
         .unwrap()
         .unwrap();
     assert!(
-        !found.accepts(&key.secret),
+        found.check(&key.secret, now) == Err(KeyRefused::Revoked(key.record.prefix.clone())),
         "a revoked key is refused at once"
     );
     assert!(store.find_api_key("stw_00000000").await.unwrap().is_none());
@@ -432,6 +454,7 @@ pub async fn keys_rotate_without_touching_data_and_resume_after_an_interruption<
     let v = vault(store.clone(), &old).await;
     let ids: Vec<_> = futures_ids(&v, 5).await;
     v.rectify(
+        &cli(),
         ids[0],
         "user.financial",
         "Invoice 9",
@@ -440,7 +463,7 @@ pub async fn keys_rotate_without_touching_data_and_resume_after_an_interruption<
     )
     .await
     .unwrap();
-    v.erase(ids[0]).await.unwrap();
+    v.erase(&cli(), ids[0]).await.unwrap();
     let before = v.store().load_subject(ids[1]).await.unwrap().unwrap();
     let new = MasterKey::generate().unwrap();
     // An interrupted run: one key re-wrapped by hand under generation 2.
@@ -479,15 +502,15 @@ pub async fn keys_rotate_without_touching_data_and_resume_after_an_interruption<
     assert_ne!(before.key, after.key);
     let v2 = vault(store.clone(), &new).await;
     assert_eq!(
-        v2.read(ids[3], "accounts").await.unwrap().identities.len(),
+        v2.read(&cli(), ids[3], "accounts", &[]).await.unwrap().identities.len(),
         1
     );
     assert_eq!(
-        v2.lookup(&email("user4@example.com")).await.unwrap(),
+        v2.lookup(&cli(), &email("user4@example.com"), None).await.unwrap(),
         Some(ids[4]),
         "blind indexes unchanged"
     );
-    assert_eq!(v2.read_held(ids[0]).await.unwrap()[0].value, "Invoice 9");
+    assert_eq!(v2.read_held(&cli(), ids[0]).await.unwrap()[0].value, "Invoice 9");
     let Err(err) = Vault::open(store.clone(), &old, declaration(), Arc::new(clock())).await else {
         panic!("the old master key still opens the store");
     };
@@ -499,11 +522,140 @@ pub async fn keys_rotate_without_touching_data_and_resume_after_an_interruption<
     assert_eq!(again.rewrapped, 0, "a finished rotation is a no-op");
 }
 
+pub async fn the_audit_chain_is_appended_in_order_and_verifies<S: Store>(store: S) {
+    use crate::audit::{AuditFilter, CHECKPOINT_EVERY, Outcome};
+    let master = MasterKey::generate().unwrap();
+    let v = vault(store.clone(), &master).await;
+    let id = v
+        .create(&cli(), &account("audit@example.com", "Audited Person"))
+        .await
+        .unwrap();
+    v.read(&cli(), id, "accounts", &[]).await.unwrap();
+    assert!(v.read(&cli(), id, "no-such-purpose", &[]).await.is_err());
+    // Many concurrent writers: group commit, one chain.
+    let mut tasks = Vec::new();
+    let v = Arc::new(v);
+    for i in 0..(CHECKPOINT_EVERY as usize + 100) {
+        let v = Arc::clone(&v);
+        tasks.push(tokio::spawn(async move {
+            let mut e = cli().entry("test.concurrent", v.clock().now());
+            e.detail = Some(format!("{i}"));
+            v.record(e).await.unwrap()
+        }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap());
+    }
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), CHECKPOINT_EVERY as usize + 100, "every entry has its own place");
+    let verified = v.verify_audit(|_, _| {}).await.unwrap().unwrap();
+    assert_eq!(verified.entries, CHECKPOINT_EVERY + 103);
+    assert_eq!(verified.checkpoints, 1);
+
+    // The subject's entries, and nothing personal in them.
+    let filter = AuditFilter {
+        subject: Some(id),
+        ..AuditFilter::default()
+    };
+    let mine = v.store().audit_search(&filter, 0, 100).await.unwrap();
+    let actions: Vec<_> = mine.iter().map(|e| e.entry.action.as_str()).collect();
+    assert_eq!(actions, ["subject.create", "subject.read", "subject.read"]);
+    assert_eq!(mine[2].entry.outcome, Outcome::Failed);
+    assert_eq!(mine[2].entry.code.as_deref(), Some("unknown-purpose"));
+    assert!(mine[1].entry.categories.contains(&"user.contact.email".to_owned()));
+    for e in &mine {
+        let text = format!("{:?}", e.entry);
+        assert!(!text.contains("audit@example.com") && !text.contains("Audited Person"));
+    }
+    let trail = v.trail(id).await.unwrap();
+    assert_eq!(trail.len(), 3);
+    // Filters by purpose and time.
+    let by_purpose = AuditFilter {
+        purpose: Some("accounts".into()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(v.store().audit_search(&by_purpose, 0, 100).await.unwrap().len(), 2);
+    let later = AuditFilter {
+        since: Some(v.clock().now() + time::Duration::seconds(1)),
+        ..AuditFilter::default()
+    };
+    assert!(v.store().audit_search(&later, 0, 100).await.unwrap().is_empty());
+
+    // A second vault over the same store (another process) continues the same chain.
+    let other = vault(store, &master).await;
+    other.record(cli().entry("test.other", other.clock().now())).await.unwrap();
+    v.record(cli().entry("test.first-again", v.clock().now())).await.unwrap();
+    let verified = other.verify_audit(|_, _| {}).await.unwrap().unwrap();
+    assert_eq!(verified.entries, CHECKPOINT_EVERY + 105);
+}
+
+pub async fn scopes_and_roles_are_enforced_and_refusals_audited<S: Store>(store: S) {
+    use crate::access::{Operation, Principal, Role, Scope};
+    use crate::audit::{AuditFilter, Outcome};
+    let master = MasterKey::generate().unwrap();
+    let v = vault(store, &master).await;
+    let id = v
+        .create(&cli(), &account("scoped@example.com", "Scoped Person"))
+        .await
+        .unwrap();
+    let service = crate::Access::new(Principal {
+        actor: "key:stw_aaaaaaaa".into(),
+        role: Role::Service,
+        scope: Scope::default(),
+    });
+    let denied = v.export(&service, id).await.unwrap_err();
+    assert_eq!(denied.code(), "operation-not-allowed");
+    assert_eq!(v.erase(&service, id).await.unwrap_err().code(), "operation-not-allowed");
+    let narrow = crate::Access::new(Principal {
+        actor: "key:stw_bbbbbbbb".into(),
+        role: Role::Service,
+        scope: Scope {
+            categories: vec!["user.contact".into()],
+            operations: vec![Operation::Read],
+            ..Scope::default()
+        },
+    });
+    let view = v.read(&narrow, id, "accounts", &[]).await.unwrap();
+    assert!(view.fields.iter().all(|f| f.category.starts_with("user.contact")));
+    assert_eq!(view.identities.len(), 1);
+    assert_eq!(
+        v.read(&narrow, id, "accounts", &["user.name".into()]).await.unwrap_err().code(),
+        "category-out-of-scope"
+    );
+    let support = crate::Access::new(Principal {
+        actor: "staff:sam".into(),
+        role: Role::Support,
+        scope: Scope::default(),
+    });
+    assert_eq!(
+        v.read(&support, id, "accounts", &[]).await.unwrap_err().code(),
+        "ticket-required"
+    );
+    let support = support.with_ticket(Some("ZD-77".into()));
+    v.read(&support, id, "accounts", &[]).await.unwrap();
+    let filter = AuditFilter {
+        subject: Some(id),
+        ..AuditFilter::default()
+    };
+    let entries = v.store().audit_search(&filter, 0, 100).await.unwrap();
+    let denials = entries
+        .iter()
+        .filter(|e| e.entry.outcome == Outcome::Denied)
+        .count();
+    assert_eq!(denials, 4);
+    let flagged = entries.last().unwrap();
+    assert!(flagged.entry.flagged);
+    assert_eq!(flagged.entry.ticket.as_deref(), Some("ZD-77"));
+    assert_eq!(flagged.entry.actor, "staff:sam");
+}
+
 async fn futures_ids<S: Store>(v: &Vault<S>, n: usize) -> Vec<crate::SubjectId> {
     let mut ids = Vec::new();
     for i in 0..n {
         ids.push(
-            v.create(&account(
+            v.create(&cli(), &account(
                 &format!("user{i}@example.com"),
                 &format!("User {i}"),
             ))
@@ -531,13 +683,16 @@ macro_rules! conformance_suite {
             a_wrong_master_key_is_an_explicit_error,
             api_keys_are_stored_hashed_and_revoked_at_once,
             keys_rotate_without_touching_data_and_resume_after_an_interruption,
+            the_audit_chain_is_appended_in_order_and_verifies,
+            scopes_and_roles_are_enforced_and_refusals_audited,
         );
     };
     (@cases $make:expr; $($case:ident),+ $(,)?) => {
         $(
             #[tokio::test]
             async fn $case() {
-                if let Some(store) = $make.await {
+                // The guard (a temporary folder, a test database) lives until the case ends.
+                if let Some((store, _guard)) = $make.await {
                     $crate::conformance::$case(store).await;
                 }
             }

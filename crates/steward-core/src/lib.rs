@@ -5,7 +5,9 @@
 //! No HTTP and no SQL here: stores live in `steward-store`, the server in `steward-server`.
 //! Depends on `steward-policy` (the declaration) and `steward-crypto` (the keys).
 
+pub mod access;
 pub mod api_key;
+pub mod audit;
 pub mod clock;
 pub mod identity;
 pub mod rotation;
@@ -17,6 +19,7 @@ pub mod vault;
 #[cfg(feature = "testing")]
 pub mod conformance;
 
+pub use access::{Access, Denied, Operation, Principal, Role, Scope};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use identity::{Identity, IdentityError, IdentityKind};
 pub use store::{Store, StoreError};

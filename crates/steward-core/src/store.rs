@@ -109,7 +109,7 @@ pub enum StoreError {
 }
 
 /// A storage backend. Every method is atomic: it does all its work or none.
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Clone + Send + Sync + 'static {
     /// A root secret wrapped by the master key (`index`), if one was stored.
     fn root(
         &self,
@@ -172,6 +172,11 @@ pub trait Store: Send + Sync + 'static {
         prefix: &str,
     ) -> impl Future<Output = Result<Option<crate::api_key::ApiKeyRecord>, StoreError>> + Send;
 
+    /// Every API key, oldest first.
+    fn list_api_keys(
+        &self,
+    ) -> impl Future<Output = Result<Vec<crate::api_key::ApiKeyRecord>, StoreError>> + Send;
+
     /// Revokes an API key at `at`; `false` when there is no such key.
     fn revoke_api_key(
         &self,
@@ -211,4 +216,44 @@ pub trait Store: Send + Sync + 'static {
 
     /// How many subjects are stored.
     fn count_subjects(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Appends entries to the audit chain in one transaction: reads the sealed head under a
+    /// write lock (so concurrent writers, even in other processes, never fork the chain), chains
+    /// the entries with `chain`, writes them, the checkpoints they cross and the new head.
+    fn append_audit(
+        &self,
+        entries: Vec<crate::audit::AuditEntry>,
+        chain: &crate::audit::AuditChain,
+    ) -> impl Future<Output = Result<crate::audit::Seal, StoreError>> + Send;
+
+    /// The sealed head of the audit chain.
+    fn audit_head(
+        &self,
+    ) -> impl Future<Output = Result<Option<crate::audit::Seal>, StoreError>> + Send;
+
+    /// The highest sequence number stored (0 when none).
+    fn audit_last_seq(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Up to `limit` entries with `after < seq <= through`, in order.
+    fn audit_entries(
+        &self,
+        after: u64,
+        through: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<crate::audit::SealedEntry>, StoreError>> + Send;
+
+    /// The checkpoints with `after < seq <= through`, in order.
+    fn audit_checkpoints(
+        &self,
+        after: u64,
+        through: u64,
+    ) -> impl Future<Output = Result<Vec<crate::audit::Seal>, StoreError>> + Send;
+
+    /// Up to `limit` entries after `after` that pass `filter`, in order.
+    fn audit_search(
+        &self,
+        filter: &crate::audit::AuditFilter,
+        after: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<crate::audit::SealedEntry>, StoreError>> + Send;
 }

@@ -13,6 +13,10 @@ use steward_policy::{Declaration, Retention, Trigger};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::access::{Access, Denied, Operation};
+use crate::audit::{
+    self, AuditChain, AuditEntry, AuditFilter, AuditLog, Break, Outcome, SealedEntry, Verified,
+};
 use crate::clock::Clock;
 use crate::identity::{Identity, IdentityError, IdentityKind};
 use crate::store::{
@@ -88,6 +92,33 @@ pub enum VaultError {
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
+    /// The principal may not do this.
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// The audit entry could not be written, so the act was not done (reads) or not confirmed.
+    #[error("the audit trail could not be written: {0}")]
+    Audit(StoreError),
+}
+
+impl VaultError {
+    /// A stable code for the API and the audit trail.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Identity(_) | Self::NoIdentity => "invalid-identity",
+            Self::UnknownPurpose(_) => "unknown-purpose",
+            Self::UnknownCategory(_) => "unknown-category",
+            Self::NotCollected { .. } | Self::NotStored(_) => "purpose-may-not-collect",
+            Self::UnknownSource(_) => "unknown-source",
+            Self::TooLarge { .. } => "value-too-large",
+            Self::Immutable(_) => "immutable",
+            Self::Duplicate { .. } => "duplicate-identity",
+            Self::NotFound => "not-found",
+            Self::Crypto(_) => "crypto",
+            Self::Store(_) => "store",
+            Self::Denied(d) => d.code,
+            Self::Audit(_) => "audit",
+        }
+    }
 }
 
 impl From<StoreError> for VaultError {
@@ -141,6 +172,36 @@ pub struct SubjectView {
     pub fields: Vec<FieldView>,
 }
 
+/// Everything held on a subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubjectExport {
+    /// Identities and fields, for every purpose.
+    #[serde(flatten)]
+    pub view: SubjectView,
+    /// Fields kept under a legal hold after an erasure.
+    pub held: Vec<FieldView>,
+    /// Who accessed the data, and why.
+    pub trail: Vec<TrailEntry>,
+}
+
+/// One access to a subject's data, as the subject may see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrailEntry {
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The role of whoever acted (`service`, `support`, `dpo` …).
+    pub role: String,
+    /// What was done.
+    pub action: String,
+    /// The purpose named.
+    pub purpose: Option<String>,
+    /// The categories touched.
+    pub categories: Vec<String>,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
 /// A category kept through an erasure, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Retained {
@@ -176,6 +237,7 @@ pub struct ErasureReceipt {
 pub struct Vault<S: Store> {
     store: S,
     keyring: Keyring,
+    audit: AuditLog,
     declaration: Arc<Declaration>,
     clock: Arc<dyn Clock>,
 }
@@ -212,9 +274,12 @@ impl<S: Store> Vault<S> {
         // The root is wrapped by the current master key generation.
         let keyring = Keyring::new(master, wrapped.kek_version);
         let root = keyring.unwrap_root("index", &wrapped)?;
+        let keyring = keyring.with_index_root(root);
+        let audit = AuditLog::new(AuditChain::new(keyring.subkey("audit-mac")?));
         Ok(Self {
             store,
-            keyring: keyring.with_index_root(root),
+            keyring,
+            audit,
             declaration,
             clock,
         })
@@ -223,6 +288,95 @@ impl<S: Store> Vault<S> {
     /// The store underneath.
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    /// The audit log.
+    pub fn audit_log(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// Writes an audit entry for an act outside the vault (keys, staff, refusals).
+    pub async fn record(&self, entry: AuditEntry) -> Result<u64, VaultError> {
+        self.audit
+            .record(&self.store, entry)
+            .await
+            .map_err(VaultError::Audit)
+    }
+
+    /// Verifies the audit chain.
+    pub async fn verify_audit(
+        &self,
+        progress: impl FnMut(u64, u64),
+    ) -> Result<Result<Verified, Break>, VaultError> {
+        audit::verify(&self.store, self.audit.chain(), progress)
+            .await
+            .map_err(VaultError::Store)
+    }
+
+    /// Audit entries passing `filter`, after `after`, at most `limit`. Reading the audit is
+    /// itself audited (once per call, as `audit.export`).
+    pub async fn audit_entries(
+        &self,
+        access: &Access,
+        filter: &AuditFilter,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<SealedEntry>, VaultError> {
+        let mut entry = access.entry("audit.export", self.clock.now());
+        entry.subject = filter.subject;
+        entry.flagged = false;
+        let result = async {
+            access.principal.may(Operation::Audit)?;
+            Ok(self.store.audit_search(filter, after, limit).await?)
+        }
+        .await;
+        self.finish(entry, result, |_, _| {}).await
+    }
+
+    /// Records how an act ended, then hands its result back. A read whose entry cannot be
+    /// written is not returned.
+    async fn finish<T>(
+        &self,
+        mut entry: AuditEntry,
+        result: Result<T, VaultError>,
+        fill: impl FnOnce(&T, &mut AuditEntry),
+    ) -> Result<T, VaultError> {
+        match &result {
+            Ok(value) => fill(value, &mut entry),
+            Err(e) => {
+                entry.outcome = if matches!(e, VaultError::Denied(_)) {
+                    Outcome::Denied
+                } else {
+                    Outcome::Failed
+                };
+                entry.code = Some(e.code().to_owned());
+            }
+        }
+        self.record(entry).await?;
+        result
+    }
+
+    /// Checks `access` may do `op` for `purpose` over `categories`.
+    fn authorize<'c>(
+        &self,
+        access: &Access,
+        op: Operation,
+        purpose: Option<&Purpose>,
+        categories: impl IntoIterator<Item = &'c str>,
+    ) -> Result<(), VaultError> {
+        access.may(op)?;
+        if let Some(p) = purpose {
+            access.principal.may_use(p)?;
+        }
+        for c in categories {
+            access.principal.may_touch(c)?;
+        }
+        Ok(())
     }
 
     /// The declaration the vault enforces.
@@ -357,20 +511,98 @@ impl<S: Store> Vault<S> {
     }
 
     /// Creates one subject.
-    pub async fn create(&self, input: &NewSubjectInput) -> Result<SubjectId, VaultError> {
-        let subject = self.prepare(input)?;
-        let id = subject.id;
-        self.store
-            .insert_subjects(std::slice::from_ref(&subject))
-            .await?;
-        Ok(id)
+    pub async fn create(
+        &self,
+        access: &Access,
+        input: &NewSubjectInput,
+    ) -> Result<SubjectId, VaultError> {
+        let mut entry = access.entry("subject.create", self.clock.now());
+        entry.purpose = Some(input.purpose.clone());
+        entry.categories = input_categories(input);
+        let result = async {
+            let purpose = self.purpose(&input.purpose)?;
+            self.authorize(
+                access,
+                Operation::Create,
+                Some(purpose),
+                entry.categories.iter().map(String::as_str),
+            )?;
+            let subject = self.prepare(input)?;
+            let id = subject.id;
+            self.store
+                .insert_subjects(std::slice::from_ref(&subject))
+                .await?;
+            Ok(id)
+        }
+        .await;
+        self.finish(entry, result, |id, e| e.subject = Some(*id))
+            .await
     }
 
-    /// The subject an identity belongs to.
-    pub async fn lookup(&self, identity: &Identity) -> Result<Option<SubjectId>, VaultError> {
-        let kind = identity.kind().as_str();
-        let index = self.keyring.blind_index(kind, identity.value())?;
-        Ok(self.store.find_subject(kind, &index).await?)
+    /// Writes subjects made by [`Vault::prepare`] (an import batch) in one transaction, with
+    /// one audit entry for the batch.
+    pub async fn insert_prepared(
+        &self,
+        access: &Access,
+        purpose: &str,
+        subjects: &[SubjectRecord],
+    ) -> Result<(), VaultError> {
+        let mut entry = access.entry("subject.import", self.clock.now());
+        entry.purpose = Some(purpose.to_owned());
+        let mut categories: Vec<String> = subjects
+            .iter()
+            .flat_map(|s| {
+                s.identities
+                    .iter()
+                    .filter_map(|i| IdentityKind::parse(&i.kind).ok())
+                    .map(|k| k.category().to_owned())
+                    .chain(s.fields.iter().map(|f| f.category.clone()))
+            })
+            .collect();
+        categories.sort();
+        categories.dedup();
+        entry.categories = categories;
+        entry.detail = Some(format!("{} subjects", subjects.len()));
+        let result = async {
+            let p = self.purpose(purpose)?;
+            self.authorize(
+                access,
+                Operation::Create,
+                Some(p),
+                entry.categories.iter().map(String::as_str),
+            )?;
+            Ok(self.store.insert_subjects(subjects).await?)
+        }
+        .await;
+        self.finish(entry, result, |_, _| {}).await
+    }
+
+    /// The subject an identity belongs to, looked up for `purpose` (required of support).
+    pub async fn lookup(
+        &self,
+        access: &Access,
+        identity: &Identity,
+        purpose: Option<&str>,
+    ) -> Result<Option<SubjectId>, VaultError> {
+        let category = identity.kind().category().to_owned();
+        let mut entry = access.entry("subject.lookup", self.clock.now());
+        entry.purpose = purpose.map(str::to_owned);
+        entry.categories = vec![category.clone()];
+        let result = async {
+            let purpose = purpose.map(|p| self.purpose(p)).transpose()?;
+            self.authorize(access, Operation::Lookup, purpose, [category.as_str()])?;
+            let kind = identity.kind().as_str();
+            let index = self.keyring.blind_index(kind, identity.value())?;
+            Ok(self.store.find_subject(kind, &index).await?)
+        }
+        .await;
+        self.finish(entry, result, |found, e| {
+            e.subject = *found;
+            if found.is_none() {
+                e.code = Some("no-match".to_owned());
+            }
+        })
+        .await
     }
 
     async fn load(&self, id: SubjectId) -> Result<(SubjectRecord, SubjectKey), VaultError> {
@@ -410,11 +642,61 @@ impl<S: Store> Vault<S> {
         })
     }
 
-    /// What `purpose` may see of a subject: the identities and fields in its categories.
-    pub async fn read(&self, id: SubjectId, purpose: &str) -> Result<SubjectView, VaultError> {
-        let purpose = self.purpose(purpose)?;
+    /// What `purpose` may see of a subject: the identities and fields in its categories that
+    /// the principal's scope lets through, narrowed to `only` when given (each of which the
+    /// purpose and the scope must cover).
+    pub async fn read(
+        &self,
+        access: &Access,
+        id: SubjectId,
+        purpose: &str,
+        only: &[String],
+    ) -> Result<SubjectView, VaultError> {
+        let mut entry = access.entry("subject.read", self.clock.now());
+        entry.purpose = Some(purpose.to_owned());
+        entry.subject = Some(id);
+        entry.categories = only.to_vec();
+        let result = async {
+            let purpose = self.purpose(purpose)?;
+            self.authorize(
+                access,
+                Operation::Read,
+                Some(purpose),
+                only.iter().map(String::as_str),
+            )?;
+            if let Some(c) = only
+                .iter()
+                .find(|c| !purpose.categories.iter().any(|p| covers(p, c)))
+            {
+                return Err(VaultError::Denied(Denied {
+                    code: "purpose-does-not-cover",
+                    message: format!(
+                        "purpose `{}` does not cover `{c}`: read it for a purpose whose categories include it",
+                        purpose.id
+                    ),
+                }));
+            }
+            self.read_inner(id, purpose, |category| {
+                access.principal.scope.allows_category(category)
+                    && (only.is_empty() || only.iter().any(|o| covers(o, category)))
+            })
+            .await
+        }
+        .await;
+        self.finish(entry, result, |view, e| e.categories = view.categories())
+            .await
+    }
+
+    async fn read_inner(
+        &self,
+        id: SubjectId,
+        purpose: &Purpose,
+        let_through: impl Fn(&str) -> bool,
+    ) -> Result<SubjectView, VaultError> {
         let (stored, key) = self.load(id).await?;
-        let allowed = |category: &str| purpose.categories.iter().any(|c| covers(c, category));
+        let allowed = |category: &str| {
+            purpose.categories.iter().any(|c| covers(c, category)) && let_through(category)
+        };
         let mut identities = Vec::new();
         for identity in &stored.identities {
             let kind = IdentityKind::parse(&identity.kind)?;
@@ -443,9 +725,103 @@ impl<S: Store> Vault<S> {
         })
     }
 
+    /// Everything held on a subject, for every purpose, with provenance, the fields kept
+    /// under legal hold, and the subject's own audit trail (who looked at their data, and why).
+    pub async fn export(
+        &self,
+        access: &Access,
+        id: SubjectId,
+    ) -> Result<SubjectExport, VaultError> {
+        let mut entry = access.entry("subject.export", self.clock.now());
+        entry.subject = Some(id);
+        let result = async {
+            self.authorize(access, Operation::Export, None, [])?;
+            let (stored, key) = self.load(id).await?;
+            let mut identities = Vec::new();
+            for identity in &stored.identities {
+                let value = open(
+                    key.bytes(),
+                    &identity_aad(&id, &identity.kind),
+                    &identity.sealed,
+                )?;
+                identities.push((
+                    identity.kind.clone(),
+                    String::from_utf8_lossy(&value).into_owned(),
+                ));
+            }
+            let fields = stored
+                .fields
+                .iter()
+                .map(|f| self.open_field(&id, key.bytes(), f, "field"))
+                .collect::<Result<Vec<_>, _>>()?;
+            let held = self.open_held(id).await?;
+            let trail = self.trail(id).await?;
+            Ok(SubjectExport {
+                view: SubjectView {
+                    id,
+                    identities,
+                    fields,
+                },
+                held,
+                trail,
+            })
+        }
+        .await;
+        self.finish(entry, result, |x, e| e.categories = x.view.categories())
+            .await
+    }
+
+    /// A subject's audit trail, as they may see it: when, which role, what, for which purpose,
+    /// which categories (staff names and tickets stay with the operator's audit).
+    pub async fn trail(&self, id: SubjectId) -> Result<Vec<TrailEntry>, VaultError> {
+        let filter = AuditFilter {
+            subject: Some(id),
+            ..AuditFilter::default()
+        };
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.store.audit_search(&filter, after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            out.extend(page.into_iter().map(|e| TrailEntry {
+                at: e.entry.at,
+                role: e.entry.role,
+                action: e.entry.action,
+                purpose: e.entry.purpose,
+                categories: e.entry.categories,
+                outcome: e.entry.outcome,
+            }));
+        }
+        Ok(out)
+    }
+
     /// Corrects (or adds) the value of `category`, collected for `purpose`. Immutable
     /// categories are refused with the reason.
     pub async fn rectify(
+        &self,
+        access: &Access,
+        id: SubjectId,
+        category: &str,
+        value: &str,
+        purpose: &str,
+        source: &FieldSource,
+    ) -> Result<(), VaultError> {
+        let mut entry = access.entry("subject.rectify", self.clock.now());
+        entry.purpose = Some(purpose.to_owned());
+        entry.subject = Some(id);
+        entry.categories = vec![category.to_owned()];
+        let result = async {
+            let p = self.purpose(purpose)?;
+            self.authorize(access, Operation::Rectify, Some(p), [category])?;
+            self.rectify_inner(id, category, value, purpose, source)
+                .await
+        }
+        .await;
+        self.finish(entry, result, |_, _| {}).await
+    }
+
+    async fn rectify_inner(
         &self,
         id: SubjectId,
         category: &str,
@@ -512,10 +888,21 @@ impl<S: Store> Vault<S> {
     /// What erasing a subject would remove and keep, without changing anything.
     pub async fn plan_erasure(
         &self,
+        access: &Access,
         id: SubjectId,
     ) -> Result<(Vec<String>, Vec<Retained>), VaultError> {
-        let (stored, _) = self.load(id).await?;
-        Ok(self.plan(&stored, self.clock.now()))
+        let mut entry = access.entry("subject.erase-plan", self.clock.now());
+        entry.subject = Some(id);
+        let result = async {
+            self.authorize(access, Operation::Erase, None, [])?;
+            let (stored, _) = self.load(id).await?;
+            Ok(self.plan(&stored, self.clock.now()))
+        }
+        .await;
+        self.finish(entry, result, |(removed, retained), e| {
+            e.categories = touched(removed, retained);
+        })
+        .await
     }
 
     fn legal_hold_of(
@@ -555,7 +942,21 @@ impl<S: Store> Vault<S> {
 
     /// Erases a subject: fields under a legal hold are re-sealed under a new hold key, then the
     /// subject key is destroyed and every identity and other field deleted.
-    pub async fn erase(&self, id: SubjectId) -> Result<ErasureReceipt, VaultError> {
+    pub async fn erase(&self, access: &Access, id: SubjectId) -> Result<ErasureReceipt, VaultError> {
+        let mut entry = access.entry("subject.erase", self.clock.now());
+        entry.subject = Some(id);
+        let result = async {
+            self.authorize(access, Operation::Erase, None, [])?;
+            self.erase_inner(id).await
+        }
+        .await;
+        self.finish(entry, result, |r, e| {
+            e.categories = touched(&r.removed, &r.retained);
+        })
+        .await
+    }
+
+    async fn erase_inner(&self, id: SubjectId) -> Result<ErasureReceipt, VaultError> {
         let (stored, key) = self.load(id).await?;
         let now = self.clock.now();
         let (removed, retained) = self.plan(&stored, now);
@@ -613,7 +1014,25 @@ impl<S: Store> Vault<S> {
     }
 
     /// Reads the fields kept after a subject's erasure (for the law's purposes only).
-    pub async fn read_held(&self, id: SubjectId) -> Result<Vec<FieldView>, VaultError> {
+    pub async fn read_held(
+        &self,
+        access: &Access,
+        id: SubjectId,
+    ) -> Result<Vec<FieldView>, VaultError> {
+        let mut entry = access.entry("subject.read-held", self.clock.now());
+        entry.subject = Some(id);
+        let result = async {
+            self.authorize(access, Operation::Export, None, [])?;
+            self.open_held(id).await
+        }
+        .await;
+        self.finish(entry, result, |fields, e| {
+            e.categories = sorted(fields.iter().map(|f| f.category.clone()));
+        })
+        .await
+    }
+
+    async fn open_held(&self, id: SubjectId) -> Result<Vec<FieldView>, VaultError> {
         let Some(hold) = self.store.held(id).await? else {
             return Ok(Vec::new());
         };
@@ -624,6 +1043,45 @@ impl<S: Store> Vault<S> {
             .iter()
             .map(|h| self.open_field(&id, key.bytes(), &h.field, "held"))
             .collect()
+    }
+}
+
+fn sorted(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = items.collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn touched(removed: &[String], retained: &[Retained]) -> Vec<String> {
+    sorted(
+        removed
+            .iter()
+            .cloned()
+            .chain(retained.iter().map(|r| r.category.clone())),
+    )
+}
+
+fn input_categories(input: &NewSubjectInput) -> Vec<String> {
+    sorted(
+        input
+            .identities
+            .iter()
+            .map(|i| i.kind().category().to_owned())
+            .chain(input.fields.iter().map(|(c, _)| c.clone())),
+    )
+}
+
+impl SubjectView {
+    /// The categories shown (identities by their category), sorted.
+    pub fn categories(&self) -> Vec<String> {
+        sorted(
+            self.identities
+                .iter()
+                .filter_map(|(k, _)| IdentityKind::parse(k).ok())
+                .map(|k| k.category().to_owned())
+                .chain(self.fields.iter().map(|f| f.category.clone())),
+        )
     }
 }
 

@@ -186,6 +186,16 @@ impl Keyring {
         SubjectKey::from_slice(&open(&self.subject_kek, &aad, &wrapped.bytes)?)
     }
 
+    /// A key derived from the vault's root secret for one use (`audit-mac`, `session`,
+    /// `staff-totp` …): it survives master-key rotation, because the root is only re-wrapped.
+    pub fn subkey(&self, label: &str) -> Result<Zeroizing<[u8; KEY_LEN]>, CryptoError> {
+        let root = self
+            .index_root
+            .as_ref()
+            .ok_or(CryptoError::WrongMasterKey)?;
+        Ok(derive(root.bytes(), &format!("subkey/{label}")))
+    }
+
     /// The blind index of a normalised identity: HMAC-SHA256 under the key of its kind, so the
     /// same address under two kinds gives unrelated indexes.
     pub fn blind_index(&self, kind: &str, normalised: &str) -> Result<[u8; 32], CryptoError> {

@@ -2,7 +2,9 @@
 
 use steward_core::store::SealedField;
 use steward_core::store::SubjectRecord;
-use steward_core::{Store, StoreError};
+use steward_core::access::{Operation, Role, Scope};
+use steward_core::audit::{AuditEntry, AuditFilter, Outcome, Seal, SealedEntry};
+use steward_core::{Store, StoreError, SubjectId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -96,18 +98,156 @@ pub async fn duplicate_kind<S: Store>(store: &S, subjects: &[SubjectRecord]) -> 
     "identity".to_owned()
 }
 
-/// An API key row: prefix, hash, role, name, created_at, revoked_at.
-pub type ApiKeyRow = (String, Vec<u8>, String, String, i64, Option<i64>);
+/// An API key row: prefix, hash, role, name, created_at, revoked_at, purposes, categories,
+/// operations, expires_at.
+#[derive(sqlx::FromRow)]
+pub struct ApiKeyRow {
+    prefix: String,
+    hash: Vec<u8>,
+    role: String,
+    name: String,
+    created_at: i64,
+    revoked_at: Option<i64>,
+    purposes: String,
+    categories: String,
+    operations: String,
+    expires_at: Option<i64>,
+}
+
+/// The columns of an API key row, in [`ApiKeyRow`]'s order.
+pub const API_KEY_COLUMNS: &str =
+    "prefix, hash, role, name, created_at, revoked_at, purposes, categories, operations, expires_at";
 
 pub fn api_key(row: ApiKeyRow) -> Result<steward_core::api_key::ApiKeyRecord, StoreError> {
-    let (prefix, hash, role, name, created_at, revoked_at) = row;
+    let operations = Scope::split(&row.operations)
+        .iter()
+        .map(|o| o.parse::<Operation>().map_err(StoreError::Backend))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(steward_core::api_key::ApiKeyRecord {
-        prefix,
-        hash: index(&hash)?,
-        role: steward_core::api_key::Role::parse(&role)
-            .ok_or_else(|| StoreError::Backend(format!("unknown role `{role}` stored")))?,
-        name,
-        created_at: from_nanos(created_at)?,
-        revoked_at: revoked_at.map(from_nanos).transpose()?,
+        prefix: row.prefix,
+        hash: index(&row.hash)?,
+        role: Role::parse(&row.role)
+            .ok_or_else(|| StoreError::Backend(format!("unknown role `{}` stored", row.role)))?,
+        scope: Scope {
+            purposes: Scope::split(&row.purposes),
+            categories: Scope::split(&row.categories),
+            operations,
+        },
+        expires_at: row.expires_at.map(from_nanos).transpose()?,
+        name: row.name,
+        created_at: from_nanos(row.created_at)?,
+        revoked_at: row.revoked_at.map(from_nanos).transpose()?,
     })
+}
+
+/// The scope columns of a key: purposes, categories, operations.
+pub fn scope_columns(scope: &Scope) -> (String, String, String) {
+    (
+        Scope::join(&scope.purposes),
+        Scope::join(&scope.categories),
+        Scope::join(&scope.operations.iter().map(|o| o.as_str()).collect::<Vec<_>>()),
+    )
+}
+
+/// An audit entry row.
+#[derive(sqlx::FromRow)]
+pub struct AuditRow {
+    seq: i64,
+    at: i64,
+    request: Vec<u8>,
+    actor: String,
+    role: String,
+    action: String,
+    purpose: Option<String>,
+    subject: Option<Vec<u8>>,
+    categories: String,
+    outcome: String,
+    code: Option<String>,
+    ticket: Option<String>,
+    flagged: bool,
+    detail: Option<String>,
+    prev: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+/// The columns of an audit row, in [`AuditRow`]'s order.
+pub const AUDIT_COLUMNS: &str = "seq, at, request, actor, role, action, purpose, subject, categories, outcome, code, ticket, flagged, detail, prev, hash";
+
+/// Audit entries are inserted this many per statement.
+pub const AUDIT_ROWS_PER_INSERT: usize = 1000;
+
+pub fn seq(n: i64) -> Result<u64, StoreError> {
+    u64::try_from(n).map_err(|_| StoreError::Backend("a stored sequence number is negative".into()))
+}
+
+pub fn to_seq(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl AuditRow {
+    pub fn into_sealed(self) -> Result<SealedEntry, StoreError> {
+        Ok(SealedEntry {
+            seq: seq(self.seq)?,
+            entry: AuditEntry {
+                at: from_nanos(self.at)?,
+                request: uuid(&self.request)?,
+                actor: self.actor,
+                role: self.role,
+                action: self.action,
+                purpose: self.purpose,
+                subject: self
+                    .subject
+                    .map(|s| uuid(&s).map(SubjectId))
+                    .transpose()?,
+                categories: Scope::split(&self.categories),
+                outcome: Outcome::parse(&self.outcome).ok_or_else(|| {
+                    StoreError::Backend(format!("unknown audit outcome `{}` stored", self.outcome))
+                })?,
+                code: self.code,
+                ticket: self.ticket,
+                flagged: self.flagged,
+                detail: self.detail,
+            },
+            // A wrong length is a tampered row: let the verifier name it (all-zero never
+            // matches a SHA-256).
+            prev: self.prev.try_into().unwrap_or([0xff; 32]),
+            hash: self.hash.try_into().unwrap_or([0xff; 32]),
+        })
+    }
+}
+
+/// A seal row: seq, hash, mac.
+pub type SealRow = (i64, Vec<u8>, Vec<u8>);
+
+pub fn seal(row: SealRow) -> Result<Seal, StoreError> {
+    let (s, hash, mac) = row;
+    Ok(Seal {
+        seq: seq(s)?,
+        hash: hash.try_into().unwrap_or([0xff; 32]),
+        mac: mac.try_into().unwrap_or([0xff; 32]),
+    })
+}
+
+/// Adds `filter`'s conditions (after `WHERE seq > after`) to a query.
+pub fn push_filter<DB: sqlx::Database>(q: &mut sqlx::QueryBuilder<DB>, filter: &AuditFilter)
+where
+    for<'a> i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    for<'a> String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    for<'a> Vec<u8>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    if let Some(s) = &filter.subject {
+        q.push(" AND subject = ").push_bind(s.as_bytes().to_vec());
+    }
+    if let Some(a) = &filter.actor {
+        q.push(" AND actor = ").push_bind(a.clone());
+    }
+    if let Some(p) = &filter.purpose {
+        q.push(" AND purpose = ").push_bind(p.clone());
+    }
+    if let Some(t) = filter.since {
+        q.push(" AND at >= ").push_bind(to_nanos(t));
+    }
+    if let Some(t) = filter.until {
+        q.push(" AND at < ").push_bind(to_nanos(t));
+    }
 }

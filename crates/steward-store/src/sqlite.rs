@@ -10,7 +10,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Executor, QueryBuilder, Row, Sqlite, Transaction};
+use steward_core::access::Scope;
 use steward_core::api_key::ApiKeyRecord;
+use steward_core::audit::{AuditChain, AuditEntry, AuditFilter, Seal, SealedEntry};
 use steward_core::store::KeyTable;
 use steward_core::store::{Hold, SealedField, SealedIdentity, SubjectRecord};
 use steward_core::{Store, StoreError, SubjectId};
@@ -361,27 +363,44 @@ impl Store for SqliteStore {
     }
 
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO api_keys (prefix, hash, role, name, created_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&key.prefix)
-        .bind(key.hash.as_slice())
-        .bind(key.role.as_str())
-        .bind(&key.name)
-        .bind(to_nanos(key.created_at))
-        .execute(&self.data)
-        .await
-        .map(|_| ())
-        .map_err(|e| backend(&e))
+        let (purposes, categories, operations) = convert::scope_columns(&key.scope);
+        sqlx::query("INSERT INTO api_keys (prefix, hash, role, name, created_at, purposes, categories, operations, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(&key.prefix)
+            .bind(key.hash.as_slice())
+            .bind(key.role.as_str())
+            .bind(&key.name)
+            .bind(to_nanos(key.created_at))
+            .bind(purposes)
+            .bind(categories)
+            .bind(operations)
+            .bind(key.expires_at.map(to_nanos))
+            .execute(&self.data)
+            .await
+            .map(|_| ())
+            .map_err(|e| backend(&e))
     }
 
     async fn find_api_key(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let row: Option<convert::ApiKeyRow> = sqlx::query_as("SELECT prefix, hash, role, name, created_at, revoked_at FROM api_keys WHERE prefix = ?")
-            .bind(prefix)
-            .fetch_optional(&self.data)
-            .await
-            .map_err(|e| backend(&e))?;
+        let row: Option<convert::ApiKeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM api_keys WHERE prefix = ?",
+            convert::API_KEY_COLUMNS
+        )))
+        .bind(prefix)
+        .fetch_optional(&self.data)
+        .await
+        .map_err(|e| backend(&e))?;
         row.map(convert::api_key).transpose()
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let rows: Vec<convert::ApiKeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM api_keys ORDER BY created_at, prefix",
+            convert::API_KEY_COLUMNS
+        )))
+        .fetch_all(&self.data)
+        .await
+        .map_err(|e| backend(&e))?;
+        rows.into_iter().map(convert::api_key).collect()
     }
 
     async fn revoke_api_key(
@@ -475,5 +494,139 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| backend(&e))?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn append_audit(
+        &self,
+        entries: Vec<AuditEntry>,
+        chain: &AuditChain,
+    ) -> Result<Seal, StoreError> {
+        // BEGIN IMMEDIATE takes the write lock before the head is read, so two writers (two
+        // processes on one file) can never chain after the same head.
+        let mut tx = self.data
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| backend(&e))?;
+        let head: Option<convert::SealRow> =
+            sqlx::query_as("SELECT seq, hash, mac FROM audit_head WHERE id = 1")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| backend(&e))?;
+        let head = head.map(convert::seal).transpose()?;
+        let batch = chain.append(head.as_ref(), entries);
+        for rows in batch.entries.chunks(convert::AUDIT_ROWS_PER_INSERT) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO audit_entries (seq, at, request, actor, role, action, purpose, subject, categories, outcome, code, ticket, flagged, detail, prev, hash) ",
+            );
+            q.push_values(rows, |mut b, e| {
+                b.push_bind(convert::to_seq(e.seq))
+                    .push_bind(to_nanos(e.entry.at))
+                    .push_bind(e.entry.request.as_bytes().to_vec())
+                    .push_bind(e.entry.actor.clone())
+                    .push_bind(e.entry.role.clone())
+                    .push_bind(e.entry.action.clone())
+                    .push_bind(e.entry.purpose.clone())
+                    .push_bind(e.entry.subject.map(|s| s.as_bytes().to_vec()))
+                    .push_bind(Scope::join(&e.entry.categories))
+                    .push_bind(e.entry.outcome.as_str())
+                    .push_bind(e.entry.code.clone())
+                    .push_bind(e.entry.ticket.clone())
+                    .push_bind(i64::from(e.entry.flagged))
+                    .push_bind(e.entry.detail.clone())
+                    .push_bind(e.prev.to_vec())
+                    .push_bind(e.hash.to_vec());
+            });
+            q.build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| backend(&e))?;
+        }
+        for c in &batch.checkpoints {
+            sqlx::query("INSERT INTO audit_checkpoints (seq, hash, mac) VALUES (?, ?, ?)")
+                .bind(convert::to_seq(c.seq))
+                .bind(c.hash.as_slice())
+                .bind(c.mac.as_slice())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| backend(&e))?;
+        }
+        sqlx::query("INSERT INTO audit_head (id, seq, hash, mac) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac")
+            .bind(convert::to_seq(batch.head.seq))
+            .bind(batch.head.hash.as_slice())
+            .bind(batch.head.mac.as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend(&e))?;
+        tx.commit().await.map_err(|e| backend(&e))?;
+        Ok(batch.head)
+    }
+
+    async fn audit_head(&self) -> Result<Option<Seal>, StoreError> {
+        let head: Option<convert::SealRow> =
+            sqlx::query_as("SELECT seq, hash, mac FROM audit_head WHERE id = 1")
+                .fetch_optional(&self.data)
+                .await
+                .map_err(|e| backend(&e))?;
+        head.map(convert::seal).transpose()
+    }
+
+    async fn audit_last_seq(&self) -> Result<u64, StoreError> {
+        let (n,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM audit_entries")
+            .fetch_one(&self.data)
+            .await
+            .map_err(|e| backend(&e))?;
+        convert::seq(n.unwrap_or(0))
+    }
+
+    async fn audit_entries(
+        &self,
+        after: u64,
+        through: u64,
+        limit: u32,
+    ) -> Result<Vec<SealedEntry>, StoreError> {
+        let rows: Vec<convert::AuditRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM audit_entries WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+            convert::AUDIT_COLUMNS
+        )))
+        .bind(convert::to_seq(after))
+        .bind(convert::to_seq(through))
+        .bind(i64::from(limit))
+        .fetch_all(&self.data)
+        .await
+        .map_err(|e| backend(&e))?;
+        rows.into_iter().map(convert::AuditRow::into_sealed).collect()
+    }
+
+    async fn audit_checkpoints(&self, after: u64, through: u64) -> Result<Vec<Seal>, StoreError> {
+        let rows: Vec<convert::SealRow> = sqlx::query_as(
+            "SELECT seq, hash, mac FROM audit_checkpoints WHERE seq > ? AND seq <= ? ORDER BY seq",
+        )
+        .bind(convert::to_seq(after))
+        .bind(convert::to_seq(through))
+        .fetch_all(&self.data)
+        .await
+        .map_err(|e| backend(&e))?;
+        rows.into_iter().map(convert::seal).collect()
+    }
+
+    async fn audit_search(
+        &self,
+        filter: &AuditFilter,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<SealedEntry>, StoreError> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT {} FROM audit_entries WHERE seq > ",
+            convert::AUDIT_COLUMNS
+        ));
+        q.push_bind(convert::to_seq(after));
+        convert::push_filter(&mut q, filter);
+        q.push(" ORDER BY seq LIMIT ").push_bind(i64::from(limit));
+        let rows: Vec<convert::AuditRow> = q
+            .build_query_as()
+            .fetch_all(&self.data)
+            .await
+            .map_err(|e| backend(&e))?;
+        rows.into_iter().map(convert::AuditRow::into_sealed).collect()
     }
 }

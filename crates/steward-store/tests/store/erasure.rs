@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use steward_core::conformance::{account, clock, declaration, email};
+use steward_core::conformance::{account, cli, clock, declaration, email};
 use steward_core::{Store, Vault, VaultError};
 use steward_crypto::MasterKey;
 use steward_store::SqliteStore;
@@ -33,11 +33,11 @@ async fn erased_subject_is_nowhere_in_the_files_and_unreadable_from_an_old_backu
         .await
         .unwrap();
     let id = vault
-        .create(&account("erin.erased@example.com", "Erin Unforgettable"))
+        .create(&cli(), &account("erin.erased@example.com", "Erin Unforgettable"))
         .await
         .unwrap();
     let other = vault
-        .create(&account("olga@example.com", "Olga Stays"))
+        .create(&cli(), &account("olga@example.com", "Olga Stays"))
         .await
         .unwrap();
     drop(vault);
@@ -69,7 +69,7 @@ async fn erased_subject_is_nowhere_in_the_files_and_unreadable_from_an_old_backu
     let vault = Vault::open(store.clone(), &master, declaration(), Arc::new(clock()))
         .await
         .unwrap();
-    let receipt = vault.erase(id).await.unwrap();
+    let receipt = vault.erase(&cli(), id).await.unwrap();
     assert!(receipt.retained.is_empty());
     drop(vault);
     store.close().await;
@@ -108,14 +108,14 @@ async fn erased_subject_is_nowhere_in_the_files_and_unreadable_from_an_old_backu
         "no key, so no subject"
     );
     assert!(matches!(
-        vault.read(id, "accounts").await,
+        vault.read(&cli(), id, "accounts", &[]).await,
         Err(VaultError::NotFound)
     ));
     // Everyone else in the backup is intact.
-    let view = vault.read(other, "accounts").await.unwrap();
+    let view = vault.read(&cli(), other, "accounts", &[]).await.unwrap();
     assert!(view.fields.iter().any(|f| f.value == "Olga Stays"));
     assert_eq!(
-        vault.lookup(&email("olga@example.com")).await.unwrap(),
+        vault.lookup(&cli(), &email("olga@example.com"), None).await.unwrap(),
         Some(other)
     );
 }
@@ -129,7 +129,7 @@ async fn a_data_store_without_its_key_store_reads_nothing() {
         .await
         .unwrap();
     let id = vault
-        .create(&account("pat@example.com", "Pat"))
+        .create(&cli(), &account("pat@example.com", "Pat"))
         .await
         .unwrap();
     drop(vault);
@@ -146,12 +146,12 @@ async fn a_data_store_without_its_key_store_reads_nothing() {
         .await
         .unwrap();
     assert_eq!(
-        vault.lookup(&email("pat@example.com")).await.unwrap(),
+        vault.lookup(&cli(), &email("pat@example.com"), None).await.unwrap(),
         None,
         "a fresh index root finds nothing"
     );
     assert!(matches!(
-        vault.read(id, "accounts").await,
+        vault.read(&cli(), id, "accounts", &[]).await,
         Err(VaultError::NotFound)
     ));
 }

@@ -1,0 +1,40 @@
+-- The audit trail: a hash chain (each entry's hash commits to the previous one), MAC'd
+-- checkpoints every 1024 entries and a MAC'd head. Pseudonymous ids and taxonomy keys only.
+CREATE TABLE steward.audit_entries (
+    seq BIGINT PRIMARY KEY,
+    at BIGINT NOT NULL,
+    request BYTEA NOT NULL,
+    actor TEXT NOT NULL,
+    role TEXT NOT NULL,
+    action TEXT NOT NULL,
+    purpose TEXT,
+    subject BYTEA,
+    categories TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    code TEXT,
+    ticket TEXT,
+    flagged BOOLEAN NOT NULL,
+    detail TEXT,
+    prev BYTEA NOT NULL,
+    hash BYTEA NOT NULL
+);
+CREATE INDEX audit_by_subject ON steward.audit_entries (subject, seq) WHERE subject IS NOT NULL;
+CREATE INDEX audit_by_time ON steward.audit_entries (at);
+
+CREATE TABLE steward.audit_checkpoints (
+    seq BIGINT PRIMARY KEY,
+    hash BYTEA NOT NULL,
+    mac BYTEA NOT NULL
+);
+
+CREATE TABLE steward.audit_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq BIGINT NOT NULL,
+    hash BYTEA NOT NULL,
+    mac BYTEA NOT NULL
+);
+
+ALTER TABLE steward.api_keys ADD COLUMN purposes TEXT NOT NULL DEFAULT '';
+ALTER TABLE steward.api_keys ADD COLUMN categories TEXT NOT NULL DEFAULT '';
+ALTER TABLE steward.api_keys ADD COLUMN operations TEXT NOT NULL DEFAULT '';
+ALTER TABLE steward.api_keys ADD COLUMN expires_at BIGINT;
