@@ -127,7 +127,7 @@ impl ApiKeyRecord {
         if !steward_crypto::constant_time_eq(&hash(presented), &self.hash) {
             return Err(KeyRefused::Invalid);
         }
-        if self.revoked_at.is_some_and(|t| t <= now) {
+        if self.revoked_at.is_some() {
             return Err(KeyRefused::Revoked(self.prefix.clone()));
         }
         if self.expires_at.is_some_and(|t| t <= now) {
@@ -143,6 +143,125 @@ impl ApiKeyRecord {
             role: self.role,
             scope: self.scope.clone(),
         }
+    }
+}
+
+/// Why a key could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyScopeError {
+    /// A purpose the declaration does not have.
+    #[error("`{0}` is not a declared purpose (see `steward notice` or the declaration's [[purposes]])")]
+    UnknownPurpose(String),
+    /// A category the taxonomy does not have.
+    #[error("`{0}` is not a data category (look it up with `steward taxonomy {0}`)")]
+    UnknownCategory(String),
+    /// An operation beyond the role.
+    #[error("the {role} role may never {operation}; pick a role that may, or leave the operation out")]
+    BeyondRole {
+        /// The role.
+        role: Role,
+        /// The operation.
+        operation: &'static str,
+    },
+    /// An expiry in the past.
+    #[error("the expiry is in the past")]
+    Expired,
+    /// A name that could hold personal data or break a log line.
+    #[error("a key's name is 1 to 64 printable characters")]
+    Name,
+}
+
+impl<S: crate::Store> crate::Vault<S> {
+    /// Makes an API key for `role`, narrowed by `scope`, valid until `expires_at`; checks the
+    /// scope against the declaration and the role; audited as `apikey.create`.
+    pub async fn create_api_key(
+        &self,
+        access: &crate::Access,
+        role: Role,
+        scope: Scope,
+        expires_at: Option<OffsetDateTime>,
+        name: &str,
+    ) -> Result<NewApiKey, crate::VaultError> {
+        let now = self.clock().now();
+        let mut entry = access.entry("apikey.create", now);
+        entry.flagged = false;
+        let result = async {
+            access.may(crate::Operation::Keys)?;
+            self.check_scope(role, &scope, expires_at, name, now)
+                .map_err(|e| {
+                    crate::VaultError::Denied(crate::Denied {
+                        code: "invalid-scope",
+                        message: e.to_string(),
+                    })
+                })?;
+            let key = NewApiKey::generate(role, scope, expires_at, name, now)?;
+            self.store().insert_api_key(&key.record).await?;
+            Ok(key)
+        }
+        .await;
+        self.finish(entry, result, |k, e| {
+            e.detail = Some(format!("{} ({})", k.record.prefix, k.record.role));
+        })
+        .await
+    }
+
+    fn check_scope(
+        &self,
+        role: Role,
+        scope: &Scope,
+        expires_at: Option<OffsetDateTime>,
+        name: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), KeyScopeError> {
+        if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+            return Err(KeyScopeError::Name);
+        }
+        if let Some(p) = scope
+            .purposes
+            .iter()
+            .find(|p| self.declaration().purpose(p).is_none())
+        {
+            return Err(KeyScopeError::UnknownPurpose(p.clone()));
+        }
+        if let Some(c) = scope.categories.iter().find(|c| {
+            !matches!(
+                self.declaration()
+                    .taxonomy
+                    .lookup(steward_policy::taxonomy::Kind::Category, c),
+                steward_policy::taxonomy::Lookup::Known(_)
+            )
+        }) {
+            return Err(KeyScopeError::UnknownCategory(c.clone()));
+        }
+        if let Some(op) = scope.operations.iter().find(|o| !role.allows(**o)) {
+            return Err(KeyScopeError::BeyondRole {
+                role,
+                operation: op.as_str(),
+            });
+        }
+        if expires_at.is_some_and(|t| t <= now) {
+            return Err(KeyScopeError::Expired);
+        }
+        Ok(())
+    }
+
+    /// Revokes a key at once; audited as `apikey.revoke`. `false` when no active key has the
+    /// prefix.
+    pub async fn revoke_api_key(
+        &self,
+        access: &crate::Access,
+        prefix: &str,
+    ) -> Result<bool, crate::VaultError> {
+        let now = self.clock().now();
+        let mut entry = access.entry("apikey.revoke", now);
+        entry.flagged = false;
+        entry.detail = prefix_of(&format!("{prefix}_")).map(str::to_owned);
+        let result = async {
+            access.may(crate::Operation::Keys)?;
+            Ok(self.store().revoke_api_key(prefix, now).await?)
+        }
+        .await;
+        self.finish(entry, result, |_, _| {}).await
     }
 }
 

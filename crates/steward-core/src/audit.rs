@@ -108,6 +108,35 @@ pub struct SealedEntry {
     pub hash: [u8; 32],
 }
 
+impl serde::Serialize for SealedEntry {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let e = &self.entry;
+        let at = e
+            .at
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(serde::ser::Error::custom)?;
+        let mut m = serializer.serialize_map(Some(16))?;
+        m.serialize_entry("seq", &self.seq)?;
+        m.serialize_entry("at", &at)?;
+        m.serialize_entry("request", &e.request)?;
+        m.serialize_entry("actor", &e.actor)?;
+        m.serialize_entry("role", &e.role)?;
+        m.serialize_entry("action", &e.action)?;
+        m.serialize_entry("purpose", &e.purpose)?;
+        m.serialize_entry("subject", &e.subject)?;
+        m.serialize_entry("categories", &e.categories)?;
+        m.serialize_entry("outcome", &e.outcome)?;
+        m.serialize_entry("code", &e.code)?;
+        m.serialize_entry("ticket", &e.ticket)?;
+        m.serialize_entry("flagged", &e.flagged)?;
+        m.serialize_entry("detail", &e.detail)?;
+        m.serialize_entry("prev", &hex(&self.prev))?;
+        m.serialize_entry("hash", &hex(&self.hash))?;
+        m.end()
+    }
+}
+
 /// A MAC'd statement that the chain had `hash` at `seq`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seal {

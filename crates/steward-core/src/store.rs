@@ -256,4 +256,58 @@ pub trait Store: Clone + Send + Sync + 'static {
         after: u64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<crate::audit::SealedEntry>, StoreError>> + Send;
+
+    /// Stores a new staff account; `Duplicate` when the username is taken.
+    fn insert_staff(
+        &self,
+        staff: &crate::staff::StaffRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The staff account with this username.
+    fn find_staff(
+        &self,
+        username: &str,
+    ) -> impl Future<Output = Result<Option<crate::staff::StaffRecord>, StoreError>> + Send;
+
+    /// Every staff account, by username.
+    fn list_staff(
+        &self,
+    ) -> impl Future<Output = Result<Vec<crate::staff::StaffRecord>, StoreError>> + Send;
+
+    /// Writes a staff account's changeable state (password, TOTP, failures, lock, disabled).
+    fn update_staff(
+        &self,
+        staff: &crate::staff::StaffRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores a session.
+    fn insert_session(
+        &self,
+        session: &crate::staff::SessionRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The session with this token hash.
+    fn find_session(
+        &self,
+        hash: &[u8; 32],
+    ) -> impl Future<Output = Result<Option<crate::staff::SessionRecord>, StoreError>> + Send;
+
+    /// Records a session's last use.
+    fn touch_session(
+        &self,
+        hash: &[u8; 32],
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Ends a session; `false` when there was none.
+    fn delete_session(
+        &self,
+        hash: &[u8; 32],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Ends every session of a staff member.
+    fn delete_sessions_of(
+        &self,
+        username: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }

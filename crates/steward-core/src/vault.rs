@@ -95,6 +95,9 @@ pub enum VaultError {
     /// The principal may not do this.
     #[error(transparent)]
     Denied(#[from] Denied),
+    /// A staff account could not be made or changed.
+    #[error(transparent)]
+    Staff(#[from] crate::staff::StaffError),
     /// The audit entry could not be written, so the act was not done (reads) or not confirmed.
     #[error("the audit trail could not be written: {0}")]
     Audit(StoreError),
@@ -117,6 +120,14 @@ impl VaultError {
             Self::Store(_) => "store",
             Self::Denied(d) => d.code,
             Self::Audit(_) => "audit",
+            Self::Staff(e) => match e {
+                crate::staff::StaffError::Username | crate::staff::StaffError::Password(_) => {
+                    "invalid-staff"
+                }
+                crate::staff::StaffError::Exists(_) => "staff-exists",
+                crate::staff::StaffError::Unknown(_) => "unknown-staff",
+                crate::staff::StaffError::Failed(_) => "staff-failed",
+            },
         }
     }
 }
@@ -290,6 +301,10 @@ impl<S: Store> Vault<S> {
         &self.store
     }
 
+    pub(crate) fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
     /// The audit log.
     pub fn audit_log(&self) -> &AuditLog {
         &self.audit
@@ -340,7 +355,7 @@ impl<S: Store> Vault<S> {
 
     /// Records how an act ended, then hands its result back. A read whose entry cannot be
     /// written is not returned.
-    async fn finish<T>(
+    pub(crate) async fn finish<T>(
         &self,
         mut entry: AuditEntry,
         result: Result<T, VaultError>,

@@ -227,7 +227,7 @@ pub fn build(d: &Declaration) -> Record {
 }
 
 /// Defuses a cell a spreadsheet would otherwise evaluate as a formula (CSV injection).
-fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         std::borrow::Cow::Owned(format!("'{cell}"))
     } else {

@@ -1,38 +1,141 @@
 //! The vault's HTTP API, `/v1/…`: create a subject, look one up by identity, read it for a
-//! declared purpose, rectify a field, erase it. Every call carries an API key
-//! (`Authorization: Bearer stw_…`); erasure needs the admin role. No personal data travels in
-//! a URL: identities go in request bodies, reads name their purpose in a header.
+//! declared purpose, rectify a field, export or erase it, and read or verify the audit trail.
+//!
+//! Every call carries an API key (`Authorization: Bearer stw_…`) or a staff session (cookie
+//! and, for changes, a CSRF token). The key's role and scope bound what it may do; the vault
+//! checks every access and writes its audit entry, allowed or refused. No personal data
+//! travels in a URL: identities go in request bodies, reads name their purpose in the
+//! `Steward-Purpose` header, and support staff name their ticket in `Steward-Reason`.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use std::net::{IpAddr, SocketAddr};
+
 use axum::Router;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
-use steward_core::api_key::{Role, prefix_of};
+use sha2::{Digest, Sha256};
+use steward_core::api_key::prefix_of;
+use steward_core::audit::{self, AuditEntry, AuditFilter, Outcome};
+use steward_core::rate_limit::RateLimiter;
+use steward_core::staff::StaffError;
 use steward_core::{
-    FieldSource, Identity, IdentityKind, NewSubjectInput, Store, SubjectId, Vault, VaultError,
+    Access, FieldSource, Identity, IdentityKind, NewSubjectInput, Operation, Role, Store,
+    SubjectId, Vault, VaultError,
 };
+use uuid::Uuid;
 
 /// What the API handlers share.
 pub struct ApiState<S: Store> {
     /// The vault.
     pub vault: Arc<Vault<S>>,
+    /// Rate limits and how client addresses are read.
+    pub guard: Arc<Guard>,
+    /// Staff sessions.
+    pub sessions: Arc<crate::session::Sessions>,
 }
 
 impl<S: Store> Clone for ApiState<S> {
     fn clone(&self) -> Self {
         Self {
             vault: Arc::clone(&self.vault),
+            guard: Arc::clone(&self.guard),
+            sessions: Arc::clone(&self.sessions),
         }
+    }
+}
+
+/// Rate limits on what could enumerate people, and whether to believe `X-Forwarded-For`.
+#[derive(Debug)]
+pub struct Guard {
+    /// Look-ups per client address.
+    pub lookup_ip: RateLimiter<IpAddr>,
+    /// Look-ups per identity (keyed by a salted hash, never the value).
+    pub lookup_identity: RateLimiter<[u8; 32]>,
+    /// Sign-in attempts per client address.
+    pub signin_ip: RateLimiter<IpAddr>,
+    /// Sign-in attempts per username (known or not, so both answer alike).
+    pub signin_user: RateLimiter<[u8; 32]>,
+    /// Take the client address from the last `X-Forwarded-For` hop (behind a trusted proxy).
+    pub trust_forwarded: bool,
+    salt: [u8; 32],
+}
+
+/// The rates, as `steward serve` reads them.
+#[derive(Debug, Clone, Copy)]
+pub struct Rates {
+    /// Look-ups per client address.
+    pub lookup_ip: (u32, time::Duration),
+    /// Look-ups per identity.
+    pub lookup_identity: (u32, time::Duration),
+    /// Sign-ins per client address.
+    pub signin_ip: (u32, time::Duration),
+    /// Sign-ins per username.
+    pub signin_user: (u32, time::Duration),
+}
+
+impl Default for Rates {
+    fn default() -> Self {
+        Self {
+            lookup_ip: (600, time::Duration::MINUTE),
+            lookup_identity: (30, time::Duration::MINUTE),
+            signin_ip: (30, time::Duration::MINUTE),
+            signin_user: (10, time::Duration::MINUTE),
+        }
+    }
+}
+
+impl Guard {
+    /// Limits at `rates`.
+    pub fn new(rates: Rates, trust_forwarded: bool) -> Self {
+        let mut salt = [0u8; 32];
+        // Without randomness the salt stays zero: the keys are then plain SHA-256, still never
+        // the value itself.
+        let _ = steward_crypto::random_bytes(&mut salt);
+        Self {
+            lookup_ip: RateLimiter::new(rates.lookup_ip.0, rates.lookup_ip.1),
+            lookup_identity: RateLimiter::new(rates.lookup_identity.0, rates.lookup_identity.1),
+            signin_ip: RateLimiter::new(rates.signin_ip.0, rates.signin_ip.1),
+            signin_user: RateLimiter::new(rates.signin_user.0, rates.signin_user.1),
+            trust_forwarded,
+            salt,
+        }
+    }
+
+    /// A salted hash standing for a personal value in a limiter's table.
+    pub fn key(&self, kind: &str, value: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(self.salt);
+        h.update(kind.as_bytes());
+        h.update([0]);
+        h.update(value.as_bytes());
+        h.finalize().into()
+    }
+
+    /// The client's address.
+    pub fn client(&self, request: &HeaderMap, extensions: &axum::http::Extensions) -> IpAddr {
+        if self.trust_forwarded {
+            if let Some(ip) = request
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit(',').next())
+                .and_then(|v| v.trim().parse().ok())
+            {
+                return ip;
+            }
+        }
+        extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
     }
 }
 
@@ -43,54 +146,88 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// A 429 that says when to come back.
+    pub fn too_many(wait: time::Duration) -> Self {
+        let secs = u64::try_from(wait.whole_seconds()).unwrap_or(0) + 1;
+        Self {
+            retry_after: Some(secs),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                format!("too many attempts; try again in {secs} s"),
+            )
+        }
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             Json(json!({ "error": self.code, "message": self.message })),
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
     }
 }
 
 impl From<VaultError> for ApiError {
     fn from(e: VaultError) -> Self {
-        let (status, code) = match &e {
-            VaultError::Identity(_) | VaultError::NoIdentity => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "invalid-identity")
-            }
-            VaultError::UnknownPurpose(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown-purpose"),
-            VaultError::UnknownCategory(_) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "unknown-category")
-            }
-            VaultError::NotCollected { .. } | VaultError::NotStored(_) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "purpose-may-not-collect")
-            }
-            VaultError::UnknownSource(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown-source"),
-            VaultError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "value-too-large"),
-            VaultError::Immutable(_) => (StatusCode::CONFLICT, "immutable"),
-            VaultError::Duplicate { .. } => (StatusCode::CONFLICT, "duplicate-identity"),
-            VaultError::NotFound => (StatusCode::NOT_FOUND, "not-found"),
-            VaultError::Crypto(_) | VaultError::Store(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        let status = match &e {
+            VaultError::Identity(_)
+            | VaultError::NoIdentity
+            | VaultError::UnknownPurpose(_)
+            | VaultError::UnknownCategory(_)
+            | VaultError::NotCollected { .. }
+            | VaultError::NotStored(_)
+            | VaultError::UnknownSource(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            VaultError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            VaultError::Immutable(_) | VaultError::Duplicate { .. } => StatusCode::CONFLICT,
+            VaultError::NotFound => StatusCode::NOT_FOUND,
+            VaultError::Denied(_) => StatusCode::FORBIDDEN,
+            VaultError::Staff(e) => match e {
+                StaffError::Username | StaffError::Password(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                StaffError::Exists(_) => StatusCode::CONFLICT,
+                StaffError::Unknown(_) => StatusCode::NOT_FOUND,
+                StaffError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            VaultError::Crypto(_) | VaultError::Store(_) | VaultError::Audit(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
             }
         };
         let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
             "the vault failed; the operator's logs say why".to_owned()
         } else {
             e.to_string()
+        };
+        let code = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            "internal"
+        } else {
+            e.code()
         };
         Self::new(status, code, message)
     }
@@ -120,69 +257,153 @@ fn subject_id(text: &str) -> Result<SubjectId, ApiError> {
     })
 }
 
-/// Checks the API key and records its role for the handlers.
+/// Writes the audit entry of a refusal made before the vault was reached, and returns the
+/// error. If even that entry cannot be written, the answer is a 500.
+pub async fn refuse<S: Store>(
+    vault: &Vault<S>,
+    mut entry: AuditEntry,
+    error: ApiError,
+) -> ApiError {
+    entry.outcome = Outcome::Denied;
+    entry.code = Some(error.code.to_owned());
+    match vault.record(entry).await {
+        Ok(_) => error,
+        Err(e) => e.into(),
+    }
+}
+
+fn unauthenticated(actor: String, request: Uuid, at: time::OffsetDateTime) -> AuditEntry {
+    Access {
+        principal: steward_core::Principal {
+            actor,
+            role: Role::Auditor,
+            scope: steward_core::Scope::default(),
+        },
+        request,
+        ticket: None,
+    }
+    .entry("auth", at)
+}
+
+/// Authenticates the caller (API key, or staff session with its CSRF token for changes),
+/// reads the support ticket, and hands the handlers an [`Access`]. Every refusal is audited.
 async fn authenticate<S: Store>(
     State(state): State<ApiState<S>>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let presented = request
+    let now = state.vault.clock().now();
+    let id = Uuid::new_v4();
+    let (headers, method) = (request.headers().clone(), request.method().clone());
+    let principal = match principal(&state, &headers, &method, now).await {
+        Ok(p) => p,
+        Err((actor, error)) => {
+            let mut entry = unauthenticated(actor, id, now);
+            entry.role = "none".to_owned();
+            return with_request_id(refuse(&state.vault, entry, error).await.into_response(), id);
+        }
+    };
+    let ticket = match request
         .headers()
-        .get(axum::http::header::AUTHORIZATION)
+        .get("steward-reason")
+        .map(|v| v.to_str().ok().and_then(|t| audit::ticket(t).ok()))
+    {
+        None => None,
+        Some(Some(t)) => Some(t.to_owned()),
+        Some(None) => {
+            let access = Access::new(principal);
+            let entry = access.entry("auth", now);
+            let error = ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-reason",
+                audit::TicketError.to_string(),
+            );
+            return with_request_id(refuse(&state.vault, entry, error).await.into_response(), id);
+        }
+    };
+    let access = Access {
+        principal,
+        request: id,
+        ticket,
+    };
+    request.extensions_mut().insert(access);
+    with_request_id(next.run(request).await, id)
+}
+
+fn with_request_id(mut response: Response, id: Uuid) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
+        response.headers_mut().insert("steward-request-id", v);
+    }
+    response
+}
+
+/// Who is calling, or (the actor to audit, the refusal).
+async fn principal<S: Store>(
+    state: &ApiState<S>,
+    headers: &HeaderMap,
+    method: &axum::http::Method,
+    now: time::OffsetDateTime,
+) -> Result<steward_core::Principal, (String, ApiError)> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let Some(presented) = presented else {
-        return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "send `Authorization: Bearer <API key>`; create a key with `steward apikey create`",
-        )
-        .into_response();
+    let Some(presented) = bearer else {
+        return crate::session::principal(state, headers, method).await;
     };
-    let invalid = || {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "this API key is not valid",
+    let invalid = |actor: String| {
+        (
+            actor,
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid-key",
+                "this API key is not valid",
+            ),
         )
-        .into_response()
     };
     let Some(prefix) = prefix_of(presented) else {
-        return invalid();
+        return Err(invalid("anonymous".to_owned()));
     };
+    let actor = format!("key:{prefix}");
     match state.vault.store().find_api_key(prefix).await {
-        Ok(Some(record)) if record.revoked_at.is_some() => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "revoked",
-            format!("API key {prefix} was revoked"),
-        )
-        .into_response(),
-        Ok(Some(record)) if record.accepts(presented) => {
-            request.extensions_mut().insert(record.role);
-            next.run(request).await
-        }
-        Ok(_) => invalid(),
-        Err(_) => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the key store failed",
-        )
-        .into_response(),
+        Ok(Some(record)) => record.check(presented, now).map_err(|refused| {
+            let error = ApiError::new(StatusCode::UNAUTHORIZED, refused.code(), refused.to_string());
+            (actor.clone(), error)
+        }),
+        Ok(None) => Err(invalid(actor)),
+        Err(_) => Err((
+            actor,
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the key store failed",
+            ),
+        )),
     }
 }
 
 /// The API's routes over `state`.
 pub fn router<S: Store>(state: ApiState<S>) -> Router {
-    Router::new()
+    let authenticated = Router::new()
         .route("/v1/subjects", post(create::<S>))
         .route("/v1/subjects/lookup", post(lookup::<S>))
         .route("/v1/subjects/{id}", get(read::<S>).delete(erase::<S>))
         .route("/v1/subjects/{id}/fields", patch(rectify::<S>))
+        .route("/v1/subjects/{id}/export", get(export::<S>))
+        .route("/v1/audit", get(audit_entries::<S>))
+        .route("/v1/audit/verify", get(audit_verify::<S>))
+        .route(
+            "/v1/session",
+            get(crate::session::current::<S>).delete(crate::session::sign_out::<S>),
+        )
         .layer(middleware::from_fn_with_state(
             state.clone(),
             authenticate::<S>,
-        ))
+        ));
+    Router::new()
+        .merge(authenticated)
+        .route("/v1/session", post(crate::session::sign_in::<S>))
         .with_state(state)
 }
 
@@ -233,6 +454,7 @@ pub struct CreateBody {
 
 async fn create<S: Store>(
     State(state): State<ApiState<S>>,
+    Extension(access): Extension<Access>,
     json: Result<Json<CreateBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let b = body(json)?;
@@ -247,16 +469,43 @@ async fn create<S: Store>(
         purpose: b.purpose,
         source: source(b.source.as_deref())?,
     };
-    let id = state.vault.create(&input).await?;
+    let id = state.vault.create(&access, &input).await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id }))).into_response())
+}
+
+fn purpose_header(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("steward-purpose")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
 }
 
 async fn lookup<S: Store>(
     State(state): State<ApiState<S>>,
+    Extension(access): Extension<Access>,
+    ConnectInfoOrNot(client): ConnectInfoOrNot,
+    headers: HeaderMap,
     json: Result<Json<IdentityBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let identity = body(json)?.parse()?;
-    match state.vault.lookup(&identity).await? {
+    let now = state.vault.clock().now();
+    let ip = state.guard.client(&headers, &client);
+    let identity_key = state
+        .guard
+        .key(identity.kind().as_str(), identity.value());
+    if let Err(wait) = state
+        .guard
+        .lookup_ip
+        .check(&ip, now)
+        .and_then(|()| state.guard.lookup_identity.check(&identity_key, now))
+    {
+        let mut entry = access.entry("subject.lookup", now);
+        entry.categories = vec![identity.kind().category().to_owned()];
+        return Err(refuse(&state.vault, entry, ApiError::too_many(wait)).await);
+    }
+    let purpose = purpose_header(&headers);
+    match state.vault.lookup(&access, &identity, purpose).await? {
         Some(id) => Ok(Json(json!({ "id": id })).into_response()),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -266,23 +515,162 @@ async fn lookup<S: Store>(
     }
 }
 
+/// The connection's extensions (for the client address), whatever the router was served with.
+pub struct ConnectInfoOrNot(pub axum::http::Extensions);
+
+impl<T: Send + Sync> axum::extract::FromRequestParts<T> for ConnectInfoOrNot {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &T,
+    ) -> Result<Self, Self::Rejection> {
+        let mut ext = axum::http::Extensions::new();
+        if let Some(c) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            ext.insert(*c);
+        }
+        Ok(Self(ext))
+    }
+}
+
+/// `GET /v1/subjects/{id}` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadQuery {
+    /// Only these categories (comma-separated taxonomy keys), each covered by the purpose.
+    pub categories: Option<String>,
+}
+
 async fn read<S: Store>(
     State(state): State<ApiState<S>>,
+    Extension(access): Extension<Access>,
     Path(id): Path<String>,
+    query: Result<Query<ReadQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = subject_id(&id)?;
-    let purpose = headers
-        .get("steward-purpose")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "missing-purpose",
-                "name the declared purpose you read for in the `Steward-Purpose` header",
-            )
-        })?;
-    Ok(Json(state.vault.read(id, purpose).await?).into_response())
+    let query = query.map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+            "the only query parameter is `categories`, a comma-separated list of category keys",
+        )
+    })?;
+    let only: Vec<String> = query
+        .categories
+        .as_deref()
+        .map(steward_core::Scope::split)
+        .unwrap_or_default();
+    let Some(purpose) = purpose_header(&headers) else {
+        let mut entry = access.entry("subject.read", state.vault.clock().now());
+        entry.subject = Some(id);
+        let error = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "missing-purpose",
+            "name the declared purpose you read for in the `Steward-Purpose` header",
+        );
+        return Err(refuse(&state.vault, entry, error).await);
+    };
+    Ok(Json(state.vault.read(&access, id, purpose, &only).await?).into_response())
+}
+
+async fn export<S: Store>(
+    State(state): State<ApiState<S>>,
+    Extension(access): Extension<Access>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = subject_id(&id)?;
+    Ok(Json(state.vault.export(&access, id).await?).into_response())
+}
+
+/// `GET /v1/audit` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only this subject.
+    pub subject: Option<String>,
+    /// Only this actor (`key:stw_…`, `staff:…`, `cli`).
+    pub actor: Option<String>,
+    /// Only this purpose.
+    pub purpose: Option<String>,
+    /// Only entries at or after (RFC 3339).
+    pub since: Option<String>,
+    /// Only entries before (RFC 3339).
+    pub until: Option<String>,
+    /// Entries after this sequence number (for paging).
+    pub after: Option<u64>,
+    /// At most this many (default and maximum 1000).
+    pub limit: Option<u32>,
+}
+
+fn instant(text: Option<&str>, name: &str) -> Result<Option<time::OffsetDateTime>, ApiError> {
+    text.map(|t| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).map_err(
+            |_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid-query",
+                    format!("`{name}` is an RFC 3339 time such as 2026-11-22T10:00:00Z"),
+                )
+            },
+        )
+    })
+    .transpose()
+}
+
+async fn audit_entries<S: Store>(
+    State(state): State<ApiState<S>>,
+    Extension(access): Extension<Access>,
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+            "the query parameters are subject, actor, purpose, since, until, after and limit",
+        )
+    })?;
+    let filter = AuditFilter {
+        subject: q.subject.as_deref().map(subject_id).transpose()?,
+        actor: q.actor,
+        purpose: q.purpose,
+        since: instant(q.since.as_deref(), "since")?,
+        until: instant(q.until.as_deref(), "until")?,
+    };
+    let limit = q.limit.unwrap_or(1000).clamp(1, 1000);
+    let entries = state
+        .vault
+        .audit_entries(&access, &filter, q.after.unwrap_or(0), limit)
+        .await?;
+    let next = (entries.len() == limit as usize)
+        .then(|| entries.last().map(|e| e.seq))
+        .flatten();
+    Ok(Json(json!({ "entries": entries, "next_after": next })).into_response())
+}
+
+async fn audit_verify<S: Store>(
+    State(state): State<ApiState<S>>,
+    Extension(access): Extension<Access>,
+) -> Result<Response, ApiError> {
+    let mut entry = access.entry("audit.verify", state.vault.clock().now());
+    entry.flagged = false;
+    if let Err(denied) = access.may(Operation::Audit) {
+        let error = ApiError::new(StatusCode::FORBIDDEN, denied.code, denied.message);
+        return Err(refuse(&state.vault, entry, error).await);
+    }
+    let result = state.vault.verify_audit(|_, _| {}).await?;
+    let body = match &result {
+        Ok(v) => {
+            entry.detail = Some(format!("{} entries intact", v.entries));
+            json!({ "intact": true, "entries": v.entries, "checkpoints": v.checkpoints, "head": v.head })
+        }
+        Err(b) => {
+            entry.outcome = Outcome::Failed;
+            entry.code = Some("audit-broken".to_owned());
+            json!({ "intact": false, "break": b.to_string() })
+        }
+    };
+    state.vault.record(entry).await?;
+    Ok(Json(body).into_response())
 }
 
 /// `PATCH /v1/subjects/{id}/fields`.
@@ -301,6 +689,7 @@ pub struct RectifyBody {
 
 async fn rectify<S: Store>(
     State(state): State<ApiState<S>>,
+    Extension(access): Extension<Access>,
     Path(id): Path<String>,
     json: Result<Json<RectifyBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -309,6 +698,7 @@ async fn rectify<S: Store>(
     state
         .vault
         .rectify(
+            &access,
             id,
             &b.category,
             &b.value,
@@ -321,16 +711,9 @@ async fn rectify<S: Store>(
 
 async fn erase<S: Store>(
     State(state): State<ApiState<S>>,
-    Extension(role): Extension<Role>,
+    Extension(access): Extension<Access>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if role != Role::Admin {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "erasing a subject needs an admin key; this is a service key",
-        ));
-    }
     let id = subject_id(&id)?;
-    Ok(Json(state.vault.erase(id).await?).into_response())
+    Ok(Json(state.vault.erase(&access, id).await?).into_response())
 }

@@ -9,6 +9,7 @@
 //! way round. Generic over the store: `serve::<SqliteStore>` or `serve::<PgStore>`.
 
 pub mod api;
+pub mod session;
 pub mod openapi;
 
 use std::net::SocketAddr;
@@ -44,14 +45,38 @@ pub fn content_security_policy(stylesheet: &str) -> String {
     )
 }
 
-/// The whole application: the published notice, the API over `vault`, and `/openapi.json`.
+/// How the server guards itself: rate limits and whether a proxy's `X-Forwarded-For` is
+/// believed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServerConfig {
+    /// Rate limits.
+    pub rates: api::Rates,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy you run).
+    pub trust_forwarded: bool,
+}
+
+/// The whole application with default limits.
 pub fn app<S: Store>(declaration: &Declaration, vault: Arc<Vault<S>>) -> Router {
+    app_with(declaration, vault, &ServerConfig::default())
+}
+
+/// The whole application: the published notice, the API over `vault`, and `/openapi.json`.
+pub fn app_with<S: Store>(
+    declaration: &Declaration,
+    vault: Arc<Vault<S>>,
+    config: &ServerConfig,
+) -> Router {
+    let state = api::ApiState {
+        vault,
+        guard: Arc::new(api::Guard::new(config.rates, config.trust_forwarded)),
+        sessions: Arc::new(session::Sessions),
+    };
     router(declaration)
         .route(
             "/openapi.json",
             get(|| async { axum::Json(openapi::document()) }),
         )
-        .merge(api::router(api::ApiState { vault }))
+        .merge(api::router(state))
 }
 
 /// The published notice's routes for a declaration.
@@ -135,11 +160,12 @@ pub async fn serve<S: Store>(
     listener: TcpListener,
     declaration: &Declaration,
     vault: Arc<Vault<S>>,
+    config: &ServerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(
         listener,
-        app(declaration, vault).into_make_service_with_connect_info::<SocketAddr>(),
+        app_with(declaration, vault, config).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await

@@ -4,6 +4,7 @@ use steward_core::store::SealedField;
 use steward_core::store::SubjectRecord;
 use steward_core::access::{Operation, Role, Scope};
 use steward_core::audit::{AuditEntry, AuditFilter, Outcome, Seal, SealedEntry};
+use steward_core::staff::{SessionRecord, StaffRecord};
 use steward_core::{Store, StoreError, SubjectId};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -250,4 +251,50 @@ where
     if let Some(t) = filter.until {
         q.push(" AND at < ").push_bind(to_nanos(t));
     }
+}
+
+/// A staff row.
+#[derive(sqlx::FromRow)]
+pub struct StaffRow {
+    username: String,
+    role: String,
+    password_hash: String,
+    totp: Option<Vec<u8>>,
+    totp_last_step: Option<i64>,
+    failed: i64,
+    locked_until: Option<i64>,
+    disabled: bool,
+    created_at: i64,
+}
+
+/// The columns of a staff row, in [`StaffRow`]'s order.
+pub const STAFF_COLUMNS: &str = "username, role, password_hash, totp, totp_last_step, failed, locked_until, disabled, created_at";
+
+pub fn staff(row: StaffRow) -> Result<StaffRecord, StoreError> {
+    Ok(StaffRecord {
+        role: Role::parse(&row.role)
+            .ok_or_else(|| StoreError::Backend(format!("unknown role `{}` stored", row.role)))?,
+        username: row.username,
+        password_hash: row.password_hash,
+        totp: row.totp,
+        totp_last_step: row.totp_last_step,
+        failed: u32::try_from(row.failed).unwrap_or(u32::MAX),
+        locked_until: row.locked_until.map(from_nanos).transpose()?,
+        disabled: row.disabled,
+        created_at: from_nanos(row.created_at)?,
+    })
+}
+
+/// A session row: hash, username, created_at, expires_at, last_seen.
+pub type SessionRow = (Vec<u8>, String, i64, i64, i64);
+
+pub fn session(row: SessionRow) -> Result<SessionRecord, StoreError> {
+    let (hash, username, created_at, expires_at, last_seen) = row;
+    Ok(SessionRecord {
+        hash: index(&hash)?,
+        username,
+        created_at: from_nanos(created_at)?,
+        expires_at: from_nanos(expires_at)?,
+        last_seen: from_nanos(last_seen)?,
+    })
 }

@@ -7,6 +7,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder, Row, Transaction};
 use steward_core::access::Scope;
 use steward_core::api_key::ApiKeyRecord;
+use steward_core::staff::{SessionRecord, StaffRecord};
 use steward_core::audit::{AuditChain, AuditEntry, AuditFilter, Seal, SealedEntry};
 use steward_core::store::KeyTable;
 use steward_core::store::{Hold, SealedField, SealedIdentity, SubjectRecord};
@@ -566,5 +567,120 @@ impl Store for PgStore {
             .await
             .map_err(|e| backend(&e))?;
         rows.into_iter().map(convert::AuditRow::into_sealed).collect()
+    }
+
+    async fn insert_staff(&self, s: &StaffRecord) -> Result<(), StoreError> {
+        let done = sqlx::query("INSERT INTO steward.staff (username, role, password_hash, totp, totp_last_step, failed, locked_until, disabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(&s.username)
+            .bind(s.role.as_str())
+            .bind(&s.password_hash)
+            .bind(s.totp.as_deref())
+            .bind(s.totp_last_step)
+            .bind(i64::from(s.failed))
+            .bind(s.locked_until.map(to_nanos))
+            .bind(s.disabled)
+            .bind(to_nanos(s.created_at))
+            .execute(&self.pool)
+            .await;
+        match done {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate {
+                kind: "username".to_owned(),
+            }),
+            Err(e) => Err(backend(&e)),
+        }
+    }
+
+    async fn find_staff(&self, username: &str) -> Result<Option<StaffRecord>, StoreError> {
+        let row: Option<convert::StaffRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM steward.staff WHERE username = $1",
+            convert::STAFF_COLUMNS
+        )))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| backend(&e))?;
+        row.map(convert::staff).transpose()
+    }
+
+    async fn list_staff(&self) -> Result<Vec<StaffRecord>, StoreError> {
+        let rows: Vec<convert::StaffRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM steward.staff ORDER BY username",
+            convert::STAFF_COLUMNS
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| backend(&e))?;
+        rows.into_iter().map(convert::staff).collect()
+    }
+
+    async fn update_staff(&self, s: &StaffRecord) -> Result<(), StoreError> {
+        sqlx::query("UPDATE steward.staff SET role = $1, password_hash = $2, totp = $3, totp_last_step = $4, failed = $5, locked_until = $6, disabled = $7 WHERE username = $8")
+            .bind(s.role.as_str())
+            .bind(&s.password_hash)
+            .bind(s.totp.as_deref())
+            .bind(s.totp_last_step)
+            .bind(i64::from(s.failed))
+            .bind(s.locked_until.map(to_nanos))
+            .bind(s.disabled)
+            .bind(&s.username)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| backend(&e))
+    }
+
+    async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO steward.staff_sessions (hash, username, created_at, expires_at, last_seen) VALUES ($1, $2, $3, $4, $5)")
+            .bind(s.hash.as_slice())
+            .bind(&s.username)
+            .bind(to_nanos(s.created_at))
+            .bind(to_nanos(s.expires_at))
+            .bind(to_nanos(s.last_seen))
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| backend(&e))
+    }
+
+    async fn find_session(&self, hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+        let row: Option<convert::SessionRow> = sqlx::query_as("SELECT hash, username, created_at, expires_at, last_seen FROM steward.staff_sessions WHERE hash = $1")
+            .bind(hash.as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| backend(&e))?;
+        row.map(convert::session).transpose()
+    }
+
+    async fn touch_session(
+        &self,
+        hash: &[u8; 32],
+        at: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE steward.staff_sessions SET last_seen = $1 WHERE hash = $2")
+            .bind(to_nanos(at))
+            .bind(hash.as_slice())
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| backend(&e))
+    }
+
+    async fn delete_session(&self, hash: &[u8; 32]) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM steward.staff_sessions WHERE hash = $1")
+            .bind(hash.as_slice())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| backend(&e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_sessions_of(&self, username: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM steward.staff_sessions WHERE username = $1")
+            .bind(username)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| backend(&e))?;
+        Ok(done.rows_affected())
     }
 }

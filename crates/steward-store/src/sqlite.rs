@@ -1,5 +1,6 @@
 //! The embedded default: two SQLite files in the data folder, `steward.db` (ciphertext and
-//! blind indexes) and `keys.db` (wrapped keys). WAL mode, foreign keys, `secure_delete` so
+//! blind indexes) and `keys.db` (wrapped keys). WAL mode with `synchronous = FULL` (a commit,
+//! an audit entry included, survives a power cut), foreign keys, `secure_delete` so
 //! erased rows are overwritten on disk, and a busy timeout for concurrent writers.
 
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use sqlx::sqlite::{
 use sqlx::{Executor, QueryBuilder, Row, Sqlite, Transaction};
 use steward_core::access::Scope;
 use steward_core::api_key::ApiKeyRecord;
+use steward_core::staff::{SessionRecord, StaffRecord};
 use steward_core::audit::{AuditChain, AuditEntry, AuditFilter, Seal, SealedEntry};
 use steward_core::store::KeyTable;
 use steward_core::store::{Hold, SealedField, SealedIdentity, SubjectRecord};
@@ -33,7 +35,7 @@ async fn pool(path: &Path) -> Result<SqlitePool, StoreError> {
         .map_err(|e| backend(&e))?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
+        .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10))
         .pragma("secure_delete", "ON");
@@ -628,5 +630,120 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| backend(&e))?;
         rows.into_iter().map(convert::AuditRow::into_sealed).collect()
+    }
+
+    async fn insert_staff(&self, s: &StaffRecord) -> Result<(), StoreError> {
+        let done = sqlx::query("INSERT INTO staff (username, role, password_hash, totp, totp_last_step, failed, locked_until, disabled, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(&s.username)
+            .bind(s.role.as_str())
+            .bind(&s.password_hash)
+            .bind(s.totp.as_deref())
+            .bind(s.totp_last_step)
+            .bind(i64::from(s.failed))
+            .bind(s.locked_until.map(to_nanos))
+            .bind(i64::from(s.disabled))
+            .bind(to_nanos(s.created_at))
+            .execute(&self.data)
+            .await;
+        match done {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate {
+                kind: "username".to_owned(),
+            }),
+            Err(e) => Err(backend(&e)),
+        }
+    }
+
+    async fn find_staff(&self, username: &str) -> Result<Option<StaffRecord>, StoreError> {
+        let row: Option<convert::StaffRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM staff WHERE username = ?",
+            convert::STAFF_COLUMNS
+        )))
+        .bind(username)
+        .fetch_optional(&self.data)
+        .await
+        .map_err(|e| backend(&e))?;
+        row.map(convert::staff).transpose()
+    }
+
+    async fn list_staff(&self) -> Result<Vec<StaffRecord>, StoreError> {
+        let rows: Vec<convert::StaffRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM staff ORDER BY username",
+            convert::STAFF_COLUMNS
+        )))
+        .fetch_all(&self.data)
+        .await
+        .map_err(|e| backend(&e))?;
+        rows.into_iter().map(convert::staff).collect()
+    }
+
+    async fn update_staff(&self, s: &StaffRecord) -> Result<(), StoreError> {
+        sqlx::query("UPDATE staff SET role = ?, password_hash = ?, totp = ?, totp_last_step = ?, failed = ?, locked_until = ?, disabled = ? WHERE username = ?")
+            .bind(s.role.as_str())
+            .bind(&s.password_hash)
+            .bind(s.totp.as_deref())
+            .bind(s.totp_last_step)
+            .bind(i64::from(s.failed))
+            .bind(s.locked_until.map(to_nanos))
+            .bind(i64::from(s.disabled))
+            .bind(&s.username)
+            .execute(&self.data)
+            .await
+            .map(|_| ())
+            .map_err(|e| backend(&e))
+    }
+
+    async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO staff_sessions (hash, username, created_at, expires_at, last_seen) VALUES (?, ?, ?, ?, ?)")
+            .bind(s.hash.as_slice())
+            .bind(&s.username)
+            .bind(to_nanos(s.created_at))
+            .bind(to_nanos(s.expires_at))
+            .bind(to_nanos(s.last_seen))
+            .execute(&self.data)
+            .await
+            .map(|_| ())
+            .map_err(|e| backend(&e))
+    }
+
+    async fn find_session(&self, hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+        let row: Option<convert::SessionRow> = sqlx::query_as("SELECT hash, username, created_at, expires_at, last_seen FROM staff_sessions WHERE hash = ?")
+            .bind(hash.as_slice())
+            .fetch_optional(&self.data)
+            .await
+            .map_err(|e| backend(&e))?;
+        row.map(convert::session).transpose()
+    }
+
+    async fn touch_session(
+        &self,
+        hash: &[u8; 32],
+        at: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE staff_sessions SET last_seen = ? WHERE hash = ?")
+            .bind(to_nanos(at))
+            .bind(hash.as_slice())
+            .execute(&self.data)
+            .await
+            .map(|_| ())
+            .map_err(|e| backend(&e))
+    }
+
+    async fn delete_session(&self, hash: &[u8; 32]) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM staff_sessions WHERE hash = ?")
+            .bind(hash.as_slice())
+            .execute(&self.data)
+            .await
+            .map_err(|e| backend(&e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_sessions_of(&self, username: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM staff_sessions WHERE username = ?")
+            .bind(username)
+            .execute(&self.data)
+            .await
+            .map_err(|e| backend(&e))?;
+        Ok(done.rows_affected())
     }
 }

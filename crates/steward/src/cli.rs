@@ -106,9 +106,17 @@ pub enum Command {
     #[command(subcommand)]
     Keys(KeysCommand),
 
-    /// Create or revoke API keys for the HTTP API
+    /// Create, list or revoke API keys for the HTTP API
     #[command(subcommand)]
     Apikey(ApiKeyCommand),
+
+    /// Verify or export the audit trail (who accessed what, for which purpose)
+    #[command(subcommand)]
+    Audit(AuditCommand),
+
+    /// Staff accounts for the admin console (sign-in with password and optional TOTP)
+    #[command(subcommand)]
+    Admin(AdminCommand),
 
     /// Generate the record of processing activities (GDPR Art. 30(1)): one row per purpose
     #[command(
@@ -222,9 +230,11 @@ pub struct RotateArgs {
 pub enum ApiKeyCommand {
     /// Create a key; it is printed once and only its hash is kept
     #[command(
-        after_help = "Examples:\n  steward apikey create --role service --name shop-backend\n  steward apikey create --role admin --name dpo\n\nRoles: service (create, look up, read for a purpose, rectify), admin (also erase).\nUse it as `Authorization: Bearer <key>`."
+        after_help = "Examples:\n  steward apikey create --role service --name shop-backend\n  steward apikey create --role support --name helpdesk --purpose account --expires-in-days 90\n  steward apikey create --role service --name mailer --purpose newsletter --operation read --category user.contact.email\n  steward apikey create --role auditor --name external-audit --expires-in-days 30\n\nRoles (the most a key may ever do):\n  admin    everything: personal data, erasure, keys, staff, the audit\n  dpo      personal data, exports, erasure and the audit; no keys or staff\n  support  look up, read, correct; each call names a ticket (Steward-Reason) and is\n           flagged in the audit; never for marketing purposes unless --purpose names them\n  service  the application: create, look up, read for a purpose, correct\n  auditor  the audit trail and its verification; no personal data\n\n--purpose, --category and --operation narrow the role further (repeat them).\nUse the key as `Authorization: Bearer <key>`."
     )]
     Create(ApiKeyCreateArgs),
+    /// List keys: prefix, role, scope, expiry, revocation (never the keys)
+    List,
     /// Revoke a key at once, by its prefix (stw_1a2b3c4d)
     #[command(after_help = "Example:\n  steward apikey revoke stw_1a2b3c4d")]
     Revoke(ApiKeyRevokeArgs),
@@ -232,26 +242,138 @@ pub enum ApiKeyCommand {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum RoleArg {
+    /// Everything: personal data, erasure, keys, staff, the audit
+    Admin,
+    /// Personal data, exports, erasure and the audit; no keys or staff
+    Dpo,
+    /// Look up, read and correct, each for a ticket, flagged in the audit
+    Support,
     /// The operator's application: create, look up, read, rectify
     Service,
-    /// Everything, erasure included
-    Admin,
+    /// The audit trail only
+    Auditor,
+}
+
+impl RoleArg {
+    /// The domain's role.
+    pub fn role(self) -> steward_core::Role {
+        match self {
+            Self::Admin => steward_core::Role::Admin,
+            Self::Dpo => steward_core::Role::Dpo,
+            Self::Support => steward_core::Role::Support,
+            Self::Service => steward_core::Role::Service,
+            Self::Auditor => steward_core::Role::Auditor,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct ApiKeyCreateArgs {
-    /// What the key may do
+    /// What the key may do at most
     #[arg(long, value_enum)]
     pub role: RoleArg,
     /// A label to recognise it by
     #[arg(long, default_value = "api key")]
     pub name: String,
+    /// Only for this declared purpose (repeat for more)
+    #[arg(long = "purpose", value_name = "PURPOSE")]
+    pub purposes: Vec<String>,
+    /// Only these data categories, and the categories under them (repeat for more)
+    #[arg(long = "category", value_name = "KEY")]
+    pub categories: Vec<String>,
+    /// Only these operations: create, lookup, read, rectify, erase, export, audit, keys, staff
+    #[arg(long = "operation", value_name = "OP")]
+    pub operations: Vec<String>,
+    /// The key stops working after this many days
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub expires_in_days: Option<u32>,
 }
 
 #[derive(Debug, Args)]
 pub struct ApiKeyRevokeArgs {
     /// The key's prefix, as printed when it was created
     pub prefix: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit chain: every hash, checkpoint and the sealed head
+    #[command(
+        after_help = "Example:\n  steward audit verify\n\nExit codes: 0 intact; 1 broken (the first broken entry is named: modified, deleted,\ninserted, reordered, or the chain rewritten after a checkpoint); 2 cannot be read.\nKeep the printed head hash somewhere else (a ticket, a log): a later run that finds\nfewer entries than that head shows the trail was cut."
+    )]
+    Verify,
+    /// Export audit entries as JSON Lines or CSV, optionally filtered
+    #[command(
+        after_help = "Examples:\n  steward audit export > audit.jsonl\n  steward audit export --format csv --since 2026-11-01T00:00:00Z -o november.csv\n  steward audit export --subject 0193a6e0-… \n  steward audit export --actor key:stw_1a2b3c4d --purpose newsletter"
+    )]
+    Export(AuditExportArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AuditFormat {
+    /// One JSON object per line
+    Jsonl,
+    /// Comma-separated values with a header row
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditExportArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: AuditFormat,
+    /// Only entries about this subject id
+    #[arg(long, value_name = "ID")]
+    pub subject: Option<String>,
+    /// Only entries by this actor (key:stw_…, staff:NAME, cli)
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Only entries naming this purpose
+    #[arg(long)]
+    pub purpose: Option<String>,
+    /// Only entries at or after this time (RFC 3339)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only entries before this time (RFC 3339)
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Write to this file instead of standard output
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a staff account (the password is read from the terminal, or from
+    /// STEWARD_ADMIN_PASSWORD, or the first line of standard input when it is not a terminal)
+    #[command(
+        after_help = "Examples:\n  steward admin create alice --role admin --totp\n  steward admin create sam.support --role support\n  printf '%s\\n' \"$PASSWORD\" | steward admin create ci-bot --role auditor\n\nWith --totp, the secret is printed once as an otpauth:// URI for an authenticator app;\nsign-in then also needs the 6-digit code. Five failures in a row lock the account for\n15 minutes."
+    )]
+    Create(AdminCreateArgs),
+    /// List staff accounts: role, TOTP, locked, disabled
+    List,
+    /// Unlock an account locked after repeated failures
+    Unlock(AdminNameArgs),
+    /// Disable an account and end its sessions
+    Disable(AdminNameArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdminCreateArgs {
+    /// The sign-in name (lower-case letters, digits, `._-`)
+    pub username: String,
+    /// The account's role
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    /// Require a TOTP code at sign-in (prints the secret once)
+    #[arg(long)]
+    pub totp: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminNameArgs {
+    /// The sign-in name
+    pub username: String,
 }
 
 #[derive(Debug, Args)]
@@ -326,6 +448,25 @@ pub struct ServeArgs {
         value_name = "ADDR"
     )]
     pub listen: std::net::SocketAddr,
+    /// Take the client address from the last X-Forwarded-For hop (only behind your own proxy)
+    #[arg(long, env = "STEWARD_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+    /// Look-ups allowed per client address
+    #[arg(long, default_value = "600/min", value_name = "RATE", value_parser = rate)]
+    pub lookup_rate_ip: (u32, time::Duration),
+    /// Look-ups allowed per identity (e-mail, phone …)
+    #[arg(long, default_value = "30/min", value_name = "RATE", value_parser = rate)]
+    pub lookup_rate_identity: (u32, time::Duration),
+    /// Staff sign-in attempts allowed per client address
+    #[arg(long, default_value = "30/min", value_name = "RATE", value_parser = rate)]
+    pub signin_rate_ip: (u32, time::Duration),
+    /// Staff sign-in attempts allowed per username
+    #[arg(long, default_value = "10/min", value_name = "RATE", value_parser = rate)]
+    pub signin_rate_user: (u32, time::Duration),
+}
+
+fn rate(text: &str) -> Result<(u32, time::Duration), String> {
+    steward_core::rate_limit::parse_rate(text)
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

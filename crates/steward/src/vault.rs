@@ -101,6 +101,23 @@ pub fn identity(
     })
 }
 
+/// The command line's access: the operator holds the master key, so they act as admin; the
+/// audit names them `cli` (with the login name when the shell gives one).
+pub fn cli_access() -> steward_core::Access {
+    let mut principal = steward_core::Principal::cli();
+    if let Ok(user) = std::env::var("USER") {
+        if !user.is_empty()
+            && user.len() <= 32
+            && user
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            principal.actor = format!("cli:{user}");
+        }
+    }
+    steward_core::Access::new(principal)
+}
+
 /// A runtime for one command.
 pub fn runtime() -> Result<tokio::runtime::Runtime, Outcome> {
     tokio::runtime::Builder::new_multi_thread()

@@ -145,7 +145,7 @@ async fn a_subject_is_created_found_read_corrected_and_erased_over_http() {
     .await;
     assert_eq!(
         (status, denied["error"].as_str()),
-        (403, Some("forbidden")),
+        (403, Some("operation-not-allowed")),
         "a service key cannot erase"
     );
     let (status, receipt) = send(
@@ -237,7 +237,7 @@ async fn keys_are_required_checked_and_revoked_at_once() {
         None,
     )
     .await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("revoked")));
+    assert_eq!((status, body["error"].as_str()), (401, Some("revoked-key")));
 }
 
 #[tokio::test]

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 
 use std::sync::Arc;
 
-use steward_core::api_key::{NewApiKey, Role};
+use steward_core::api_key::NewApiKey;
+use steward_core::{Role, Scope};
 use steward_core::{ManualClock, Store, Vault};
 use steward_crypto::MasterKey;
 use steward_policy::{Declaration, Source};
@@ -39,8 +40,18 @@ pub struct App {
     pub admin: String,
     /// A service API key.
     pub service: String,
+    /// A support API key.
+    pub support: String,
+    /// A DPO API key.
+    pub dpo: String,
+    /// An auditor API key.
+    pub auditor: String,
     /// The vault's store.
     pub store: SqliteStore,
+    /// The vault (to make staff accounts, read the audit).
+    pub vault: Arc<Vault<SqliteStore>>,
+    /// The clock the server reads (tests move it).
+    pub clock: ManualClock,
     _stop: oneshot::Sender<()>,
     _dir: tempfile::TempDir,
 }
@@ -54,40 +65,63 @@ impl App {
 
 /// Starts the server for `declaration` on a free port, over a fresh SQLite vault.
 pub async fn spawn(declaration: Declaration) -> App {
+    spawn_with(declaration, steward_server::ServerConfig::default()).await
+}
+
+/// The same, with rate limits and proxy trust of its own.
+pub async fn spawn_with(declaration: Declaration, config: steward_server::ServerConfig) -> App {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path()).await.unwrap();
     let now = time::macros::datetime!(2026-11-22 10:00 UTC);
     let mut keys = Vec::new();
-    for role in [Role::Admin, Role::Service] {
-        let key = NewApiKey::generate(role, "test", now).unwrap();
+    for role in [
+        Role::Admin,
+        Role::Service,
+        Role::Support,
+        Role::Dpo,
+        Role::Auditor,
+    ] {
+        let key = NewApiKey::generate(role, Scope::default(), None, "test", now).unwrap();
         store.insert_api_key(&key.record).await.unwrap();
         keys.push(key.secret.to_string());
     }
     let declaration = Arc::new(declaration);
-    let vault = Vault::open(
-        store.clone(),
-        &MasterKey::generate().unwrap(),
-        Arc::clone(&declaration),
-        Arc::new(ManualClock::new(now)),
-    )
-    .await
-    .unwrap();
+    let clock = ManualClock::new(now);
+    let vault = Arc::new(
+        Vault::open(
+            store.clone(),
+            &MasterKey::generate().unwrap(),
+            Arc::clone(&declaration),
+            Arc::new(clock.clone()),
+        )
+        .await
+        .unwrap(),
+    );
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
     let (stop, stopped) = oneshot::channel::<()>();
+    let served = Arc::clone(&vault);
     tokio::spawn(async move {
-        let _ = steward_server::serve(listener, &declaration, Arc::new(vault), async {
+        let _ = steward_server::serve(listener, &declaration, served, &config, async {
             let _ = stopped.await;
         })
         .await;
     });
+    let auditor = keys.pop().unwrap();
+    let dpo = keys.pop().unwrap();
+    let support = keys.pop().unwrap();
     let service = keys.pop().unwrap();
     let admin = keys.pop().unwrap();
     App {
         address,
         admin,
         service,
+        support,
+        dpo,
+        auditor,
         store,
+        vault,
+        clock,
         _stop: stop,
         _dir: dir,
     }

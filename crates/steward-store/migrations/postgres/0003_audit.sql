@@ -38,3 +38,26 @@ ALTER TABLE steward.api_keys ADD COLUMN purposes TEXT NOT NULL DEFAULT '';
 ALTER TABLE steward.api_keys ADD COLUMN categories TEXT NOT NULL DEFAULT '';
 ALTER TABLE steward.api_keys ADD COLUMN operations TEXT NOT NULL DEFAULT '';
 ALTER TABLE steward.api_keys ADD COLUMN expires_at BIGINT;
+
+-- Staff accounts for the admin console: Argon2id hashes, sealed TOTP secrets, lockout state.
+CREATE TABLE steward.staff (
+    username TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    totp BYTEA,
+    totp_last_step BIGINT,
+    failed BIGINT NOT NULL DEFAULT 0,
+    locked_until BIGINT,
+    disabled BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at BIGINT NOT NULL
+);
+
+-- Sessions: the SHA-256 of each token, never the token.
+CREATE TABLE steward.staff_sessions (
+    hash BYTEA PRIMARY KEY,
+    username TEXT NOT NULL REFERENCES steward.staff (username) ON DELETE CASCADE,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL
+);
+CREATE INDEX staff_sessions_by_user ON steward.staff_sessions (username);

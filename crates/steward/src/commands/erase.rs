@@ -6,7 +6,7 @@ use steward_core::{Store, SubjectId, Vault};
 
 use crate::cli::{EraseArgs, Global};
 use crate::commands::subject::fail;
-use crate::vault::{identity, with_vault};
+use crate::vault::{cli_access, identity, with_vault};
 use crate::{Outcome, output};
 
 pub fn run(global: &Global, args: &EraseArgs) -> Outcome {
@@ -18,6 +18,7 @@ pub fn run(global: &Global, args: &EraseArgs) -> Outcome {
 }
 
 async fn erase<S: Store>(vault: &Vault<S>, args: &EraseArgs) -> Outcome {
+    let access = cli_access();
     let id = match &args.subject {
         Some(text) => match SubjectId::from_str(text) {
             Ok(id) => id,
@@ -35,7 +36,7 @@ async fn erase<S: Store>(vault: &Vault<S>, args: &EraseArgs) -> Outcome {
                 Ok(i) => i,
                 Err(o) => return o,
             };
-            match vault.lookup(&identity).await {
+            match vault.lookup(&access, &identity, None).await {
                 Ok(Some(id)) => id,
                 Ok(None) => {
                     output::stderr(&format!(
@@ -49,7 +50,7 @@ async fn erase<S: Store>(vault: &Vault<S>, args: &EraseArgs) -> Outcome {
         }
     };
     if args.dry_run {
-        return match vault.plan_erasure(id).await {
+        return match vault.plan_erasure(&access, id).await {
             Ok((removed, retained)) => {
                 let mut out = format!(
                     "Erasing subject {id} would (nothing was changed):\n  remove: {}\n",
@@ -72,7 +73,7 @@ async fn erase<S: Store>(vault: &Vault<S>, args: &EraseArgs) -> Outcome {
             Err(e) => fail(&e),
         };
     }
-    match vault.erase(id).await {
+    match vault.erase(&access, id).await {
         Ok(receipt) => {
             let text = serde_json::to_string_pretty(&receipt)
                 .map(|s| s + "\n")

@@ -11,7 +11,7 @@ use std::path::Path;
 use indicatif::{ProgressBar, ProgressStyle};
 use steward_core::vault::MAX_VALUE_BYTES;
 use steward_core::{
-    FieldSource, Identity, IdentityKind, NewSubjectInput, Store, StoreError, Vault, VaultError,
+    FieldSource, Identity, IdentityKind, NewSubjectInput, Store, Vault, VaultError,
 };
 use steward_policy::taxonomy::{Kind, Lookup};
 
@@ -301,6 +301,7 @@ async fn import<S: Store>(
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let (mut imported, mut skipped) = (0u64, 0u64);
+    let access = crate::vault::cli_access();
     for chunk in inputs.chunks(usize::try_from(args.batch).unwrap_or(2000)) {
         let prepared = match prepare_in_parallel(vault, chunk) {
             Ok(p) => p,
@@ -312,18 +313,20 @@ async fn import<S: Store>(
                 return Outcome::Invalid;
             }
         };
-        match vault.store().insert_subjects(&prepared).await {
+        match vault
+            .insert_prepared(&access, &args.purpose, &prepared)
+            .await
+        {
             Ok(()) => imported += prepared.len() as u64,
-            Err(StoreError::Duplicate { .. }) => {
+            Err(VaultError::Duplicate { .. }) => {
                 // Some are already in the vault (an earlier run): write the rest one by one.
                 for subject in &prepared {
                     match vault
-                        .store()
-                        .insert_subjects(std::slice::from_ref(subject))
+                        .insert_prepared(&access, &args.purpose, std::slice::from_ref(subject))
                         .await
                     {
                         Ok(()) => imported += 1,
-                        Err(StoreError::Duplicate { .. }) => skipped += 1,
+                        Err(VaultError::Duplicate { .. }) => skipped += 1,
                         Err(e) => {
                             bar.abandon();
                             output::stderr(&format!(

@@ -6,11 +6,17 @@ use steward_core::rotation::rotate_keys;
 use steward_crypto::MasterKey;
 
 use crate::cli::{Global, KeysCommand};
-use crate::vault::{AnyStore, open_store, runtime};
+use crate::vault::{AnyStore, cli_access, open_store};
 use crate::{Outcome, master_key, output};
 
 pub fn run(global: &Global, command: &KeysCommand) -> Outcome {
     let KeysCommand::Rotate(args) = command;
+    // The declaration is read first: a rotation is audited, and the vault needs it to open.
+    let (declaration, runtime) = match super::vault_command(global) {
+        Ok(v) => v,
+        Err(outcome) => return outcome,
+    };
+    let declaration = std::sync::Arc::new(declaration);
     let old = match master_key::load_or_create(&global.data_dir) {
         Ok(k) => k,
         Err(e) => {
@@ -48,14 +54,12 @@ pub fn run(global: &Global, command: &KeysCommand) -> Outcome {
         }
         key
     };
-    let runtime = match runtime() {
-        Ok(r) => r,
-        Err(o) => return o,
-    };
     let outcome = runtime.block_on(async {
         match open_store(global).await {
-            Ok(AnyStore::Sqlite(store)) => rotate(&store, &old, &new, args.batch).await,
-            Ok(AnyStore::Pg(store)) => rotate(&store, &old, &new, args.batch).await,
+            Ok(AnyStore::Sqlite(store)) => {
+                rotate(&store, &old, &new, args.batch, &declaration).await
+            }
+            Ok(AnyStore::Pg(store)) => rotate(&store, &old, &new, args.batch, &declaration).await,
             Err(o) => o,
         }
     });
@@ -89,7 +93,13 @@ pub fn run(global: &Global, command: &KeysCommand) -> Outcome {
     }
 }
 
-async fn rotate<S: Store>(store: &S, old: &MasterKey, new: &MasterKey, batch: u32) -> Outcome {
+async fn rotate<S: Store>(
+    store: &S,
+    old: &MasterKey,
+    new: &MasterKey,
+    batch: u32,
+    declaration: &std::sync::Arc<steward_policy::Declaration>,
+) -> Outcome {
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} keys  {per_sec}  ETA {eta}")
@@ -107,6 +117,25 @@ async fn rotate<S: Store>(store: &S, old: &MasterKey, new: &MasterKey, batch: u3
                 "re-wrapped {} keys under master key generation {}; no data was rewritten",
                 r.rewrapped, r.generation
             ));
+            let vault = match steward_core::Vault::open(
+                store.clone(),
+                new,
+                std::sync::Arc::clone(declaration),
+                std::sync::Arc::new(steward_core::SystemClock),
+            )
+            .await
+            {
+                Ok(v) => v,
+                Err(e) => return crate::commands::subject::fail(&e),
+            };
+            let mut entry = cli_access().entry("keys.rotate", vault.clock().now());
+            entry.detail = Some(format!(
+                "generation {}, {} keys re-wrapped",
+                r.generation, r.rewrapped
+            ));
+            if let Err(e) = vault.record(entry).await {
+                return crate::commands::subject::fail(&e);
+            }
             Outcome::Ok
         }
         Err(e) => {

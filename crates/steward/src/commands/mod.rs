@@ -1,6 +1,8 @@
 //! One module per command.
 
+mod admin;
 mod apikey;
+mod audit;
 mod check;
 mod erase;
 mod import;
@@ -29,6 +31,8 @@ pub fn run(cli: &Cli) -> Outcome {
         Command::Import(args) => import::run(&cli.global, args),
         Command::Apikey(command) => apikey::run(&cli.global, command),
         Command::Keys(command) => keys::run(&cli.global, command),
+        Command::Audit(command) => audit::run(&cli.global, command),
+        Command::Admin(command) => admin::run(&cli.global, command),
         Command::Subject(command) => subject::run(&cli.global, command),
         Command::Erase(args) => erase::run(&cli.global, args),
         Command::Taxonomy(args) => taxonomy::run(args),

@@ -55,8 +55,23 @@ async fn serve_with<S: steward_core::Store>(
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        match steward_server::serve(listener, declaration, std::sync::Arc::new(vault), shutdown)
-            .await
+        let config = steward_server::ServerConfig {
+            rates: steward_server::api::Rates {
+                lookup_ip: args.lookup_rate_ip,
+                lookup_identity: args.lookup_rate_identity,
+                signin_ip: args.signin_rate_ip,
+                signin_user: args.signin_rate_user,
+            },
+            trust_forwarded: args.trust_forwarded_for,
+        };
+        match steward_server::serve(
+            listener,
+            declaration,
+            std::sync::Arc::new(vault),
+            &config,
+            shutdown,
+        )
+        .await
         {
             Ok(()) => {
                 output::stderr("stopped");

@@ -5,7 +5,7 @@ use std::str::FromStr;
 use steward_core::{Store, SubjectId, Vault, VaultError};
 
 use crate::cli::{CheckFormat, Global, ShowArgs, SubjectCommand};
-use crate::vault::{identity, with_vault};
+use crate::vault::{cli_access, identity, with_vault};
 use crate::{Outcome, output};
 
 pub fn run(global: &Global, command: &SubjectCommand) -> Outcome {
@@ -34,11 +34,12 @@ async fn find<S: Store>(
     phone: Option<&str>,
     username: Option<&str>,
 ) -> Outcome {
+    let access = cli_access();
     let identity = match identity(email, phone, username) {
         Ok(i) => i,
         Err(o) => return o,
     };
-    match vault.lookup(&identity).await {
+    match vault.lookup(&access, &identity, None).await {
         Ok(Some(id)) => match output::stdout(format!("{id}\n").as_bytes()) {
             Ok(()) => Outcome::Ok,
             Err(_) => Outcome::Unreadable,
@@ -52,6 +53,7 @@ async fn find<S: Store>(
 }
 
 async fn show<S: Store>(vault: &Vault<S>, args: &ShowArgs) -> Outcome {
+    let access = cli_access();
     let Ok(id) = SubjectId::from_str(&args.id) else {
         output::stderr(&format!(
             "error: `{}` is not a subject id (a UUID, as printed by `steward subject find`)",
@@ -59,7 +61,7 @@ async fn show<S: Store>(vault: &Vault<S>, args: &ShowArgs) -> Outcome {
         ));
         return Outcome::Invalid;
     };
-    let view = match vault.read(id, &args.purpose).await {
+    let view = match vault.read(&access, id, &args.purpose, &[]).await {
         Ok(v) => v,
         Err(e) => return fail(&e),
     };
@@ -95,7 +97,7 @@ async fn show<S: Store>(vault: &Vault<S>, args: &ShowArgs) -> Outcome {
 pub fn fail(e: &VaultError) -> Outcome {
     output::stderr(&format!("error: {e}"));
     match e {
-        VaultError::Crypto(_) | VaultError::Store(_) => Outcome::Unreadable,
+        VaultError::Crypto(_) | VaultError::Store(_) | VaultError::Audit(_) => Outcome::Unreadable,
         _ => Outcome::Invalid,
     }
 }

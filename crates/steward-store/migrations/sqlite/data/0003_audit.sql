@@ -39,3 +39,26 @@ ALTER TABLE api_keys ADD COLUMN purposes TEXT NOT NULL DEFAULT '';
 ALTER TABLE api_keys ADD COLUMN categories TEXT NOT NULL DEFAULT '';
 ALTER TABLE api_keys ADD COLUMN operations TEXT NOT NULL DEFAULT '';
 ALTER TABLE api_keys ADD COLUMN expires_at INTEGER;
+
+-- Staff accounts for the admin console: Argon2id hashes, sealed TOTP secrets, lockout state.
+CREATE TABLE staff (
+    username TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    totp BLOB,
+    totp_last_step INTEGER,
+    failed INTEGER NOT NULL DEFAULT 0,
+    locked_until INTEGER,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+) STRICT;
+
+-- Sessions: the SHA-256 of each token, never the token.
+CREATE TABLE staff_sessions (
+    hash BLOB PRIMARY KEY,
+    username TEXT NOT NULL REFERENCES staff (username) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL
+) STRICT;
+CREATE INDEX staff_sessions_by_user ON staff_sessions (username);
