@@ -178,7 +178,11 @@ pub struct Scope {
 impl Scope {
     /// Encodes a list for a database column.
     pub fn join<T: AsRef<str>>(items: &[T]) -> String {
-        items.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(",")
+        items
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// Decodes a list from a database column.
@@ -255,7 +259,14 @@ impl Principal {
                 message: format!(
                     "{} is scoped to {}; {} is not among them",
                     self.actor,
-                    Scope::join(&self.scope.operations.iter().map(|o| o.as_str()).collect::<Vec<_>>()),
+                    Scope::join(
+                        &self
+                            .scope
+                            .operations
+                            .iter()
+                            .map(|o| o.as_str())
+                            .collect::<Vec<_>>()
+                    ),
                     op.as_str()
                 ),
             });
@@ -401,9 +412,15 @@ mod tests {
             },
         };
         assert!(p.may(Operation::Read).is_ok());
-        assert_eq!(p.may(Operation::Export).unwrap_err().code, "operation-out-of-scope");
+        assert_eq!(
+            p.may(Operation::Export).unwrap_err().code,
+            "operation-out-of-scope"
+        );
         assert!(p.may_touch("user.contact.email").is_ok());
-        assert_eq!(p.may_touch("user.financial").unwrap_err().code, "category-out-of-scope");
+        assert_eq!(
+            p.may_touch("user.financial").unwrap_err().code,
+            "category-out-of-scope"
+        );
     }
 
     #[test]
@@ -414,9 +431,16 @@ mod tests {
             scope: Scope::default(),
         };
         let access = Access::new(support.clone());
-        assert_eq!(access.may(Operation::Read).unwrap_err().code, "ticket-required");
+        assert_eq!(
+            access.may(Operation::Read).unwrap_err().code,
+            "ticket-required"
+        );
         let access = Access::new(support).with_ticket(Some("ZD-1".into()));
         assert!(access.may(Operation::Read).is_ok());
-        assert!(access.entry("subject.read", time::OffsetDateTime::UNIX_EPOCH).flagged);
+        assert!(
+            access
+                .entry("subject.read", time::OffsetDateTime::UNIX_EPOCH)
+                .flagged
+        );
     }
 }

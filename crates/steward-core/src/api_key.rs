@@ -150,13 +150,17 @@ impl ApiKeyRecord {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyScopeError {
     /// A purpose the declaration does not have.
-    #[error("`{0}` is not a declared purpose (see `steward notice` or the declaration's [[purposes]])")]
+    #[error(
+        "`{0}` is not a declared purpose (see `steward notice` or the declaration's [[purposes]])"
+    )]
     UnknownPurpose(String),
     /// A category the taxonomy does not have.
     #[error("`{0}` is not a data category (look it up with `steward taxonomy {0}`)")]
     UnknownCategory(String),
     /// An operation beyond the role.
-    #[error("the {role} role may never {operation}; pick a role that may, or leave the operation out")]
+    #[error(
+        "the {role} role may never {operation}; pick a role that may, or leave the operation out"
+    )]
     BeyondRole {
         /// The role.
         role: Role,

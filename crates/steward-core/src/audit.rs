@@ -112,10 +112,9 @@ impl serde::Serialize for SealedEntry {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let e = &self.entry;
-        let at = e
-            .at
-            .format(&time::format_description::well_known::Rfc3339)
-            .map_err(serde::ser::Error::custom)?;
+        let at =
+            e.at.format(&time::format_description::well_known::Rfc3339)
+                .map_err(serde::ser::Error::custom)?;
         let mut m = serializer.serialize_map(Some(16))?;
         m.serialize_entry("seq", &self.seq)?;
         m.serialize_entry("at", &at)?;
@@ -206,7 +205,11 @@ fn encode(buf: &mut Vec<u8>, seq: u64, e: &AuditEntry) {
     put(buf, e.action.as_bytes());
     put_opt(buf, e.purpose.as_deref().map(str::as_bytes));
     put_opt(buf, e.subject.as_ref().map(|s| s.as_bytes().as_slice()));
-    buf.extend_from_slice(&u32::try_from(e.categories.len()).unwrap_or(u32::MAX).to_be_bytes());
+    buf.extend_from_slice(
+        &u32::try_from(e.categories.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
     for c in &e.categories {
         put(buf, c.as_bytes());
     }
@@ -236,9 +239,8 @@ impl AuditChain {
 
     fn mac(&self, label: &[u8], seq: u64, hash: &[u8; 32]) -> [u8; 32] {
         // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = match <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(self.key.as_ref()) {
-            Ok(m) => m,
-            Err(_) => return [0; 32],
+        let Ok(mut mac) = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(self.key.as_ref()) else {
+            return [0; 32];
         };
         mac.update(DOMAIN);
         mac.update(label);
@@ -423,8 +425,14 @@ impl Verifier<'_> {
                 entry_hash(buf, &x.prev, seq, &x.entry) == x.hash
             };
             if e.seq > 1 && at(e.seq - 1, &mut self.buf, e) {
-                // It belongs one place earlier: something was put before it.
-                return Err(Break::Inserted { seq: e.seq - 1 });
+                // It belongs one place earlier: it is a copy of the entry before it, or
+                // something was put before it and it was pushed along.
+                let seq = if e.hash == self.last {
+                    e.seq
+                } else {
+                    e.seq - 1
+                };
+                return Err(Break::Inserted { seq });
             }
             if at(e.seq + 1, &mut self.buf, e) {
                 if next.is_some_and(|n| at(e.seq, &mut self.buf, n)) {
@@ -575,7 +583,10 @@ impl AuditLog {
         &self.inner.chain
     }
 
-    fn queue(&self, entries: Vec<AuditEntry>) -> Option<oneshot::Receiver<Result<u64, StoreError>>> {
+    fn queue(
+        &self,
+        entries: Vec<AuditEntry>,
+    ) -> Option<oneshot::Receiver<Result<u64, StoreError>>> {
         let (tx, rx) = oneshot::channel();
         let n = entries.len();
         let Ok(mut pending) = self.inner.pending.lock() else {
@@ -584,11 +595,11 @@ impl AuditLog {
         for (i, e) in entries.into_iter().enumerate() {
             // The caller waits on its last entry: all of its entries are in one write.
             pending.push((e, None));
-            if i + 1 == n {
-                if let Some(last) = pending.last_mut() {
-                    last.1 = Some(tx);
-                    break;
-                }
+            if i + 1 == n
+                && let Some(last) = pending.last_mut()
+            {
+                last.1 = Some(tx);
+                break;
             }
         }
         Some(rx)
@@ -610,7 +621,9 @@ impl AuditLog {
             return Ok(0);
         }
         let Some(rx) = self.queue(entries) else {
-            return Err(StoreError::Backend("the audit queue is poisoned".to_owned()));
+            return Err(StoreError::Backend(
+                "the audit queue is poisoned".to_owned(),
+            ));
         };
         let inner = Arc::clone(&self.inner);
         let store = store.clone();
@@ -654,15 +667,15 @@ pub async fn verify<S: Store>(
     // transaction as its entries, so a legitimate chain's head read later is never behind it.
     let last = store.audit_last_seq().await?;
     let head = store.audit_head().await?;
-    let upper = head.as_ref().map_or(0, |h| h.seq);
+    let sealed = head.as_ref().map_or(0, |h| h.seq);
     if head.is_none() && last > 0 {
         return Ok(Err(Break::Head {
             what: "is missing although entries exist".to_owned(),
         }));
     }
-    if last > upper {
-        return Ok(Err(Break::Inserted { seq: upper + 1 }));
-    }
+    // Rows beyond the head were slipped in; walk them too, so a tampered row in the middle is
+    // named before the surplus at the end.
+    let upper = sealed.max(last);
     let mut verifier = chain.verifier(head);
     let checkpoints = store.audit_checkpoints(0, upper).await?;
     let mut cps = checkpoints.iter().peekable();
@@ -805,7 +818,12 @@ mod tests {
         let c = chain();
         let first = c.append(None, (1..=1500).map(entry).collect());
         let second = c.append(Some(&first.head), (1501..=2100).map(entry).collect());
-        let entries: Vec<_> = first.entries.iter().chain(&second.entries).cloned().collect();
+        let entries: Vec<_> = first
+            .entries
+            .iter()
+            .chain(&second.entries)
+            .cloned()
+            .collect();
         let cps: Vec<_> = first
             .checkpoints
             .iter()
@@ -829,10 +847,7 @@ mod tests {
 
         let mut deleted = b.clone();
         deleted.entries.remove(4);
-        assert_eq!(
-            verify(&c, &deleted),
-            Err(Break::Deleted { from: 5, to: 5 })
-        );
+        assert_eq!(verify(&c, &deleted), Err(Break::Deleted { from: 5, to: 5 }));
 
         // Deleted and renumbered so no gap shows.
         let mut renumbered = b.clone();
@@ -861,6 +876,15 @@ mod tests {
             e.seq += 1;
         }
         assert_eq!(verify(&c, &inserted), Err(Break::Inserted { seq: 5 }));
+
+        // A genuine entry copied into the next place (a replay), the rest pushed along.
+        let mut replayed = b.clone();
+        let copy = replayed.entries[3].clone();
+        replayed.entries.insert(4, SealedEntry { seq: 5, ..copy });
+        for e in &mut replayed.entries[5..] {
+            e.seq += 1;
+        }
+        assert_eq!(verify(&c, &replayed), Err(Break::Inserted { seq: 5 }));
 
         // Two neighbours swapped.
         let mut reordered = b.clone();

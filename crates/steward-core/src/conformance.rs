@@ -111,11 +111,18 @@ pub async fn creates_finds_and_reads_a_subject<S: Store>(store: S) {
         .await
         .unwrap();
     assert_eq!(
-        v.lookup(&cli(), &email("  alice@example.COM "), None).await.unwrap(),
+        v.lookup(&cli(), &email("  alice@example.COM "), None)
+            .await
+            .unwrap(),
         Some(id),
         "normalised lookup"
     );
-    assert_eq!(v.lookup(&cli(), &email("bob@example.com"), None).await.unwrap(), None);
+    assert_eq!(
+        v.lookup(&cli(), &email("bob@example.com"), None)
+            .await
+            .unwrap(),
+        None
+    );
     let view = v.read(&cli(), id, "accounts", &[]).await.unwrap();
     assert_eq!(
         view.identities,
@@ -155,7 +162,9 @@ pub async fn values_are_stored_sealed<S: Store>(store: S) {
 pub async fn a_second_subject_with_the_same_identity_is_refused<S: Store>(store: S) {
     let master = MasterKey::generate().unwrap();
     let v = vault(store, &master).await;
-    v.create(&cli(), &account("dan@example.com", "Dan")).await.unwrap();
+    v.create(&cli(), &account("dan@example.com", "Dan"))
+        .await
+        .unwrap();
     let err = v
         .create(&cli(), &account("DAN@example.com", "Dan again"))
         .await
@@ -186,7 +195,12 @@ pub async fn a_failed_batch_writes_nothing<S: Store>(store: S) {
         "{err:?}"
     );
     assert_eq!(v.store().count_subjects().await.unwrap(), 0);
-    assert_eq!(v.lookup(&cli(), &email("e2@example.com"), None).await.unwrap(), None);
+    assert_eq!(
+        v.lookup(&cli(), &email("e2@example.com"), None)
+            .await
+            .unwrap(),
+        None
+    );
     // The same batch without the duplicate goes in whole.
     v.store().insert_subjects(&prepared[..2]).await.unwrap();
     assert_eq!(v.store().count_subjects().await.unwrap(), 2);
@@ -198,9 +212,14 @@ pub async fn concurrent_creates_of_one_identity_give_one_subject_and_one_conflic
     let master = MasterKey::generate().unwrap();
     let v = Arc::new(vault(store, &master).await);
     let (a, b) = (Arc::clone(&v), Arc::clone(&v));
-    let first = tokio::spawn(async move { a.create(&cli(), &account("frank@example.com", "Frank")).await });
-    let second =
-        tokio::spawn(async move { b.create(&cli(), &account("frank@example.com", "Frank")).await });
+    let first = tokio::spawn(async move {
+        a.create(&cli(), &account("frank@example.com", "Frank"))
+            .await
+    });
+    let second = tokio::spawn(async move {
+        b.create(&cli(), &account("frank@example.com", "Frank"))
+            .await
+    });
     let results = [first.await.unwrap(), second.await.unwrap()];
     let created = results.iter().filter(|r| r.is_ok()).count();
     let conflicts = results
@@ -308,7 +327,7 @@ pub async fn rectification_changes_values_but_never_immutable_ones<S: Store>(sto
     assert_eq!(names, ["Inès Dupont"]);
     let err = v
         .rectify(
-        &cli(),
+            &cli(),
             id,
             "user.account.username",
             "ines2",
@@ -362,7 +381,12 @@ pub async fn erasure_removes_all_but_legal_holds_and_gives_a_receipt<S: Store>(s
         !text.contains("jo@") && !text.contains("Jo Invoice") && !text.contains("CHF"),
         "no personal data in the receipt: {text}"
     );
-    assert_eq!(v.lookup(&cli(), &email("jo@example.com"), None).await.unwrap(), None);
+    assert_eq!(
+        v.lookup(&cli(), &email("jo@example.com"), None)
+            .await
+            .unwrap(),
+        None
+    );
     assert!(matches!(
         v.read(&cli(), id, "accounts", &[]).await,
         Err(VaultError::NotFound)
@@ -386,7 +410,9 @@ pub async fn erasure_removes_all_but_legal_holds_and_gives_a_receipt<S: Store>(s
 pub async fn a_wrong_master_key_is_an_explicit_error<S: Store + Clone>(store: S) {
     let master = MasterKey::generate().unwrap();
     let v = vault(store.clone(), &master).await;
-    v.create(&cli(), &account("kim@example.com", "Kim")).await.unwrap();
+    v.create(&cli(), &account("kim@example.com", "Kim"))
+        .await
+        .unwrap();
     let wrong = MasterKey::generate().unwrap();
     let Err(err) = Vault::open(store, &wrong, declaration(), Arc::new(clock())).await else {
         panic!("a wrong master key opened the vault");
@@ -502,15 +528,24 @@ pub async fn keys_rotate_without_touching_data_and_resume_after_an_interruption<
     assert_ne!(before.key, after.key);
     let v2 = vault(store.clone(), &new).await;
     assert_eq!(
-        v2.read(&cli(), ids[3], "accounts", &[]).await.unwrap().identities.len(),
+        v2.read(&cli(), ids[3], "accounts", &[])
+            .await
+            .unwrap()
+            .identities
+            .len(),
         1
     );
     assert_eq!(
-        v2.lookup(&cli(), &email("user4@example.com"), None).await.unwrap(),
+        v2.lookup(&cli(), &email("user4@example.com"), None)
+            .await
+            .unwrap(),
         Some(ids[4]),
         "blind indexes unchanged"
     );
-    assert_eq!(v2.read_held(&cli(), ids[0]).await.unwrap()[0].value, "Invoice 9");
+    assert_eq!(
+        v2.read_held(&cli(), ids[0]).await.unwrap()[0].value,
+        "Invoice 9"
+    );
     let Err(err) = Vault::open(store.clone(), &old, declaration(), Arc::new(clock())).await else {
         panic!("the old master key still opens the store");
     };
@@ -549,7 +584,11 @@ pub async fn the_audit_chain_is_appended_in_order_and_verifies<S: Store>(store: 
     }
     seqs.sort_unstable();
     seqs.dedup();
-    assert_eq!(seqs.len(), CHECKPOINT_EVERY as usize + 100, "every entry has its own place");
+    assert_eq!(
+        seqs.len(),
+        CHECKPOINT_EVERY as usize + 100,
+        "every entry has its own place"
+    );
     let verified = v.verify_audit(|_, _| {}).await.unwrap().unwrap();
     assert_eq!(verified.entries, CHECKPOINT_EVERY + 103);
     assert_eq!(verified.checkpoints, 1);
@@ -564,7 +603,12 @@ pub async fn the_audit_chain_is_appended_in_order_and_verifies<S: Store>(store: 
     assert_eq!(actions, ["subject.create", "subject.read", "subject.read"]);
     assert_eq!(mine[2].entry.outcome, Outcome::Failed);
     assert_eq!(mine[2].entry.code.as_deref(), Some("unknown-purpose"));
-    assert!(mine[1].entry.categories.contains(&"user.contact.email".to_owned()));
+    assert!(
+        mine[1]
+            .entry
+            .categories
+            .contains(&"user.contact.email".to_owned())
+    );
     for e in &mine {
         let text = format!("{:?}", e.entry);
         assert!(!text.contains("audit@example.com") && !text.contains("Audited Person"));
@@ -576,17 +620,35 @@ pub async fn the_audit_chain_is_appended_in_order_and_verifies<S: Store>(store: 
         purpose: Some("accounts".into()),
         ..AuditFilter::default()
     };
-    assert_eq!(v.store().audit_search(&by_purpose, 0, 100).await.unwrap().len(), 2);
+    assert_eq!(
+        v.store()
+            .audit_search(&by_purpose, 0, 100)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     let later = AuditFilter {
         since: Some(v.clock().now() + time::Duration::seconds(1)),
         ..AuditFilter::default()
     };
-    assert!(v.store().audit_search(&later, 0, 100).await.unwrap().is_empty());
+    assert!(
+        v.store()
+            .audit_search(&later, 0, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // A second vault over the same store (another process) continues the same chain.
     let other = vault(store, &master).await;
-    other.record(cli().entry("test.other", other.clock().now())).await.unwrap();
-    v.record(cli().entry("test.first-again", v.clock().now())).await.unwrap();
+    other
+        .record(cli().entry("test.other", other.clock().now()))
+        .await
+        .unwrap();
+    v.record(cli().entry("test.first-again", v.clock().now()))
+        .await
+        .unwrap();
     let verified = other.verify_audit(|_, _| {}).await.unwrap().unwrap();
     assert_eq!(verified.entries, CHECKPOINT_EVERY + 105);
 }
@@ -607,7 +669,10 @@ pub async fn scopes_and_roles_are_enforced_and_refusals_audited<S: Store>(store:
     });
     let denied = v.export(&service, id).await.unwrap_err();
     assert_eq!(denied.code(), "operation-not-allowed");
-    assert_eq!(v.erase(&service, id).await.unwrap_err().code(), "operation-not-allowed");
+    assert_eq!(
+        v.erase(&service, id).await.unwrap_err().code(),
+        "operation-not-allowed"
+    );
     let narrow = crate::Access::new(Principal {
         actor: "key:stw_bbbbbbbb".into(),
         role: Role::Service,
@@ -618,10 +683,17 @@ pub async fn scopes_and_roles_are_enforced_and_refusals_audited<S: Store>(store:
         },
     });
     let view = v.read(&narrow, id, "accounts", &[]).await.unwrap();
-    assert!(view.fields.iter().all(|f| f.category.starts_with("user.contact")));
+    assert!(
+        view.fields
+            .iter()
+            .all(|f| f.category.starts_with("user.contact"))
+    );
     assert_eq!(view.identities.len(), 1);
     assert_eq!(
-        v.read(&narrow, id, "accounts", &["user.name".into()]).await.unwrap_err().code(),
+        v.read(&narrow, id, "accounts", &["user.name".into()])
+            .await
+            .unwrap_err()
+            .code(),
         "category-out-of-scope"
     );
     let support = crate::Access::new(Principal {
@@ -630,7 +702,10 @@ pub async fn scopes_and_roles_are_enforced_and_refusals_audited<S: Store>(store:
         scope: Scope::default(),
     });
     assert_eq!(
-        v.read(&support, id, "accounts", &[]).await.unwrap_err().code(),
+        v.read(&support, id, "accounts", &[])
+            .await
+            .unwrap_err()
+            .code(),
         "ticket-required"
     );
     let support = support.with_ticket(Some("ZD-77".into()));
@@ -655,10 +730,10 @@ async fn futures_ids<S: Store>(v: &Vault<S>, n: usize) -> Vec<crate::SubjectId> 
     let mut ids = Vec::new();
     for i in 0..n {
         ids.push(
-            v.create(&cli(), &account(
-                &format!("user{i}@example.com"),
-                &format!("User {i}"),
-            ))
+            v.create(
+                &cli(),
+                &account(&format!("user{i}@example.com"), &format!("User {i}")),
+            )
             .await
             .unwrap(),
         );

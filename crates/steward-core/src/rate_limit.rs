@@ -89,8 +89,16 @@ mod tests {
         // Another key is not affected.
         assert!(limiter.check(&"5.6.7.8", t0).is_ok());
         // One interval later, one more event.
-        assert!(limiter.check(&"1.2.3.4", t0 + Duration::seconds(12)).is_ok());
-        assert!(limiter.check(&"1.2.3.4", t0 + Duration::seconds(12)).is_err());
+        assert!(
+            limiter
+                .check(&"1.2.3.4", t0 + Duration::seconds(12))
+                .is_ok()
+        );
+        assert!(
+            limiter
+                .check(&"1.2.3.4", t0 + Duration::seconds(12))
+                .is_err()
+        );
         // A refused event does not push the wait further.
         assert!(limiter.check(&"1.2.3.4", t0 + Duration::MINUTE * 2).is_ok());
     }

@@ -135,7 +135,11 @@ pub fn check_username(name: &str) -> Result<(), StaffError> {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-    if ok { Ok(()) } else { Err(StaffError::Username) }
+    if ok {
+        Ok(())
+    } else {
+        Err(StaffError::Username)
+    }
 }
 
 /// Checks a new password: long enough, not the username, not one character repeated.
@@ -327,8 +331,9 @@ impl<S: Store> Vault<S> {
 
     /// Whether `csrf` is the CSRF token of session `token` (constant time).
     pub fn csrf_ok(&self, token: &str, csrf: &str) -> bool {
-        self.csrf_for(token)
-            .is_ok_and(|expected| steward_crypto::constant_time_eq(expected.as_bytes(), csrf.as_bytes()))
+        self.csrf_for(token).is_ok_and(|expected| {
+            steward_crypto::constant_time_eq(expected.as_bytes(), csrf.as_bytes())
+        })
     }
 
     /// Creates a staff account; returns the TOTP secret when TOTP was asked for (show it once).
@@ -349,7 +354,11 @@ impl<S: Store> Vault<S> {
                 .await
                 .map_err(|e| VaultError::Store(StoreError::Backend(e.to_string())))?
                 .map_err(staff_error)?;
-            let secret = if new.totp { Some(totp::secret()?) } else { None };
+            let secret = if new.totp {
+                Some(totp::secret()?)
+            } else {
+                None
+            };
             let sealed = match &secret {
                 Some(s) => Some(seal(
                     &*self.totp_key()?,
@@ -388,7 +397,11 @@ impl<S: Store> Vault<S> {
         username: &str,
         disable: bool,
     ) -> Result<(), VaultError> {
-        let action = if disable { "staff.disable" } else { "staff.unlock" };
+        let action = if disable {
+            "staff.disable"
+        } else {
+            "staff.unlock"
+        };
         let mut entry = actor.entry(action, self.clock().now());
         entry.detail = Some(username.to_owned());
         entry.flagged = false;
@@ -435,9 +448,10 @@ impl<S: Store> Vault<S> {
             .await
             .unwrap_or(false);
         let access = crate::Access::new(Principal {
-            actor: known
-                .as_ref()
-                .map_or_else(|| "anonymous".to_owned(), |r| format!("staff:{}", r.username)),
+            actor: known.as_ref().map_or_else(
+                || "anonymous".to_owned(),
+                |r| format!("staff:{}", r.username),
+            ),
             role: known.as_ref().map_or(Role::Auditor, |r| r.role),
             scope: Scope::default(),
         });
@@ -463,9 +477,9 @@ impl<S: Store> Vault<S> {
             Some("wrong-password")
         } else if let Some(sealed) = &record.totp {
             let secret = open(&*self.totp_key()?, &totp_aad(&record.username), sealed)?;
-            match code.and_then(|c| {
-                totp::accept(&secret, c, now.unix_timestamp(), record.totp_last_step)
-            }) {
+            match code
+                .and_then(|c| totp::accept(&secret, c, now.unix_timestamp(), record.totp_last_step))
+            {
                 Some(step) => {
                     record.totp_last_step = Some(step);
                     None
@@ -514,10 +528,7 @@ impl<S: Store> Vault<S> {
 
     /// The staff member a session token belongs to, if the session is live; refreshes its
     /// last use. `Err` carries the refusal's code.
-    pub async fn session(
-        &self,
-        token: &str,
-    ) -> Result<(Principal, SessionRecord), &'static str> {
+    pub async fn session(&self, token: &str) -> Result<(Principal, SessionRecord), &'static str> {
         let now = self.clock().now();
         let hash = token_hash(token);
         let Ok(Some(mut session)) = self.store().find_session(&hash).await else {
@@ -602,7 +613,11 @@ mod tests {
         let now = 1_234_567_890;
         let code = format!("{:06}", totp::code(secret, now / 30));
         let step = totp::accept(secret, &code, now, None).unwrap();
-        assert_eq!(totp::accept(secret, &code, now, Some(step)), None, "no replay");
+        assert_eq!(
+            totp::accept(secret, &code, now, Some(step)),
+            None,
+            "no replay"
+        );
         assert_eq!(totp::accept(secret, "12345", now, None), None);
         assert_eq!(totp::base32(b"foobar"), "MZXW6YTBOI");
     }

@@ -957,7 +957,11 @@ impl<S: Store> Vault<S> {
 
     /// Erases a subject: fields under a legal hold are re-sealed under a new hold key, then the
     /// subject key is destroyed and every identity and other field deleted.
-    pub async fn erase(&self, access: &Access, id: SubjectId) -> Result<ErasureReceipt, VaultError> {
+    pub async fn erase(
+        &self,
+        access: &Access,
+        id: SubjectId,
+    ) -> Result<ErasureReceipt, VaultError> {
         let mut entry = access.entry("subject.erase", self.clock.now());
         entry.subject = Some(id);
         let result = async {

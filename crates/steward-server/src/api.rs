@@ -123,15 +123,14 @@ impl Guard {
 
     /// The client's address.
     pub fn client(&self, request: &HeaderMap, extensions: &axum::http::Extensions) -> IpAddr {
-        if self.trust_forwarded {
-            if let Some(ip) = request
+        if self.trust_forwarded
+            && let Some(ip) = request
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.rsplit(',').next())
                 .and_then(|v| v.trim().parse().ok())
-            {
-                return ip;
-            }
+        {
+            return ip;
         }
         extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -186,10 +185,10 @@ impl IntoResponse for ApiError {
             Json(json!({ "error": self.code, "message": self.message })),
         )
             .into_response();
-        if let Some(secs) = self.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response
     }
@@ -368,7 +367,11 @@ async fn principal<S: Store>(
     let actor = format!("key:{prefix}");
     match state.vault.store().find_api_key(prefix).await {
         Ok(Some(record)) => record.check(presented, now).map_err(|refused| {
-            let error = ApiError::new(StatusCode::UNAUTHORIZED, refused.code(), refused.to_string());
+            let error = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                refused.code(),
+                refused.to_string(),
+            );
             (actor.clone(), error)
         }),
         Ok(None) => Err(invalid(actor)),
@@ -491,9 +494,7 @@ async fn lookup<S: Store>(
     let identity = body(json)?.parse()?;
     let now = state.vault.clock().now();
     let ip = state.guard.client(&headers, &client);
-    let identity_key = state
-        .guard
-        .key(identity.kind().as_str(), identity.value());
+    let identity_key = state.guard.key(identity.kind().as_str(), identity.value());
     if let Err(wait) = state
         .guard
         .lookup_ip

@@ -9,8 +9,8 @@
 //! way round. Generic over the store: `serve::<SqliteStore>` or `serve::<PgStore>`.
 
 pub mod api;
-pub mod session;
 pub mod openapi;
+pub mod session;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -8,8 +8,8 @@
 //! cross-site `Origin` is refused outright, so a page elsewhere cannot act in a signed-in
 //! browser's name.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};

@@ -1,10 +1,10 @@
 //! Conversions between domain values and database columns, shared by both backends.
 
-use steward_core::store::SealedField;
-use steward_core::store::SubjectRecord;
 use steward_core::access::{Operation, Role, Scope};
 use steward_core::audit::{AuditEntry, AuditFilter, Outcome, Seal, SealedEntry};
 use steward_core::staff::{SessionRecord, StaffRecord};
+use steward_core::store::SealedField;
+use steward_core::store::SubjectRecord;
 use steward_core::{Store, StoreError, SubjectId};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -116,8 +116,7 @@ pub struct ApiKeyRow {
 }
 
 /// The columns of an API key row, in [`ApiKeyRow`]'s order.
-pub const API_KEY_COLUMNS: &str =
-    "prefix, hash, role, name, created_at, revoked_at, purposes, categories, operations, expires_at";
+pub const API_KEY_COLUMNS: &str = "prefix, hash, role, name, created_at, revoked_at, purposes, categories, operations, expires_at";
 
 pub fn api_key(row: ApiKeyRow) -> Result<steward_core::api_key::ApiKeyRecord, StoreError> {
     let operations = Scope::split(&row.operations)
@@ -146,7 +145,13 @@ pub fn scope_columns(scope: &Scope) -> (String, String, String) {
     (
         Scope::join(&scope.purposes),
         Scope::join(&scope.categories),
-        Scope::join(&scope.operations.iter().map(|o| o.as_str()).collect::<Vec<_>>()),
+        Scope::join(
+            &scope
+                .operations
+                .iter()
+                .map(|o| o.as_str())
+                .collect::<Vec<_>>(),
+        ),
     )
 }
 
@@ -196,10 +201,7 @@ impl AuditRow {
                 role: self.role,
                 action: self.action,
                 purpose: self.purpose,
-                subject: self
-                    .subject
-                    .map(|s| uuid(&s).map(SubjectId))
-                    .transpose()?,
+                subject: self.subject.map(|s| uuid(&s).map(SubjectId)).transpose()?,
                 categories: Scope::split(&self.categories),
                 outcome: Outcome::parse(&self.outcome).ok_or_else(|| {
                     StoreError::Backend(format!("unknown audit outcome `{}` stored", self.outcome))

@@ -7,8 +7,8 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder, Row, Transaction};
 use steward_core::access::Scope;
 use steward_core::api_key::ApiKeyRecord;
-use steward_core::staff::{SessionRecord, StaffRecord};
 use steward_core::audit::{AuditChain, AuditEntry, AuditFilter, Seal, SealedEntry};
+use steward_core::staff::{SessionRecord, StaffRecord};
 use steward_core::store::KeyTable;
 use steward_core::store::{Hold, SealedField, SealedIdentity, SubjectRecord};
 use steward_core::{Store, StoreError, SubjectId};
@@ -475,19 +475,18 @@ impl Store for PgStore {
                     .push_bind(e.prev.to_vec())
                     .push_bind(e.hash.to_vec());
             });
-            q.build()
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| backend(&e))?;
+            q.build().execute(&mut *tx).await.map_err(|e| backend(&e))?;
         }
         for c in &batch.checkpoints {
-            sqlx::query("INSERT INTO steward.audit_checkpoints (seq, hash, mac) VALUES ($1, $2, $3)")
-                .bind(convert::to_seq(c.seq))
-                .bind(c.hash.as_slice())
-                .bind(c.mac.as_slice())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| backend(&e))?;
+            sqlx::query(
+                "INSERT INTO steward.audit_checkpoints (seq, hash, mac) VALUES ($1, $2, $3)",
+            )
+            .bind(convert::to_seq(c.seq))
+            .bind(c.hash.as_slice())
+            .bind(c.mac.as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend(&e))?;
         }
         sqlx::query("INSERT INTO steward.audit_head (id, seq, hash, mac) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac")
             .bind(convert::to_seq(batch.head.seq))
@@ -533,7 +532,9 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| backend(&e))?;
-        rows.into_iter().map(convert::AuditRow::into_sealed).collect()
+        rows.into_iter()
+            .map(convert::AuditRow::into_sealed)
+            .collect()
     }
 
     async fn audit_checkpoints(&self, after: u64, through: u64) -> Result<Vec<Seal>, StoreError> {
@@ -566,7 +567,9 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| backend(&e))?;
-        rows.into_iter().map(convert::AuditRow::into_sealed).collect()
+        rows.into_iter()
+            .map(convert::AuditRow::into_sealed)
+            .collect()
     }
 
     async fn insert_staff(&self, s: &StaffRecord) -> Result<(), StoreError> {

@@ -13,8 +13,8 @@ use sqlx::sqlite::{
 use sqlx::{Executor, QueryBuilder, Row, Sqlite, Transaction};
 use steward_core::access::Scope;
 use steward_core::api_key::ApiKeyRecord;
-use steward_core::staff::{SessionRecord, StaffRecord};
 use steward_core::audit::{AuditChain, AuditEntry, AuditFilter, Seal, SealedEntry};
+use steward_core::staff::{SessionRecord, StaffRecord};
 use steward_core::store::KeyTable;
 use steward_core::store::{Hold, SealedField, SealedIdentity, SubjectRecord};
 use steward_core::{Store, StoreError, SubjectId};
@@ -505,7 +505,8 @@ impl Store for SqliteStore {
     ) -> Result<Seal, StoreError> {
         // BEGIN IMMEDIATE takes the write lock before the head is read, so two writers (two
         // processes on one file) can never chain after the same head.
-        let mut tx = self.data
+        let mut tx = self
+            .data
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| backend(&e))?;
@@ -538,10 +539,7 @@ impl Store for SqliteStore {
                     .push_bind(e.prev.to_vec())
                     .push_bind(e.hash.to_vec());
             });
-            q.build()
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| backend(&e))?;
+            q.build().execute(&mut *tx).await.map_err(|e| backend(&e))?;
         }
         for c in &batch.checkpoints {
             sqlx::query("INSERT INTO audit_checkpoints (seq, hash, mac) VALUES (?, ?, ?)")
@@ -596,7 +594,9 @@ impl Store for SqliteStore {
         .fetch_all(&self.data)
         .await
         .map_err(|e| backend(&e))?;
-        rows.into_iter().map(convert::AuditRow::into_sealed).collect()
+        rows.into_iter()
+            .map(convert::AuditRow::into_sealed)
+            .collect()
     }
 
     async fn audit_checkpoints(&self, after: u64, through: u64) -> Result<Vec<Seal>, StoreError> {
@@ -629,7 +629,9 @@ impl Store for SqliteStore {
             .fetch_all(&self.data)
             .await
             .map_err(|e| backend(&e))?;
-        rows.into_iter().map(convert::AuditRow::into_sealed).collect()
+        rows.into_iter()
+            .map(convert::AuditRow::into_sealed)
+            .collect()
     }
 
     async fn insert_staff(&self, s: &StaffRecord) -> Result<(), StoreError> {

@@ -105,15 +105,14 @@ pub fn identity(
 /// audit names them `cli` (with the login name when the shell gives one).
 pub fn cli_access() -> steward_core::Access {
     let mut principal = steward_core::Principal::cli();
-    if let Ok(user) = std::env::var("USER") {
-        if !user.is_empty()
-            && user.len() <= 32
-            && user
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        {
-            principal.actor = format!("cli:{user}");
-        }
+    if let Ok(user) = std::env::var("USER")
+        && !user.is_empty()
+        && user.len() <= 32
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        principal.actor = format!("cli:{user}");
     }
     steward_core::Access::new(principal)
 }

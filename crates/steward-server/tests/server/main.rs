@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use steward_core::api_key::NewApiKey;
-use steward_core::{Role, Scope};
 use steward_core::{ManualClock, Store, Vault};
+use steward_core::{Role, Scope};
 use steward_crypto::MasterKey;
 use steward_policy::{Declaration, Source};
 use steward_store::SqliteStore;

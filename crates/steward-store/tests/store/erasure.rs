@@ -33,7 +33,10 @@ async fn erased_subject_is_nowhere_in_the_files_and_unreadable_from_an_old_backu
         .await
         .unwrap();
     let id = vault
-        .create(&cli(), &account("erin.erased@example.com", "Erin Unforgettable"))
+        .create(
+            &cli(),
+            &account("erin.erased@example.com", "Erin Unforgettable"),
+        )
         .await
         .unwrap();
     let other = vault
@@ -115,7 +118,10 @@ async fn erased_subject_is_nowhere_in_the_files_and_unreadable_from_an_old_backu
     let view = vault.read(&cli(), other, "accounts", &[]).await.unwrap();
     assert!(view.fields.iter().any(|f| f.value == "Olga Stays"));
     assert_eq!(
-        vault.lookup(&cli(), &email("olga@example.com"), None).await.unwrap(),
+        vault
+            .lookup(&cli(), &email("olga@example.com"), None)
+            .await
+            .unwrap(),
         Some(other)
     );
 }
@@ -146,7 +152,10 @@ async fn a_data_store_without_its_key_store_reads_nothing() {
         .await
         .unwrap();
     assert_eq!(
-        vault.lookup(&cli(), &email("pat@example.com"), None).await.unwrap(),
+        vault
+            .lookup(&cli(), &email("pat@example.com"), None)
+            .await
+            .unwrap(),
         None,
         "a fresh index root finds nothing"
     );

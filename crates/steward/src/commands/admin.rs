@@ -50,7 +50,9 @@ fn password() -> Result<Zeroizing<String>, Outcome> {
     }
     let mut line = Zeroizing::new(String::new());
     std::io::stdin().lock().read_line(&mut line).map_err(|e| {
-        output::stderr(&format!("error: cannot read the password from standard input: {e}"));
+        output::stderr(&format!(
+            "error: cannot read the password from standard input: {e}"
+        ));
         Outcome::Unreadable
     })?;
     let trimmed = Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned());
@@ -99,7 +101,9 @@ async fn list<S: Store>(vault: &Vault<S>) -> Outcome {
         }
     };
     if staff.is_empty() {
-        output::stderr("no staff accounts yet; create one with `steward admin create NAME --role admin`");
+        output::stderr(
+            "no staff accounts yet; create one with `steward admin create NAME --role admin`",
+        );
         return Outcome::Ok;
     }
     let now = vault.clock().now();
@@ -126,7 +130,10 @@ async fn list<S: Store>(vault: &Vault<S>) -> Outcome {
 }
 
 async fn set_state<S: Store>(vault: &Vault<S>, username: &str, disable: bool) -> Outcome {
-    match vault.set_staff_state(&cli_access(), username, disable).await {
+    match vault
+        .set_staff_state(&cli_access(), username, disable)
+        .await
+    {
         Ok(()) => {
             output::stderr(&if disable {
                 format!("disabled `{username}` and ended its sessions")

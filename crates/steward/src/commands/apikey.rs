@@ -12,9 +12,8 @@ pub fn run(global: &Global, command: &ApiKeyCommand) -> Outcome {
         Ok(v) => v,
         Err(outcome) => return outcome,
     };
-    runtime.block_on(async {
-        with_vault!(global, declaration, |vault| apply(&vault, command).await)
-    })
+    runtime
+        .block_on(async { with_vault!(global, declaration, |vault| apply(&vault, command).await) })
 }
 
 async fn apply<S: Store>(vault: &Vault<S>, command: &ApiKeyCommand) -> Outcome {
@@ -108,7 +107,9 @@ async fn list<S: Store>(vault: &Vault<S>) -> Outcome {
         return Outcome::Ok;
     }
     let now = vault.clock().now();
-    let mut out = String::from("PREFIX        ROLE     STATE     EXPIRES     PURPOSES / CATEGORIES / OPERATIONS  NAME\n");
+    let mut out = String::from(
+        "PREFIX        ROLE     STATE     EXPIRES     PURPOSES / CATEGORIES / OPERATIONS  NAME\n",
+    );
     for k in keys {
         let state = if k.revoked_at.is_some() {
             "revoked"
@@ -117,13 +118,19 @@ async fn list<S: Store>(vault: &Vault<S>) -> Outcome {
         } else {
             "active"
         };
-        let ops: Vec<String> = k.scope.operations.iter().map(|o| o.as_str().to_owned()).collect();
+        let ops: Vec<String> = k
+            .scope
+            .operations
+            .iter()
+            .map(|o| o.as_str().to_owned())
+            .collect();
         out.push_str(&format!(
             "{:<13} {:<8} {:<9} {:<11} {} / {} / {}  {}\n",
             k.prefix,
             k.role.as_str(),
             state,
-            k.expires_at.map_or_else(|| "never".to_owned(), |t| t.date().to_string()),
+            k.expires_at
+                .map_or_else(|| "never".to_owned(), |t| t.date().to_string()),
             or_all(&k.scope.purposes),
             or_all(&k.scope.categories),
             or_all(&ops),

@@ -60,9 +60,15 @@ async fn verify<S: Store>(vault: &Vault<S>) -> Outcome {
         }
         Err(e) => return fail(e),
     };
-    // Verification is itself an audited act (it is appended after the walk).
+    // Verification is itself an audited act (it is appended after the walk). A broken chain
+    // may refuse the append (a row pushed into the head's place); the verdict stands.
     if let Err(e) = vault.record(entry).await {
-        return fail(&e);
+        if outcome == Outcome::Ok {
+            return fail(&e);
+        }
+        output::stderr(&format!(
+            "note: this verification could not be recorded: {e}"
+        ));
     }
     outcome
 }
@@ -82,16 +88,28 @@ fn time_arg(text: Option<&str>, flag: &str) -> Result<Option<time::OffsetDateTim
 }
 
 const CSV_HEADER: [&str; 15] = [
-    "seq", "at", "request", "actor", "role", "action", "purpose", "subject", "categories",
-    "outcome", "code", "ticket", "flagged", "detail", "hash",
+    "seq",
+    "at",
+    "request",
+    "actor",
+    "role",
+    "action",
+    "purpose",
+    "subject",
+    "categories",
+    "outcome",
+    "code",
+    "ticket",
+    "flagged",
+    "detail",
+    "hash",
 ];
 
 fn csv_row(e: &SealedEntry) -> [String; 15] {
     let x = &e.entry;
-    let at = x
-        .at
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
+    let at =
+        x.at.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
     let cell = |s: &str| spreadsheet_safe(s).into_owned();
     [
         e.seq.to_string(),
@@ -113,12 +131,11 @@ fn csv_row(e: &SealedEntry) -> [String; 15] {
 }
 
 async fn export<S: Store>(vault: &Vault<S>, args: &AuditExportArgs) -> Outcome {
-    let subject = match args.subject.as_deref().map(SubjectId::from_str).transpose() {
-        Ok(s) => s,
-        Err(_) => {
-            output::stderr("error: --subject is a subject id (a UUID, as `steward subject find` prints)");
-            return Outcome::Invalid;
-        }
+    let Ok(subject) = args.subject.as_deref().map(SubjectId::from_str).transpose() else {
+        output::stderr(
+            "error: --subject is a subject id (a UUID, as `steward subject find` prints)",
+        );
+        return Outcome::Invalid;
     };
     let (since, until) = match (
         time_arg(args.since.as_deref(), "--since"),
@@ -161,9 +178,7 @@ async fn export<S: Store>(vault: &Vault<S>, args: &AuditExportArgs) -> Outcome {
             count += 1;
             match args.format {
                 AuditFormat::Jsonl => {
-                    if serde_json::to_writer(&mut buffer, e).is_err()
-                        || writeln!(buffer).is_err()
-                    {
+                    if serde_json::to_writer(&mut buffer, e).is_err() || writeln!(buffer).is_err() {
                         return Outcome::Unreadable;
                     }
                 }
@@ -183,7 +198,10 @@ async fn export<S: Store>(vault: &Vault<S>, args: &AuditExportArgs) -> Outcome {
     }
     let written = match &args.output {
         Some(path) => output::write_atomically(path, &buffer).map(|()| {
-            output::stderr(&format!("wrote {count} audit entries to {}", path.display()));
+            output::stderr(&format!(
+                "wrote {count} audit entries to {}",
+                path.display()
+            ));
         }),
         None => output::stdout(&buffer),
     };
