@@ -3,6 +3,7 @@
 // Test code fails by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod access;
 mod api;
 mod browser;
 
@@ -20,12 +21,26 @@ use steward_store::SqliteStore;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-/// A declaration from the examples folder.
-pub fn example(name: &str) -> Declaration {
+/// The text of a declaration from the examples folder.
+pub fn example_text(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples")
         .join(name);
-    let source = Source::new(name, std::fs::read_to_string(path).expect("example"));
+    std::fs::read_to_string(path).expect("example")
+}
+
+/// A declaration from its text.
+pub fn declaration(name: &str, text: String) -> Declaration {
+    let source = Source::new(name, text);
+    steward_policy::check(&source)
+        .expect("readable")
+        .declaration
+        .expect("valid")
+}
+
+/// A declaration from the examples folder.
+pub fn example(name: &str) -> Declaration {
+    let source = Source::new(name, example_text(name));
     steward_policy::check(&source)
         .expect("readable")
         .declaration
