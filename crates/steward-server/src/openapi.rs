@@ -10,17 +10,22 @@ fn error_response(description: &str) -> Value {
 
 /// The document.
 pub fn document() -> Value {
-    let auth = json!([{ "apiKey": [] }]);
+    let auth = json!([{ "apiKey": [] }, { "session": [] }]);
+    let reason = json!({ "name": "Steward-Reason", "in": "header", "required": false, "description": "The ticket a support-role caller works on (e.g. `ZD-4821`): required of support, recorded and flagged in the audit. 1–64 letters, digits or `-_.:#/`.", "schema": { "type": "string", "maxLength": 64 } });
+    let denied = error_response("The role or scope does not allow this (`operation-not-allowed`, `purpose-out-of-scope`, `category-out-of-scope`, `marketing-purpose`, `ticket-required`, `invalid-csrf`, `cross-origin`). Audited.");
+    let unauthorized = error_response("No valid API key or session (`unauthorized`, `invalid-key`, `revoked-key`, `expired-key`, `invalid-session`, `expired-session`). Audited.");
     let id_param = json!({ "name": "id", "in": "path", "required": true, "description": "The subject id (a UUIDv7).", "schema": { "type": "string", "format": "uuid" } });
     json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Steward API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Personal records sealed per subject: create, look up, read for a declared purpose, rectify, erase. Identities travel only in request bodies, never in URLs."
+            "description": "Personal records sealed per subject: create, look up, read for a declared purpose, rectify, export, erase; the audit trail and its verification; staff sessions. Identities travel only in request bodies, never in URLs. Every call, allowed or refused, is written to the hash-chained audit trail; every response carries a `Steward-Request-Id` header naming its audit entries."
         },
         "components": {
-            "securitySchemes": { "apiKey": { "type": "http", "scheme": "bearer", "description": "An API key from `steward apikey create`: `Authorization: Bearer stw_…`." } },
+            "securitySchemes": {
+                "apiKey": { "type": "http", "scheme": "bearer", "description": "An API key from `steward apikey create`: `Authorization: Bearer stw_…`. Its role (admin, dpo, support, service, auditor) and scope bound what it may do." },
+                "session": { "type": "apiKey", "in": "cookie", "name": "__Host-steward-session", "description": "A staff session from POST /v1/session. Calls other than GET also need the session's CSRF token in `X-CSRF-Token`." } },
             "schemas": {
                 "Error": { "type": "object", "required": ["error", "message"], "properties": {
                     "error": { "type": "string", "description": "A stable code, e.g. `duplicate-identity`." },
@@ -58,31 +63,68 @@ pub fn document() -> Value {
                 "operationId": "createSubject", "summary": "Create a subject: identities and fields, sealed under a new subject key.", "security": auth,
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/CreateSubject" } } } },
                 "responses": { "201": { "description": "Created.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/SubjectId" } } } },
-                    "400": error_response("The body is not JSON of this schema."), "401": error_response("No valid API key."),
+                    "400": error_response("The body is not JSON of this schema."), "401": unauthorized.clone(), "403": denied.clone(),
                     "409": error_response("An identity already belongs to another subject."), "413": error_response("A value is over 64 KiB."),
                     "422": error_response("An invalid identity, an undeclared purpose or category, or a category the purpose may not collect.") } } },
             "/v1/subjects/lookup": { "post": {
                 "operationId": "lookupSubject", "summary": "Find the subject an identity belongs to (by its blind index).", "security": auth,
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Identity" } } } },
                 "responses": { "200": { "description": "Found.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/SubjectId" } } } },
-                    "401": error_response("No valid API key."), "404": error_response("No subject has this identity."), "422": error_response("Not a valid identity.") } } },
+                    "401": unauthorized.clone(), "403": denied.clone(), "404": error_response("No subject has this identity."), "422": error_response("Not a valid identity."),
+                    "429": error_response("Too many look-ups from this address or for this identity; `Retry-After` says when to come back. Audited.") },
+                "parameters": [{ "name": "Steward-Purpose", "in": "header", "required": false, "description": "The purpose of the look-up (recorded in the audit).", "schema": { "type": "string" } }, reason.clone()] } },
             "/v1/subjects/{id}": {
                 "get": {
                     "operationId": "readSubject", "summary": "Read what a declared purpose may see of a subject.", "security": auth,
-                    "parameters": [id_param, { "name": "Steward-Purpose", "in": "header", "required": true, "description": "The declared purpose you read for: only its categories are returned.", "schema": { "type": "string" } }],
+                    "parameters": [id_param.clone(), { "name": "Steward-Purpose", "in": "header", "required": true, "description": "The declared purpose you read for: only its categories (within the key's scope) are returned.", "schema": { "type": "string" } }, reason.clone(),
+                        { "name": "categories", "in": "query", "required": false, "description": "Only these categories (comma-separated keys); each must be covered by the purpose and the key's scope.", "schema": { "type": "string" } }],
                     "responses": { "200": { "description": "The subject, limited to the purpose's categories.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Subject" } } } },
-                        "400": error_response("No purpose named."), "401": error_response("No valid API key."), "404": error_response("No such subject."), "422": error_response("Not a declared purpose.") } },
+                        "400": error_response("No purpose named."), "401": unauthorized.clone(), "403": denied.clone(), "404": error_response("No such subject."), "422": error_response("Not a declared purpose.") } },
                 "delete": {
                     "operationId": "eraseSubject", "summary": "Erase a subject: destroy its key, delete its data, keep legal holds; returns a receipt without personal data.", "security": auth,
-                    "parameters": [id_param],
+                    "parameters": [id_param.clone()],
                     "responses": { "200": { "description": "Erased.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ErasureReceipt" } } } },
-                        "401": error_response("No valid API key."), "403": error_response("Not an admin key."), "404": error_response("No such subject.") } } },
+                        "401": unauthorized.clone(), "403": denied.clone(), "404": error_response("No such subject.") } } },
             "/v1/subjects/{id}/fields": { "patch": {
                 "operationId": "rectifyField", "summary": "Correct (or add) the value of a category.", "security": auth,
-                "parameters": [id_param],
+                "parameters": [id_param.clone(), reason.clone()],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Rectify" } } } },
-                "responses": { "204": { "description": "Corrected." }, "401": error_response("No valid API key."), "404": error_response("No such subject."),
-                    "409": error_response("The category is immutable (the declaration's [rights] immutable)."), "422": error_response("The purpose may not collect the category.") } } }
+                "responses": { "204": { "description": "Corrected." }, "401": unauthorized.clone(), "403": denied.clone(), "404": error_response("No such subject."),
+                    "409": error_response("The category is immutable (the declaration's [rights] immutable)."), "422": error_response("The purpose may not collect the category.") } } },
+            "/v1/subjects/{id}/export": { "get": {
+                "operationId": "exportSubject", "summary": "Everything held on a subject, for every purpose, with provenance, legal holds and their audit trail (admin and dpo only).", "security": auth,
+                "parameters": [id_param],
+                "responses": { "200": { "description": "The subject's data and trail.", "content": { "application/json": { "schema": { "type": "object" } } } },
+                    "401": unauthorized.clone(), "403": denied.clone(), "404": error_response("No such subject.") } } },
+            "/v1/audit": { "get": {
+                "operationId": "listAudit", "summary": "Audit entries, oldest first, filtered and paged (admin, dpo, auditor).", "security": auth,
+                "parameters": [
+                    { "name": "subject", "in": "query", "schema": { "type": "string", "format": "uuid" } },
+                    { "name": "actor", "in": "query", "schema": { "type": "string" }, "description": "`key:stw_…`, `staff:NAME`, `cli`." },
+                    { "name": "purpose", "in": "query", "schema": { "type": "string" } },
+                    { "name": "since", "in": "query", "schema": { "type": "string", "format": "date-time" } },
+                    { "name": "until", "in": "query", "schema": { "type": "string", "format": "date-time" } },
+                    { "name": "after", "in": "query", "schema": { "type": "integer" }, "description": "Entries after this sequence number (from `next_after`)." },
+                    { "name": "limit", "in": "query", "schema": { "type": "integer", "maximum": 1000 } }],
+                "responses": { "200": { "description": "`{entries: [...], next_after}`: each entry with seq, at, request, actor, role, action, purpose, subject, categories, outcome, code, ticket, flagged, detail, prev, hash.", "content": { "application/json": { "schema": { "type": "object" } } } },
+                    "400": error_response("A bad filter."), "401": unauthorized.clone(), "403": denied.clone() } } },
+            "/v1/audit/verify": { "get": {
+                "operationId": "verifyAudit", "summary": "Verify the whole chain: hashes, checkpoints, the sealed head (admin, dpo, auditor).", "security": auth,
+                "responses": { "200": { "description": "`{intact: true, entries, checkpoints, head}` or `{intact: false, break}` naming the first broken entry.", "content": { "application/json": { "schema": { "type": "object" } } } },
+                    "401": unauthorized.clone(), "403": denied.clone() } } },
+            "/v1/session": {
+                "post": {
+                    "operationId": "signIn", "summary": "Staff sign-in: sets the session cookie (Secure, HttpOnly, SameSite=Strict) and returns the CSRF token. Every failure answers the same; five in a row lock the account for 15 minutes.",
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["username", "password"], "additionalProperties": false, "properties": {
+                        "username": { "type": "string" }, "password": { "type": "string" }, "code": { "type": "string", "description": "The 6-digit TOTP code, when the account has TOTP." } } } } } },
+                    "responses": { "200": { "description": "Signed in: username, role, csrf_token, expires_at." }, "400": error_response("Not JSON of this schema."),
+                        "401": error_response("`sign-in-failed`, the same for every cause."), "403": error_response("A cross-site request."), "429": error_response("Too many attempts from this address or for this username.") } },
+                "get": {
+                    "operationId": "currentSession", "summary": "Who is signed in, and the session's CSRF token.", "security": [{ "session": [] }],
+                    "responses": { "200": { "description": "actor, role, csrf_token." }, "401": unauthorized.clone() } },
+                "delete": {
+                    "operationId": "signOut", "summary": "End the session (needs the CSRF token).", "security": [{ "session": [] }],
+                    "responses": { "204": { "description": "Signed out; the cookie is cleared." }, "401": unauthorized, "403": denied } } }
         }
     })
 }
