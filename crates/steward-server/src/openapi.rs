@@ -12,8 +12,12 @@ fn error_response(description: &str) -> Value {
 pub fn document() -> Value {
     let auth = json!([{ "apiKey": [] }, { "session": [] }]);
     let reason = json!({ "name": "Steward-Reason", "in": "header", "required": false, "description": "The ticket a support-role caller works on (e.g. `ZD-4821`): required of support, recorded and flagged in the audit. 1–64 letters, digits or `-_.:#/`.", "schema": { "type": "string", "maxLength": 64 } });
-    let denied = error_response("The role or scope does not allow this (`operation-not-allowed`, `purpose-out-of-scope`, `category-out-of-scope`, `marketing-purpose`, `ticket-required`, `invalid-csrf`, `cross-origin`). Audited.");
-    let unauthorized = error_response("No valid API key or session (`unauthorized`, `invalid-key`, `revoked-key`, `expired-key`, `invalid-session`, `expired-session`). Audited.");
+    let denied = error_response(
+        "The role or scope does not allow this (`operation-not-allowed`, `purpose-out-of-scope`, `category-out-of-scope`, `marketing-purpose`, `ticket-required`, `invalid-csrf`, `cross-origin`). Audited.",
+    );
+    let unauthorized = error_response(
+        "No valid API key or session (`unauthorized`, `invalid-key`, `revoked-key`, `expired-key`, `invalid-session`, `expired-session`). Audited.",
+    );
     let id_param = json!({ "name": "id", "in": "path", "required": true, "description": "The subject id (a UUIDv7).", "schema": { "type": "string", "format": "uuid" } });
     json!({
         "openapi": "3.1.0",
