@@ -255,12 +255,28 @@ fn the_declaration_can_come_from_the_environment() {
 
 #[test]
 fn every_command_has_help_with_an_example() {
-    for command in ["init", "check", "notice", "ropa", "serve", "taxonomy"] {
-        let out = steward().args([command, "--help"]).output().unwrap();
+    for command in [
+        "init",
+        "check",
+        "notice",
+        "ropa",
+        "serve",
+        "taxonomy",
+        "import",
+        "erase",
+        "apikey create",
+        "audit verify",
+        "audit export",
+        "admin create",
+        "keys rotate",
+    ] {
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.push("--help");
+        let out = steward().args(&args).output().unwrap();
         assert_eq!(code(&out), 0);
         let help = stdout(&out);
         assert!(
-            help.contains("Examples:") && help.contains(&format!("steward {command}")),
+            help.contains("Example") && help.contains(&format!("steward {command}")),
             "{command}: {help}"
         );
     }
