@@ -67,39 +67,39 @@ pub fn document() -> Value {
                 "operationId": "createSubject", "summary": "Create a subject: identities and fields, sealed under a new subject key.", "security": auth,
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/CreateSubject" } } } },
                 "responses": { "201": { "description": "Created.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/SubjectId" } } } },
-                    "400": error_response("The body is not JSON of this schema."), "401": unauthorized.clone(), "403": denied.clone(),
+                    "400": error_response("The body is not JSON of this schema."), "401": unauthorized, "403": denied,
                     "409": error_response("An identity already belongs to another subject."), "413": error_response("A value is over 64 KiB."),
                     "422": error_response("An invalid identity, an undeclared purpose or category, or a category the purpose may not collect.") } } },
             "/v1/subjects/lookup": { "post": {
                 "operationId": "lookupSubject", "summary": "Find the subject an identity belongs to (by its blind index).", "security": auth,
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Identity" } } } },
                 "responses": { "200": { "description": "Found.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/SubjectId" } } } },
-                    "401": unauthorized.clone(), "403": denied.clone(), "404": error_response("No subject has this identity."), "422": error_response("Not a valid identity."),
+                    "401": unauthorized, "403": denied, "404": error_response("No subject has this identity."), "422": error_response("Not a valid identity."),
                     "429": error_response("Too many look-ups from this address or for this identity; `Retry-After` says when to come back. Audited.") },
-                "parameters": [{ "name": "Steward-Purpose", "in": "header", "required": false, "description": "The purpose of the look-up (recorded in the audit).", "schema": { "type": "string" } }, reason.clone()] } },
+                "parameters": [{ "name": "Steward-Purpose", "in": "header", "required": false, "description": "The purpose of the look-up (recorded in the audit).", "schema": { "type": "string" } }, reason] } },
             "/v1/subjects/{id}": {
                 "get": {
                     "operationId": "readSubject", "summary": "Read what a declared purpose may see of a subject.", "security": auth,
-                    "parameters": [id_param.clone(), { "name": "Steward-Purpose", "in": "header", "required": true, "description": "The declared purpose you read for: only its categories (within the key's scope) are returned.", "schema": { "type": "string" } }, reason.clone(),
+                    "parameters": [id_param, { "name": "Steward-Purpose", "in": "header", "required": true, "description": "The declared purpose you read for: only its categories (within the key's scope) are returned.", "schema": { "type": "string" } }, reason,
                         { "name": "categories", "in": "query", "required": false, "description": "Only these categories (comma-separated keys); each must be covered by the purpose and the key's scope.", "schema": { "type": "string" } }],
                     "responses": { "200": { "description": "The subject, limited to the purpose's categories.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Subject" } } } },
-                        "400": error_response("No purpose named."), "401": unauthorized.clone(), "403": denied.clone(), "404": error_response("No such subject."), "422": error_response("Not a declared purpose.") } },
+                        "400": error_response("No purpose named."), "401": unauthorized, "403": denied, "404": error_response("No such subject."), "422": error_response("Not a declared purpose.") } },
                 "delete": {
                     "operationId": "eraseSubject", "summary": "Erase a subject: destroy its key, delete its data, keep legal holds; returns a receipt without personal data.", "security": auth,
-                    "parameters": [id_param.clone()],
+                    "parameters": [id_param],
                     "responses": { "200": { "description": "Erased.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ErasureReceipt" } } } },
-                        "401": unauthorized.clone(), "403": denied.clone(), "404": error_response("No such subject.") } } },
+                        "401": unauthorized, "403": denied, "404": error_response("No such subject.") } } },
             "/v1/subjects/{id}/fields": { "patch": {
                 "operationId": "rectifyField", "summary": "Correct (or add) the value of a category.", "security": auth,
-                "parameters": [id_param.clone(), reason.clone()],
+                "parameters": [id_param, reason],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Rectify" } } } },
-                "responses": { "204": { "description": "Corrected." }, "401": unauthorized.clone(), "403": denied.clone(), "404": error_response("No such subject."),
+                "responses": { "204": { "description": "Corrected." }, "401": unauthorized, "403": denied, "404": error_response("No such subject."),
                     "409": error_response("The category is immutable (the declaration's [rights] immutable)."), "422": error_response("The purpose may not collect the category.") } } },
             "/v1/subjects/{id}/export": { "get": {
                 "operationId": "exportSubject", "summary": "Everything held on a subject, for every purpose, with provenance, legal holds and their audit trail (admin and dpo only).", "security": auth,
                 "parameters": [id_param],
                 "responses": { "200": { "description": "The subject's data and trail.", "content": { "application/json": { "schema": { "type": "object" } } } },
-                    "401": unauthorized.clone(), "403": denied.clone(), "404": error_response("No such subject.") } } },
+                    "401": unauthorized, "403": denied, "404": error_response("No such subject.") } } },
             "/v1/audit": { "get": {
                 "operationId": "listAudit", "summary": "Audit entries, oldest first, filtered and paged (admin, dpo, auditor).", "security": auth,
                 "parameters": [
@@ -111,11 +111,11 @@ pub fn document() -> Value {
                     { "name": "after", "in": "query", "schema": { "type": "integer" }, "description": "Entries after this sequence number (from `next_after`)." },
                     { "name": "limit", "in": "query", "schema": { "type": "integer", "maximum": 1000 } }],
                 "responses": { "200": { "description": "`{entries: [...], next_after}`: each entry with seq, at, request, actor, role, action, purpose, subject, categories, outcome, code, ticket, flagged, detail, prev, hash.", "content": { "application/json": { "schema": { "type": "object" } } } },
-                    "400": error_response("A bad filter."), "401": unauthorized.clone(), "403": denied.clone() } } },
+                    "400": error_response("A bad filter."), "401": unauthorized, "403": denied } } },
             "/v1/audit/verify": { "get": {
                 "operationId": "verifyAudit", "summary": "Verify the whole chain: hashes, checkpoints, the sealed head (admin, dpo, auditor).", "security": auth,
                 "responses": { "200": { "description": "`{intact: true, entries, checkpoints, head}` or `{intact: false, break}` naming the first broken entry.", "content": { "application/json": { "schema": { "type": "object" } } } },
-                    "401": unauthorized.clone(), "403": denied.clone() } } },
+                    "401": unauthorized, "403": denied } } },
             "/v1/session": {
                 "post": {
                     "operationId": "signIn", "summary": "Staff sign-in: sets the session cookie (Secure, HttpOnly, SameSite=Strict) and returns the CSRF token. Every failure answers the same; five in a row lock the account for 15 minutes.",
@@ -125,7 +125,7 @@ pub fn document() -> Value {
                         "401": error_response("`sign-in-failed`, the same for every cause."), "403": error_response("A cross-site request."), "429": error_response("Too many attempts from this address or for this username.") } },
                 "get": {
                     "operationId": "currentSession", "summary": "Who is signed in, and the session's CSRF token.", "security": [{ "session": [] }],
-                    "responses": { "200": { "description": "actor, role, csrf_token." }, "401": unauthorized.clone() } },
+                    "responses": { "200": { "description": "actor, role, csrf_token." }, "401": unauthorized } },
                 "delete": {
                     "operationId": "signOut", "summary": "End the session (needs the CSRF token).", "security": [{ "session": [] }],
                     "responses": { "204": { "description": "Signed out; the cookie is cleared." }, "401": unauthorized, "403": denied } } }
