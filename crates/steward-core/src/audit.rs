@@ -830,7 +830,7 @@ mod tests {
             .chain(&second.checkpoints)
             .cloned()
             .collect();
-        let ok = verify_parts(&c, &entries, &cps, Some(second.head.clone())).unwrap();
+        let ok = verify_parts(&c, &entries, &cps, Some(second.head)).unwrap();
         assert_eq!(ok.entries, 2100);
         assert_eq!(ok.checkpoints, 2);
         assert_eq!(verify_parts(&c, &[], &[], None).unwrap().entries, 0);
@@ -912,7 +912,7 @@ mod tests {
         assert_eq!(verify(&c, &appended), Err(Break::Inserted { seq: 21 }));
 
         // The tail cut off.
-        let mut cut = b.clone();
+        let mut cut = b;
         cut.entries.truncate(18);
         assert_eq!(verify(&c, &cut), Err(Break::Deleted { from: 19, to: 20 }));
     }
@@ -977,7 +977,7 @@ mod tests {
             let c = chain();
             let b = build(n);
             let i = target % (n as usize);
-            let mut t = b.clone();
+            let mut t = b;
             let e = &mut t.entries[i].entry;
             match field {
                 0 => e.actor.push('x'),

@@ -45,7 +45,7 @@ fn mailpro_with_marketing_only_category() -> steward_policy::Declaration {
     let at = text.find("id = \"advertising\"").unwrap();
     let line = "categories = [\"user.device.cookie_id\", \"user.behavior.browsing_history\"]";
     let offset = at + text[at..].find(line).unwrap();
-    let mut changed = text.clone();
+    let mut changed = text;
     changed.replace_range(
         offset..offset + line.len(),
         "categories = [\"user.device.cookie_id\", \"user.behavior.browsing_history\", \"user.demographic\"]",
