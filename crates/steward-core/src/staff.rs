@@ -321,7 +321,9 @@ impl<S: Store> Vault<S> {
         Ok(self.keyring().subkey("staff-totp")?)
     }
 
-    fn csrf_for(&self, token: &str) -> Result<String, VaultError> {
+    /// The CSRF token of a session token: an HMAC of it under a root-derived key, so it needs
+    /// no storage and dies with the session.
+    pub fn csrf_token(&self, token: &str) -> Result<String, VaultError> {
         let key = self.keyring().subkey("csrf")?;
         let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key.as_ref())
             .map_err(|_| VaultError::Crypto(steward_crypto::CryptoError::Corrupt))?;
@@ -331,7 +333,7 @@ impl<S: Store> Vault<S> {
 
     /// Whether `csrf` is the CSRF token of session `token` (constant time).
     pub fn csrf_ok(&self, token: &str, csrf: &str) -> bool {
-        self.csrf_for(token).is_ok_and(|expected| {
+        self.csrf_token(token).is_ok_and(|expected| {
             steward_crypto::constant_time_eq(expected.as_bytes(), csrf.as_bytes())
         })
     }
@@ -519,7 +521,7 @@ impl<S: Store> Vault<S> {
         self.store().insert_session(&session).await?;
         self.record(entry).await?;
         Ok(NewSession {
-            csrf: self.csrf_for(&token)?,
+            csrf: self.csrf_token(&token)?,
             token,
             record: session,
             role: record.role,
@@ -556,11 +558,6 @@ impl<S: Store> Vault<S> {
             },
             session,
         ))
-    }
-
-    /// The CSRF token of a session token.
-    pub fn csrf_token(&self, token: &str) -> Result<String, VaultError> {
-        self.csrf_for(token)
     }
 
     /// Ends a session.

@@ -564,19 +564,13 @@ impl<S: Store> Vault<S> {
     ) -> Result<(), VaultError> {
         let mut entry = access.entry("subject.import", self.clock.now());
         entry.purpose = Some(purpose.to_owned());
-        let mut categories: Vec<String> = subjects
-            .iter()
-            .flat_map(|s| {
-                s.identities
-                    .iter()
-                    .filter_map(|i| IdentityKind::parse(&i.kind).ok())
-                    .map(|k| k.category().to_owned())
-                    .chain(s.fields.iter().map(|f| f.category.clone()))
-            })
-            .collect();
-        categories.sort();
-        categories.dedup();
-        entry.categories = categories;
+        entry.categories = sorted(subjects.iter().flat_map(|s| {
+            s.identities
+                .iter()
+                .filter_map(|i| IdentityKind::parse(&i.kind).ok())
+                .map(|k| k.category().to_owned())
+                .chain(s.fields.iter().map(|f| f.category.clone()))
+        }));
         entry.detail = Some(format!("{} subjects", subjects.len()));
         let result = async {
             let p = self.purpose(purpose)?;
@@ -709,9 +703,19 @@ impl<S: Store> Vault<S> {
         let_through: impl Fn(&str) -> bool,
     ) -> Result<SubjectView, VaultError> {
         let (stored, key) = self.load(id).await?;
-        let allowed = |category: &str| {
+        self.open_view(id, &stored, &key, |category| {
             purpose.categories.iter().any(|c| covers(c, category)) && let_through(category)
-        };
+        })
+    }
+
+    /// Opens the identities and fields of `stored` whose category `allowed` lets through.
+    fn open_view(
+        &self,
+        id: SubjectId,
+        stored: &SubjectRecord,
+        key: &SubjectKey,
+        allowed: impl Fn(&str) -> bool,
+    ) -> Result<SubjectView, VaultError> {
         let mut identities = Vec::new();
         for identity in &stored.identities {
             let kind = IdentityKind::parse(&identity.kind)?;
@@ -752,34 +756,10 @@ impl<S: Store> Vault<S> {
         let result = async {
             self.authorize(access, Operation::Export, None, [])?;
             let (stored, key) = self.load(id).await?;
-            let mut identities = Vec::new();
-            for identity in &stored.identities {
-                let value = open(
-                    key.bytes(),
-                    &identity_aad(&id, &identity.kind),
-                    &identity.sealed,
-                )?;
-                identities.push((
-                    identity.kind.clone(),
-                    String::from_utf8_lossy(&value).into_owned(),
-                ));
-            }
-            let fields = stored
-                .fields
-                .iter()
-                .map(|f| self.open_field(&id, key.bytes(), f, "field"))
-                .collect::<Result<Vec<_>, _>>()?;
+            let view = self.open_view(id, &stored, &key, |_| true)?;
             let held = self.open_held(id).await?;
             let trail = self.trail(id).await?;
-            Ok(SubjectExport {
-                view: SubjectView {
-                    id,
-                    identities,
-                    fields,
-                },
-                held,
-                trail,
-            })
+            Ok(SubjectExport { view, held, trail })
         }
         .await;
         self.finish(entry, result, |x, e| e.categories = x.view.categories())

@@ -40,8 +40,6 @@ pub struct ApiState<S: Store> {
     pub vault: Arc<Vault<S>>,
     /// Rate limits and how client addresses are read.
     pub guard: Arc<Guard>,
-    /// Staff sessions.
-    pub sessions: Arc<crate::session::Sessions>,
 }
 
 impl<S: Store> Clone for ApiState<S> {
@@ -49,7 +47,6 @@ impl<S: Store> Clone for ApiState<S> {
         Self {
             vault: Arc::clone(&self.vault),
             guard: Arc::clone(&self.guard),
-            sessions: Arc::clone(&self.sessions),
         }
     }
 }
@@ -122,7 +119,7 @@ impl Guard {
     }
 
     /// The client's address.
-    pub fn client(&self, request: &HeaderMap, extensions: &axum::http::Extensions) -> IpAddr {
+    pub fn client(&self, request: &HeaderMap, peer: Option<SocketAddr>) -> IpAddr {
         if self.trust_forwarded
             && let Some(ip) = request
                 .get("x-forwarded-for")
@@ -132,9 +129,7 @@ impl Guard {
         {
             return ip;
         }
-        extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
+        peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip())
     }
 }
 
@@ -487,13 +482,13 @@ fn purpose_header(headers: &HeaderMap) -> Option<&str> {
 async fn lookup<S: Store>(
     State(state): State<ApiState<S>>,
     Extension(access): Extension<Access>,
-    ConnectInfoOrNot(client): ConnectInfoOrNot,
+    Peer(peer): Peer,
     headers: HeaderMap,
     json: Result<Json<IdentityBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let identity = body(json)?.parse()?;
     let now = state.vault.clock().now();
-    let ip = state.guard.client(&headers, &client);
+    let ip = state.guard.client(&headers, peer);
     let identity_key = state.guard.key(identity.kind().as_str(), identity.value());
     if let Err(wait) = state
         .guard
@@ -516,20 +511,21 @@ async fn lookup<S: Store>(
     }
 }
 
-/// The connection's extensions (for the client address), whatever the router was served with.
-pub struct ConnectInfoOrNot(pub axum::http::Extensions);
+/// The peer's address, when the router was served with connect info (`None` otherwise).
+pub struct Peer(pub Option<SocketAddr>);
 
-impl<T: Send + Sync> axum::extract::FromRequestParts<T> for ConnectInfoOrNot {
+impl<T: Send + Sync> axum::extract::FromRequestParts<T> for Peer {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
         _: &T,
     ) -> Result<Self, Self::Rejection> {
-        let mut ext = axum::http::Extensions::new();
-        if let Some(c) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-            ext.insert(*c);
-        }
-        Ok(Self(ext))
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0),
+        ))
     }
 }
 

@@ -69,7 +69,6 @@ pub fn app_with<S: Store>(
     let state = api::ApiState {
         vault,
         guard: Arc::new(api::Guard::new(config.rates, config.trust_forwarded)),
-        sessions: Arc::new(session::Sessions),
     };
     router(declaration)
         .route(

@@ -19,16 +19,11 @@ use steward_core::staff::SESSION_IDLE;
 use steward_core::{Access, Principal, Store, VaultError};
 use zeroize::Zeroizing;
 
-use crate::api::{ApiError, ApiState, ConnectInfoOrNot, refuse};
+use crate::api::{ApiError, ApiState, Peer, refuse};
 
 /// The session cookie's name. The `__Host-` prefix makes browsers insist on Secure, Path=/ and
 /// no Domain, so no sibling host can set or read it.
 pub const COOKIE: &str = "__Host-steward-session";
-
-/// Nothing kept in memory today: sessions live in the store so every `steward serve` process
-/// sharing a database sees them. The type is the seam for a cache later.
-#[derive(Debug, Default)]
-pub struct Sessions;
 
 /// The session token in the request's cookies.
 pub fn token(headers: &HeaderMap) -> Option<&str> {
@@ -136,7 +131,7 @@ fn cookie(value: &str, max_age: i64) -> Option<HeaderValue> {
 /// answers the same.
 pub async fn sign_in<S: Store>(
     State(state): State<ApiState<S>>,
-    ConnectInfoOrNot(connection): ConnectInfoOrNot,
+    Peer(peer): Peer,
     headers: HeaderMap,
     json: Result<Json<SignIn>, JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -155,7 +150,7 @@ pub async fn sign_in<S: Store>(
             "send JSON {\"username\": …, \"password\": …, \"code\": … (with TOTP)} with `Content-Type: application/json`",
         ));
     };
-    let ip = state.guard.client(&headers, &connection);
+    let ip = state.guard.client(&headers, peer);
     let user_key = state.guard.key("staff", &body.username);
     if let Err(wait) = state
         .guard
