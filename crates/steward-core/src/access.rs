@@ -54,11 +54,15 @@ pub enum Operation {
     Keys,
     /// Create and manage staff accounts.
     Staff,
+    /// Record consent, objections, restrictions and signals for a person or browser.
+    Consent,
+    /// Ask permit decisions.
+    Permit,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 11] = [
         Self::Create,
         Self::Lookup,
         Self::Read,
@@ -68,6 +72,8 @@ impl Operation {
         Self::Audit,
         Self::Keys,
         Self::Staff,
+        Self::Consent,
+        Self::Permit,
     ];
 
     /// Its name.
@@ -82,6 +88,8 @@ impl Operation {
             Self::Audit => "audit",
             Self::Keys => "keys",
             Self::Staff => "staff",
+            Self::Consent => "consent",
+            Self::Permit => "permit",
         }
     }
 
@@ -89,7 +97,12 @@ impl Operation {
     pub fn is_personal(self) -> bool {
         matches!(
             self,
-            Self::Lookup | Self::Read | Self::Rectify | Self::Erase | Self::Export
+            Self::Lookup
+                | Self::Read
+                | Self::Rectify
+                | Self::Erase
+                | Self::Export
+                | Self::Consent
         )
     }
 }
@@ -140,9 +153,11 @@ impl Role {
         use Operation::*;
         match self {
             Self::Admin => &Operation::ALL,
-            Self::Dpo => &[Create, Lookup, Read, Rectify, Erase, Export, Audit],
-            Self::Support => &[Lookup, Read, Rectify],
-            Self::Service => &[Create, Lookup, Read, Rectify],
+            Self::Dpo => &[
+                Create, Lookup, Read, Rectify, Erase, Export, Audit, Consent, Permit,
+            ],
+            Self::Support => &[Lookup, Read, Rectify, Consent, Permit],
+            Self::Service => &[Create, Lookup, Read, Rectify, Consent, Permit],
             Self::Auditor => &[Audit],
         }
     }

@@ -310,4 +310,61 @@ pub trait Store: Clone + Send + Sync + 'static {
         &self,
         username: &str,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Appends events to the consent ledger in one transaction: reads the sealed head under a
+    /// write lock, chains the events with `chain`, writes them and the new head.
+    fn append_consent(
+        &self,
+        events: Vec<crate::consent::ConsentEvent>,
+        chain: &crate::consent::LedgerChain,
+    ) -> impl Future<Output = Result<Vec<crate::consent::SealedEvent>, StoreError>> + Send;
+
+    /// The sealed head of the consent ledger.
+    fn consent_head(&self) -> impl Future<Output = Result<Option<crate::audit::Seal>, StoreError>> + Send;
+
+    /// Up to `limit` consent events after `after`, in order.
+    fn consent_events(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<crate::consent::SealedEvent>, StoreError>> + Send;
+
+    /// Every consent event of these parties, in order.
+    fn consent_of(
+        &self,
+        parties: &[crate::consent::Party],
+    ) -> impl Future<Output = Result<Vec<crate::consent::SealedEvent>, StoreError>> + Send;
+
+    /// Every `link` event that links a browser to `subject`.
+    fn consent_links(
+        &self,
+        subject: SubjectId,
+    ) -> impl Future<Output = Result<Vec<crate::consent::SealedEvent>, StoreError>> + Send;
+
+    /// Every policy version served, oldest first.
+    fn policy_versions(
+        &self,
+    ) -> impl Future<Output = Result<Vec<crate::ledger::PolicyVersion>, StoreError>> + Send;
+
+    /// Records a new policy version; when it must be accepted, queues a notice to every
+    /// subject in the same transaction.
+    fn add_policy_version(
+        &self,
+        version: &crate::ledger::PolicyVersion,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Up to `limit` subjects whose notice of `version` is not sent yet.
+    fn policy_notices(
+        &self,
+        version: &str,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<SubjectId>, StoreError>> + Send;
+
+    /// Marks a notice sent.
+    fn mark_policy_notice(
+        &self,
+        version: &str,
+        subject: SubjectId,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -708,6 +708,20 @@ impl<S: Store> Vault<S> {
         })
     }
 
+    /// The subject's e-mail address, for the mail Steward itself sends (a double opt-in
+    /// confirmation, a policy notice); the caller audits the mail.
+    pub(crate) async fn email_of(&self, id: SubjectId) -> Result<Option<String>, VaultError> {
+        let (stored, key) = self.load(id).await?;
+        let view = self.open_view(id, &stored, &key, |c| {
+            c == IdentityKind::Email.category()
+        })?;
+        Ok(view
+            .identities
+            .into_iter()
+            .find(|(kind, _)| kind == IdentityKind::Email.as_str())
+            .map(|(_, value)| value))
+    }
+
     /// Opens the identities and fields of `stored` whose category `allowed` lets through.
     fn open_view(
         &self,

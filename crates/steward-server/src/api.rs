@@ -38,6 +38,8 @@ use uuid::Uuid;
 pub struct ApiState<S: Store> {
     /// The vault.
     pub vault: Arc<Vault<S>>,
+    /// The consent ledger.
+    pub ledger: Arc<steward_core::ledger::Ledger<S>>,
     /// Rate limits and how client addresses are read.
     pub guard: Arc<Guard>,
 }
@@ -46,6 +48,7 @@ impl<S: Store> Clone for ApiState<S> {
     fn clone(&self) -> Self {
         Self {
             vault: Arc::clone(&self.vault),
+            ledger: Arc::clone(&self.ledger),
             guard: Arc::clone(&self.guard),
         }
     }
@@ -62,6 +65,8 @@ pub struct Guard {
     pub signin_ip: RateLimiter<IpAddr>,
     /// Sign-in attempts per username (known or not, so both answer alike).
     pub signin_user: RateLimiter<[u8; 32]>,
+    /// Banner choices per client address (each may write ledger events).
+    pub consent_ip: RateLimiter<IpAddr>,
     /// Take the client address from the last `X-Forwarded-For` hop (behind a trusted proxy).
     pub trust_forwarded: bool,
     salt: [u8; 32],
@@ -78,6 +83,8 @@ pub struct Rates {
     pub signin_ip: (u32, time::Duration),
     /// Sign-ins per username.
     pub signin_user: (u32, time::Duration),
+    /// Banner choices per client address.
+    pub consent_ip: (u32, time::Duration),
 }
 
 impl Default for Rates {
@@ -87,6 +94,7 @@ impl Default for Rates {
             lookup_identity: (30, time::Duration::MINUTE),
             signin_ip: (30, time::Duration::MINUTE),
             signin_user: (10, time::Duration::MINUTE),
+            consent_ip: (120, time::Duration::MINUTE),
         }
     }
 }
@@ -103,6 +111,7 @@ impl Guard {
             lookup_identity: RateLimiter::new(rates.lookup_identity.0, rates.lookup_identity.1),
             signin_ip: RateLimiter::new(rates.signin_ip.0, rates.signin_ip.1),
             signin_user: RateLimiter::new(rates.signin_user.0, rates.signin_user.1),
+            consent_ip: RateLimiter::new(rates.consent_ip.0, rates.consent_ip.1),
             trust_forwarded,
             salt,
         }
@@ -171,6 +180,16 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         self.code
     }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -227,7 +246,7 @@ impl From<VaultError> for ApiError {
     }
 }
 
-fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+pub(crate) fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     json.map(|Json(v)| v).map_err(|rejection| {
         // serde's own messages can quote the values sent, so they are not passed on.
         let message = match rejection {
@@ -241,7 +260,7 @@ fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     })
 }
 
-fn subject_id(text: &str) -> Result<SubjectId, ApiError> {
+pub(crate) fn subject_id(text: &str) -> Result<SubjectId, ApiError> {
     SubjectId::from_str(text).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -391,6 +410,21 @@ pub fn router<S: Store>(state: ApiState<S>) -> Router {
         .route("/v1/subjects/{id}/export", get(export::<S>))
         .route("/v1/audit", get(audit_entries::<S>))
         .route("/v1/audit/verify", get(audit_verify::<S>))
+        .route("/v1/consent", post(crate::consent::record::<S>))
+        .route("/v1/consent/verify", get(crate::consent::verify::<S>))
+        .route(
+            "/v1/permits",
+            get(crate::consent::permit::<S>).post(crate::consent::permits::<S>),
+        )
+        .route("/v1/subjects/{id}/consent", get(crate::consent::history::<S>))
+        .route(
+            "/v1/subjects/{id}/consent/proof",
+            get(crate::consent::proof::<S>),
+        )
+        .route(
+            "/v1/subjects/{id}/unsubscribe",
+            get(crate::consent::unsubscribe_headers::<S>),
+        )
         .route(
             "/v1/session",
             get(crate::session::current::<S>).delete(crate::session::sign_out::<S>),

@@ -9,6 +9,8 @@
 //! way round. Generic over the store: `serve::<SqliteStore>` or `serve::<PgStore>`.
 
 pub mod api;
+pub mod consent;
+pub mod mail;
 pub mod openapi;
 pub mod session;
 
@@ -19,10 +21,11 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
-use steward_core::{Store, Vault};
+use steward_core::Store;
+use steward_core::ledger::Ledger;
 use steward_policy::Declaration;
 use steward_policy::notice::Notice;
 use tokio::net::TcpListener;
@@ -56,26 +59,84 @@ pub struct ServerConfig {
 }
 
 /// The whole application with default limits.
-pub fn app<S: Store>(declaration: &Declaration, vault: Arc<Vault<S>>) -> Router {
-    app_with(declaration, vault, &ServerConfig::default())
+pub fn app<S: Store>(declaration: &Declaration, ledger: Arc<Ledger<S>>) -> Router {
+    app_with(declaration, ledger, &ServerConfig::default())
 }
 
-/// The whole application: the published notice, the API over `vault`, and `/openapi.json`.
+/// The whole application with `config`: the notice, the API, and the consent endpoints.
 pub fn app_with<S: Store>(
     declaration: &Declaration,
-    vault: Arc<Vault<S>>,
+    ledger: Arc<Ledger<S>>,
     config: &ServerConfig,
 ) -> Router {
     let state = api::ApiState {
-        vault,
+        vault: Arc::clone(ledger.vault()),
+        ledger,
         guard: Arc::new(api::Guard::new(config.rates, config.trust_forwarded)),
     };
+    let script = Arc::new(consent::script(
+        declaration,
+        &state.ledger.options().public_url,
+    ));
+    let gpc = (
+        declaration.signals.gpc,
+        declaration
+            .policy
+            .effective
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+    );
+    let links = Router::new()
+        .route(
+            "/consent/choices",
+            post(consent::choices::<S>).options(consent::preflight),
+        )
+        .route(
+            "/consent/confirm",
+            get(|q| consent::link_page(consent::LinkKind::Confirm, q)).post(link::<S, 0>),
+        )
+        .route(
+            "/consent/unsubscribe",
+            get(|q| consent::link_page(consent::LinkKind::Unsubscribe, q)).post(link::<S, 1>),
+        )
+        .route(
+            "/consent/accept",
+            get(|q| consent::link_page(consent::LinkKind::Accept, q)).post(link::<S, 2>),
+        )
+        .with_state(state.clone());
     router(declaration)
         .route(
             "/openapi.json",
             get(|| async { axum::Json(openapi::document()) }),
         )
+        .merge(
+            Router::new()
+                .route("/consent.js", get(consent::consent_js))
+                .with_state(script),
+        )
+        .merge(
+            Router::new()
+                .route("/.well-known/gpc.json", get(consent::gpc_json))
+                .with_state(gpc),
+        )
+        .merge(links)
         .merge(api::router(state))
+}
+
+async fn link<S: Store, const KIND: u8>(
+    State(state): State<api::ApiState<S>>,
+    headers: HeaderMap,
+    api::Peer(peer): api::Peer,
+    query: Result<axum::extract::Query<consent::TokenQuery>, axum::extract::rejection::QueryRejection>,
+    form: axum::body::Bytes,
+) -> Response {
+    let kind = match KIND {
+        0 => consent::LinkKind::Confirm,
+        1 => consent::LinkKind::Unsubscribe,
+        _ => consent::LinkKind::Accept,
+    };
+    let token = query.ok().and_then(|q| q.0.token);
+    consent::link_post(state, kind, headers, peer, token, form).await
 }
 
 /// The published notice's routes for a declaration.
@@ -158,14 +219,32 @@ async fn not_found() -> Response {
 pub async fn serve<S: Store>(
     listener: TcpListener,
     declaration: &Declaration,
-    vault: Arc<Vault<S>>,
+    ledger: Arc<Ledger<S>>,
     config: &ServerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
+    let background = tokio::spawn(background(Arc::clone(&ledger)));
+    let served = axum::serve(
         listener,
-        app_with(declaration, vault, config).into_make_service_with_connect_info::<SocketAddr>(),
+        app_with(declaration, ledger, config).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    background.abort();
+    served
+}
+
+/// What runs beside the server: the ledger picks up events other processes wrote (every
+/// second), and queued policy notices go out (every minute, 500 at a time).
+async fn background<S: Store>(ledger: Arc<Ledger<S>>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut n: u64 = 0;
+    loop {
+        tick.tick().await;
+        let _ = ledger.refresh().await;
+        if n % 60 == 0 {
+            let _ = ledger.send_policy_notices(500).await;
+        }
+        n += 1;
+    }
 }

@@ -2,6 +2,8 @@
 
 use steward_core::access::{Operation, Role, Scope};
 use steward_core::audit::{AuditEntry, AuditFilter, Outcome, Seal, SealedEntry};
+use steward_core::consent::{Action, ConsentEvent, Evidence, Method, Party, SealedEvent, Signal};
+use steward_core::ledger::PolicyVersion;
 use steward_core::staff::{SessionRecord, StaffRecord};
 use steward_core::store::SealedField;
 use steward_core::store::SubjectRecord;
@@ -299,4 +301,122 @@ pub fn session(row: SessionRow) -> Result<SessionRecord, StoreError> {
         expires_at: from_nanos(expires_at)?,
         last_seen: from_nanos(last_seen)?,
     })
+}
+
+/// A consent event row.
+#[derive(sqlx::FromRow)]
+pub struct ConsentRow {
+    seq: i64,
+    at: i64,
+    party_kind: String,
+    party: Vec<u8>,
+    action: String,
+    purpose: Option<String>,
+    signal: Option<String>,
+    link: Option<Vec<u8>>,
+    policy: String,
+    terms: Option<String>,
+    method: String,
+    notice: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    actor: String,
+    prev: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+/// The columns of a consent row, in [`ConsentRow`]'s order.
+pub const CONSENT_COLUMNS: &str = "seq, at, party_kind, party, action, purpose, signal, link, policy, terms, method, notice, ip, user_agent, actor, prev, hash";
+
+/// Consent events are inserted this many per statement.
+pub const CONSENT_ROWS_PER_INSERT: usize = 1000;
+
+fn unknown(what: &str, value: &str) -> StoreError {
+    StoreError::Backend(format!("unknown consent {what} `{value}` stored"))
+}
+
+impl ConsentRow {
+    pub fn into_sealed(self) -> Result<SealedEvent, StoreError> {
+        let party_bytes: [u8; 16] = self
+            .party
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreError::Backend("a stored consent party is not 16 bytes".into()))?;
+        Ok(SealedEvent {
+            seq: seq(self.seq)?,
+            event: ConsentEvent {
+                at: from_nanos(self.at)?,
+                party: Party::from_parts(&self.party_kind, party_bytes)
+                    .ok_or_else(|| unknown("party kind", &self.party_kind))?,
+                action: Action::parse(&self.action).ok_or_else(|| unknown("action", &self.action))?,
+                purpose: self.purpose,
+                signal: self
+                    .signal
+                    .map(|s| Signal::parse(&s).ok_or_else(|| unknown("signal", &s)))
+                    .transpose()?,
+                link: self.link.map(|l| uuid(&l).map(SubjectId)).transpose()?,
+                policy: self.policy,
+                terms: self.terms,
+                method: Method::parse(&self.method).ok_or_else(|| unknown("method", &self.method))?,
+                evidence: Evidence {
+                    notice: self.notice,
+                    ip: self.ip,
+                    user_agent: self.user_agent,
+                },
+                actor: self.actor,
+            },
+            prev: self.prev.try_into().unwrap_or([0xff; 32]),
+            hash: self.hash.try_into().unwrap_or([0xff; 32]),
+        })
+    }
+}
+
+/// Adds a page of sealed events to an INSERT.
+pub fn push_consent<DB: sqlx::Database>(q: &mut sqlx::QueryBuilder<DB>, rows: &[SealedEvent])
+where
+    i64: for<'a> sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    Vec<u8>: for<'a> sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    String: for<'a> sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    Option<String>: for<'a> sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    Option<Vec<u8>>: for<'a> sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    q.push_values(rows, |mut b, e| {
+        let ev = &e.event;
+        b.push_bind(to_seq(e.seq))
+            .push_bind(to_nanos(ev.at))
+            .push_bind(ev.party.kind().to_owned())
+            .push_bind(ev.party.bytes().to_vec())
+            .push_bind(ev.action.as_str().to_owned())
+            .push_bind(ev.purpose.clone())
+            .push_bind(ev.signal.map(|s| s.as_str().to_owned()))
+            .push_bind(ev.link.map(|s| s.as_bytes().to_vec()))
+            .push_bind(ev.policy.clone())
+            .push_bind(ev.terms.clone())
+            .push_bind(ev.method.as_str().to_owned())
+            .push_bind(ev.evidence.notice.clone())
+            .push_bind(ev.evidence.ip.clone())
+            .push_bind(ev.evidence.user_agent.clone())
+            .push_bind(ev.actor.clone())
+            .push_bind(e.prev.to_vec())
+            .push_bind(e.hash.to_vec());
+    });
+}
+
+/// A policy version row: version, must_accept, terms (JSON), recorded_at.
+pub type VersionRow = (String, bool, String, i64);
+
+pub fn policy_version(row: VersionRow) -> Result<PolicyVersion, StoreError> {
+    let (version, must_accept, terms, at) = row;
+    let terms: Vec<(String, String)> = serde_json::from_str(&terms)
+        .map_err(|e| StoreError::Backend(format!("stored policy terms are not JSON: {e}")))?;
+    Ok(PolicyVersion {
+        version,
+        must_accept,
+        terms,
+        recorded_at: from_nanos(at)?,
+    })
+}
+
+pub fn terms_json(v: &PolicyVersion) -> String {
+    serde_json::to_string(&v.terms).unwrap_or_else(|_| "[]".to_owned())
 }

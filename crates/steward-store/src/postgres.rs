@@ -8,6 +8,8 @@ use sqlx::{Postgres, QueryBuilder, Row, Transaction};
 use steward_core::access::Scope;
 use steward_core::api_key::ApiKeyRecord;
 use steward_core::audit::{AuditChain, AuditEntry, AuditFilter, Seal, SealedEntry};
+use steward_core::consent::{ConsentEvent, LedgerChain, Party, SealedEvent};
+use steward_core::ledger::PolicyVersion;
 use steward_core::staff::{SessionRecord, StaffRecord};
 use steward_core::store::KeyTable;
 use steward_core::store::{Hold, SealedField, SealedIdentity, SubjectRecord};
@@ -685,5 +687,158 @@ impl Store for PgStore {
             .await
             .map_err(|e| backend(&e))?;
         Ok(done.rows_affected())
+    }
+    async fn append_consent(
+        &self,
+        events: Vec<ConsentEvent>,
+        chain: &LedgerChain,
+    ) -> Result<Vec<SealedEvent>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| backend(&e))?;
+        sqlx::query("SELECT pg_advisory_xact_lock(7310002)")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend(&e))?;
+        let head: Option<convert::SealRow> =
+            sqlx::query_as("SELECT seq, hash, mac FROM steward.consent_head WHERE id = 1")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| backend(&e))?;
+        let head = head.map(convert::seal).transpose()?;
+        let (sealed, head) = chain.append(head.as_ref(), events);
+        for rows in sealed.chunks(convert::CONSENT_ROWS_PER_INSERT) {
+            let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+                "INSERT INTO steward.consent_events (seq, at, party_kind, party, action, purpose, signal, link, policy, terms, method, notice, ip, user_agent, actor, prev, hash) ",
+            );
+            convert::push_consent(&mut q, rows);
+            q.build().execute(&mut *tx).await.map_err(|e| backend(&e))?;
+        }
+        sqlx::query("INSERT INTO steward.consent_head (id, seq, hash, mac) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac")
+            .bind(convert::to_seq(head.seq))
+            .bind(head.hash.as_slice())
+            .bind(head.mac.as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend(&e))?;
+        tx.commit().await.map_err(|e| backend(&e))?;
+        Ok(sealed)
+    }
+
+    async fn consent_head(&self) -> Result<Option<Seal>, StoreError> {
+        let head: Option<convert::SealRow> =
+            sqlx::query_as("SELECT seq, hash, mac FROM steward.consent_head WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| backend(&e))?;
+        head.map(convert::seal).transpose()
+    }
+
+    async fn consent_events(&self, after: u64, limit: u32) -> Result<Vec<SealedEvent>, StoreError> {
+        let rows: Vec<convert::ConsentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM steward.consent_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+            convert::CONSENT_COLUMNS
+        )))
+        .bind(convert::to_seq(after))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| backend(&e))?;
+        rows.into_iter().map(convert::ConsentRow::into_sealed).collect()
+    }
+
+    async fn consent_of(&self, parties: &[Party]) -> Result<Vec<SealedEvent>, StoreError> {
+        let mut out = Vec::new();
+        for party in parties {
+            let rows: Vec<convert::ConsentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {} FROM steward.consent_events WHERE party = $1 AND party_kind = $2 ORDER BY seq",
+                convert::CONSENT_COLUMNS
+            )))
+            .bind(party.bytes().to_vec())
+            .bind(party.kind())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| backend(&e))?;
+            for r in rows {
+                out.push(r.into_sealed()?);
+            }
+        }
+        out.sort_by_key(|e| e.seq);
+        Ok(out)
+    }
+
+    async fn consent_links(&self, subject: SubjectId) -> Result<Vec<SealedEvent>, StoreError> {
+        let rows: Vec<convert::ConsentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM steward.consent_events WHERE link = $1 ORDER BY seq",
+            convert::CONSENT_COLUMNS
+        )))
+        .bind(subject.as_bytes().as_slice())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| backend(&e))?;
+        rows.into_iter().map(convert::ConsentRow::into_sealed).collect()
+    }
+
+    async fn policy_versions(&self) -> Result<Vec<PolicyVersion>, StoreError> {
+        let rows: Vec<convert::VersionRow> = sqlx::query_as(
+            "SELECT version, must_accept, terms, recorded_at FROM steward.policy_versions ORDER BY seq",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| backend(&e))?;
+        rows.into_iter().map(convert::policy_version).collect()
+    }
+
+    async fn add_policy_version(&self, v: &PolicyVersion) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| backend(&e))?;
+        sqlx::query("SELECT pg_advisory_xact_lock(7310002)")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend(&e))?;
+        sqlx::query("INSERT INTO steward.policy_versions (version, must_accept, terms, recorded_at) VALUES ($1, $2, $3, $4) ON CONFLICT (version) DO NOTHING")
+            .bind(&v.version)
+            .bind(v.must_accept)
+            .bind(convert::terms_json(v))
+            .bind(to_nanos(v.recorded_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend(&e))?;
+        if v.must_accept {
+            sqlx::query("INSERT INTO steward.policy_notices (version, subject, queued_at) SELECT $1, id, $2 FROM steward.subjects ON CONFLICT DO NOTHING")
+                .bind(&v.version)
+                .bind(to_nanos(v.recorded_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| backend(&e))?;
+        }
+        tx.commit().await.map_err(|e| backend(&e))
+    }
+
+    async fn policy_notices(&self, version: &str, limit: u32) -> Result<Vec<SubjectId>, StoreError> {
+        let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
+            "SELECT subject FROM steward.policy_notices WHERE version = $1 AND sent_at IS NULL ORDER BY subject LIMIT $2",
+        )
+        .bind(version)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| backend(&e))?;
+        rows.into_iter()
+            .map(|(s,)| convert::uuid(&s).map(SubjectId))
+            .collect()
+    }
+
+    async fn mark_policy_notice(
+        &self,
+        version: &str,
+        subject: SubjectId,
+        at: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE steward.policy_notices SET sent_at = $1 WHERE version = $2 AND subject = $3")
+            .bind(to_nanos(at))
+            .bind(version)
+            .bind(subject.as_bytes().as_slice())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| backend(&e))?;
+        Ok(())
     }
 }

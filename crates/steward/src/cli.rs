@@ -463,6 +463,21 @@ pub struct ServeArgs {
     /// Staff sign-in attempts allowed per username
     #[arg(long, default_value = "10/min", value_name = "RATE", value_parser = rate)]
     pub signin_rate_user: (u32, time::Duration),
+    /// Consent-banner submissions allowed per client address
+    #[arg(long, default_value = "120/min", value_name = "RATE", value_parser = rate)]
+    pub consent_rate_ip: (u32, time::Duration),
+    /// The address people reach Steward at, for links in mail (default: http://LISTEN)
+    #[arg(long, env = "STEWARD_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Send mail through this SMTP server (smtps://USER:PASS@HOST:465, smtp://HOST:587?tls=required); without it, mail is written to DATA_DIR/outbox
+    #[arg(long, env = "STEWARD_SMTP_URL", value_name = "URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of Steward's mail (default: the declaration's controller e-mail)
+    #[arg(long, env = "STEWARD_MAIL_FROM", value_name = "ADDRESS")]
+    pub mail_from: Option<String>,
+    /// An address for mailto: unsubscribes in List-Unsubscribe (optional)
+    #[arg(long, value_name = "ADDRESS")]
+    pub unsubscribe_mailto: Option<String>,
 }
 
 fn rate(text: &str) -> Result<(u32, time::Duration), String> {

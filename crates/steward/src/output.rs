@@ -44,3 +44,19 @@ pub fn stdout(bytes: &[u8]) -> io::Result<()> {
 pub fn stderr(text: &str) {
     let _ = writeln!(io::stderr().lock(), "{text}");
 }
+
+/// A spinner counting what has been done so far, on stderr (hidden when stderr is not a
+/// terminal).
+pub fn progress_bar(len: u64, message: &'static str) -> indicatif::ProgressBar {
+    let bar = if len == 0 {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::new(len)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg}: {pos}  {per_sec}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_message(message);
+    bar
+}

@@ -6,6 +6,7 @@
 mod access;
 mod api;
 mod browser;
+mod consent;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -86,6 +87,20 @@ pub async fn spawn(declaration: Declaration) -> App {
 /// The same, with rate limits and proxy trust of its own.
 pub async fn spawn_with(declaration: Declaration, config: steward_server::ServerConfig) -> App {
     let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox");
+    let mailer = Arc::new(
+        steward_server::mail::OutboxMailer::new(outbox, "privacy@example.com").unwrap(),
+    );
+    spawn_full(declaration, config, mailer, dir).await
+}
+
+/// Serves `declaration` with `mailer`, its data in `dir`.
+pub async fn spawn_full(
+    declaration: Declaration,
+    config: steward_server::ServerConfig,
+    mailer: Arc<dyn steward_core::mail::Mailer>,
+    dir: tempfile::TempDir,
+) -> App {
     let store = SqliteStore::open(dir.path()).await.unwrap();
     let now = time::macros::datetime!(2026-11-22 10:00 UTC);
     let mut keys = Vec::new();
@@ -114,8 +129,21 @@ pub async fn spawn_with(declaration: Declaration, config: steward_server::Server
     );
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
+    let ledger = Arc::new(
+        steward_core::ledger::Ledger::open(
+            Arc::clone(&vault),
+            mailer,
+            steward_core::ledger::LedgerOptions {
+                public_url: format!("http://{address}"),
+                unsubscribe_mailto: None,
+            },
+            |_| {},
+        )
+        .await
+        .unwrap(),
+    );
     let (stop, stopped) = oneshot::channel::<()>();
-    let served = Arc::clone(&vault);
+    let served = Arc::clone(&ledger);
     tokio::spawn(async move {
         let _ = steward_server::serve(listener, &declaration, served, &config, async {
             let _ = stopped.await;
@@ -136,6 +164,7 @@ pub async fn spawn_with(declaration: Declaration, config: steward_server::Server
         auditor,
         store,
         vault,
+        ledger,
         clock,
         _stop: stop,
         _dir: dir,

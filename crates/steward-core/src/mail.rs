@@ -1,0 +1,42 @@
+//! Mail Steward sends to people: one [`Mailer`] for every message (double opt-in
+//! confirmations, policy notices, request updates). The SMTP and outbox-folder mailers live in
+//! the server crate; every message sent is also written to the audit trail, without its body.
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// One message.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Mail {
+    /// The recipient's address.
+    pub to: String,
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text body.
+    pub text: String,
+    /// Extra headers (`List-Unsubscribe`, …).
+    pub headers: Vec<(String, String)>,
+    /// What kind of message it is, for the audit (`consent.confirm`, `policy.notice`).
+    pub kind: &'static str,
+}
+
+impl std::fmt::Debug for Mail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The address and the body are personal data: never in a log line.
+        f.debug_struct("Mail").field("kind", &self.kind).finish_non_exhaustive()
+    }
+}
+
+/// A message could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("mail could not be sent: {0}")]
+pub struct MailError(pub String);
+
+/// Sends mail.
+pub trait Mailer: Send + Sync + 'static {
+    /// Sends `mail`, returning once the server (or the outbox folder) has it.
+    fn send<'a>(
+        &'a self,
+        mail: &'a Mail,
+    ) -> Pin<Box<dyn Future<Output = Result<(), MailError>> + Send + 'a>>;
+}
