@@ -97,12 +97,7 @@ impl Operation {
     pub fn is_personal(self) -> bool {
         matches!(
             self,
-            Self::Lookup
-                | Self::Read
-                | Self::Rectify
-                | Self::Erase
-                | Self::Export
-                | Self::Consent
+            Self::Lookup | Self::Read | Self::Rectify | Self::Erase | Self::Export | Self::Consent
         )
     }
 }

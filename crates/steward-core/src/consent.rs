@@ -351,7 +351,11 @@ impl LedgerChain {
     }
 
     /// Chains `events` after `head` (read inside the writing transaction).
-    pub fn append(&self, head: Option<&Seal>, events: Vec<ConsentEvent>) -> (Vec<SealedEvent>, Seal) {
+    pub fn append(
+        &self,
+        head: Option<&Seal>,
+        events: Vec<ConsentEvent>,
+    ) -> (Vec<SealedEvent>, Seal) {
         let (mut seq, mut prev) = head.map_or((0, [0; 32]), |h| (h.seq, h.hash));
         let mut buf = Vec::with_capacity(256);
         let sealed = events

@@ -151,7 +151,10 @@ impl ConsentError {
 
     /// Whether it is a refusal (rather than a fault).
     pub fn is_refusal(&self) -> bool {
-        !matches!(self, Self::Mail(_) | Self::Store(_) | Self::Vault(_) | Self::Broken(_))
+        !matches!(
+            self,
+            Self::Mail(_) | Self::Store(_) | Self::Vault(_) | Self::Broken(_)
+        )
     }
 }
 
@@ -389,12 +392,7 @@ impl<S: Store> Ledger<S> {
             Some(known) => {
                 let changed: Vec<String> = current
                     .iter()
-                    .filter(|(p, t)| {
-                        known
-                            .terms
-                            .iter()
-                            .any(|(kp, kt)| kp == p && kt != t)
-                    })
+                    .filter(|(p, t)| known.terms.iter().any(|(kp, kt)| kp == p && kt != t))
                     .map(|(p, _)| format!("`{p}`"))
                     .collect();
                 if !changed.is_empty() {
@@ -513,9 +511,7 @@ impl<S: Store> Ledger<S> {
 
     /// Whether `signal` was already received for `party`.
     pub fn signalled(&self, party: &Party, signal: Signal) -> bool {
-        self.state
-            .read()
-            .is_ok_and(|s| s.signalled(party, signal))
+        self.state.read().is_ok_and(|s| s.signalled(party, signal))
     }
 
     fn validate(&self, r: &Record) -> Result<Option<u16>, ConsentError> {
@@ -558,7 +554,9 @@ impl<S: Store> Ledger<S> {
                 && !rule.marketing
                 && !matches!(
                     rule.basis,
-                    LawfulBasis::Consent | LawfulBasis::LegitimateInterest | LawfulBasis::PublicTask
+                    LawfulBasis::Consent
+                        | LawfulBasis::LegitimateInterest
+                        | LawfulBasis::PublicTask
                 )
             {
                 return Err(ConsentError::NotObjectable {
@@ -584,9 +582,12 @@ impl<S: Store> Ledger<S> {
                         .to_owned(),
                 ))
             }
-            (Action::Close | Action::Reopen, _, _, Party::Device(_)) => Err(ConsentError::Shape(
-                format!("`{}` applies to a subject's account, not a browser", r.action),
-            )),
+            (Action::Close | Action::Reopen, _, _, Party::Device(_)) => {
+                Err(ConsentError::Shape(format!(
+                    "`{}` applies to a subject's account, not a browser",
+                    r.action
+                )))
+            }
             _ => Ok(purpose),
         }
     }
@@ -636,7 +637,11 @@ impl<S: Store> Ledger<S> {
     async fn record_inner(&self, access: &Access, r: Record) -> Result<Recorded, ConsentError> {
         access.may(Operation::Consent)?;
         let purpose = self.validate(&r)?;
-        if let Some(p) = r.purpose.as_deref().and_then(|p| self.vault.declaration().purpose(p)) {
+        if let Some(p) = r
+            .purpose
+            .as_deref()
+            .and_then(|p| self.vault.declaration().purpose(p))
+        {
             access.principal.may_use(p)?;
         }
         let subject = match r.party {
@@ -645,7 +650,10 @@ impl<S: Store> Ledger<S> {
         };
         if let Some(s) = subject
             && self.vault.store().load_subject(s).await?.is_none()
-            && !matches!(r.action, Action::Withdraw | Action::Object | Action::Restrict)
+            && !matches!(
+                r.action,
+                Action::Withdraw | Action::Object | Action::Restrict
+            )
         {
             // Protective events stand even for an erased subject; nothing else does.
             return Err(ConsentError::UnknownSubject);
@@ -666,12 +674,11 @@ impl<S: Store> Ledger<S> {
             .and_then(|p| self.rules.rule(p))
             .is_some_and(|rule| rule.mode == Some(ConsentMode::DoubleOptIn));
         let email = match (r.action, r.party, double) {
-            (Action::Grant, Party::Subject(s), true) => Some(
-                self.vault
-                    .email_of(s)
-                    .await?
-                    .ok_or_else(|| ConsentError::NeedsEmail(r.purpose.clone().unwrap_or_default()))?,
-            ),
+            (Action::Grant, Party::Subject(s), true) => {
+                Some(self.vault.email_of(s).await?.ok_or_else(|| {
+                    ConsentError::NeedsEmail(r.purpose.clone().unwrap_or_default())
+                })?)
+            }
             _ => None,
         };
         let event = ConsentEvent {
@@ -689,7 +696,8 @@ impl<S: Store> Ledger<S> {
         };
         let seq = self.append(vec![event]).await?;
         let mut confirmation = None;
-        if let (Some(to), Party::Subject(subject), Some(purpose_id)) = (email, r.party, &r.purpose) {
+        if let (Some(to), Party::Subject(subject), Some(purpose_id)) = (email, r.party, &r.purpose)
+        {
             self.send_confirmation(access, subject, purpose_id, seq, to)
                 .await?;
             confirmation = Some("sent");
@@ -764,7 +772,11 @@ impl<S: Store> Ledger<S> {
     }
 
     /// Follows a double opt-in confirmation link.
-    pub async fn confirm(&self, token: &str, evidence: Evidence) -> Result<LinkOutcome, ConsentError> {
+    pub async fn confirm(
+        &self,
+        token: &str,
+        evidence: Evidence,
+    ) -> Result<LinkOutcome, ConsentError> {
         let access = public("email-link");
         let mut entry = access.entry("consent.confirm", self.vault.clock().now());
         let result = async {
@@ -779,7 +791,11 @@ impl<S: Store> Ledger<S> {
                 .rules
                 .purpose(&t.purpose)
                 .ok_or_else(|| ConsentError::UnknownPurpose(t.purpose.clone()))?;
-            let pending = self.state.read().ok().and_then(|s| s.pending_grant(&party, p));
+            let pending = self
+                .state
+                .read()
+                .ok()
+                .and_then(|s| s.pending_grant(&party, p));
             if pending == Some(t.grant) {
                 self.append(vec![self.event(
                     &access,
@@ -808,7 +824,11 @@ impl<S: Store> Ledger<S> {
         self.finish(entry, result).await
     }
 
-    async fn latest_grant(&self, party: &Party, purpose: &str) -> Result<Option<u64>, ConsentError> {
+    async fn latest_grant(
+        &self,
+        party: &Party,
+        purpose: &str,
+    ) -> Result<Option<u64>, ConsentError> {
         Ok(self
             .vault
             .store()
@@ -816,7 +836,9 @@ impl<S: Store> Ledger<S> {
             .await?
             .iter()
             .rev()
-            .find(|e| e.event.action == Action::Grant && e.event.purpose.as_deref() == Some(purpose))
+            .find(|e| {
+                e.event.action == Action::Grant && e.event.purpose.as_deref() == Some(purpose)
+            })
             .map(|e| e.seq))
     }
 
@@ -885,7 +907,10 @@ impl<S: Store> Ledger<S> {
                 grant: 0,
                 expires: i64::MAX,
             });
-            let url = format!("{}/consent/unsubscribe?token={token}", self.options.public_url);
+            let url = format!(
+                "{}/consent/unsubscribe?token={token}",
+                self.options.public_url
+            );
             let list_unsubscribe = match &self.options.unsubscribe_mailto {
                 Some(m) => format!("<{url}>, <mailto:{m}?subject=unsubscribe>"),
                 None => format!("<{url}>"),
@@ -901,13 +926,17 @@ impl<S: Store> Ledger<S> {
     }
 
     /// Follows a one-click unsubscribe: withdraws consent, without sign-in; idempotent.
-    pub async fn unsubscribe(&self, token: &str, evidence: Evidence) -> Result<LinkOutcome, ConsentError> {
+    pub async fn unsubscribe(
+        &self,
+        token: &str,
+        evidence: Evidence,
+    ) -> Result<LinkOutcome, ConsentError> {
         let access = public("unsubscribe");
         let mut entry = access.entry("consent.withdraw", self.vault.clock().now());
         let result = async {
-            let t = self
-                .tokens
-                .check_link(token, TokenKind::Unsubscribe, self.vault.clock().now())?;
+            let t =
+                self.tokens
+                    .check_link(token, TokenKind::Unsubscribe, self.vault.clock().now())?;
             entry.subject = Some(t.subject);
             entry.purpose = Some(t.purpose.clone());
             entry.detail = Some("method unsubscribe".to_owned());
@@ -917,7 +946,10 @@ impl<S: Store> Ledger<S> {
                 .rules
                 .purpose(&t.purpose)
                 .ok_or_else(|| ConsentError::UnknownPurpose(t.purpose.clone()))?;
-            let consent = self.state.read().map_or(crate::permit::Consent::None, |s| s.consent(&party, p));
+            let consent = self
+                .state
+                .read()
+                .map_or(crate::permit::Consent::None, |s| s.consent(&party, p));
             if consent == crate::permit::Consent::Withdrawn {
                 return Ok(LinkOutcome::AlreadyDone);
             }
@@ -937,7 +969,11 @@ impl<S: Store> Ledger<S> {
     }
 
     /// Follows a policy acceptance link.
-    pub async fn accept(&self, token: &str, evidence: Evidence) -> Result<LinkOutcome, ConsentError> {
+    pub async fn accept(
+        &self,
+        token: &str,
+        evidence: Evidence,
+    ) -> Result<LinkOutcome, ConsentError> {
         let access = public("email-link");
         let mut entry = access.entry("consent.accept", self.vault.clock().now());
         let result = async {
@@ -950,12 +986,22 @@ impl<S: Store> Ledger<S> {
                 return Err(ConsentError::UnknownVersion(t.purpose.clone()));
             }
             let party = Party::Subject(t.subject);
-            let done = self.state.read().is_ok_and(|s| s.accepted(&self.rules, &party))
+            let done = self
+                .state
+                .read()
+                .is_ok_and(|s| s.accepted(&self.rules, &party))
                 && self.rules.required_version() == Some(t.purpose.as_str());
             if done {
                 return Ok(LinkOutcome::AlreadyDone);
             }
-            let mut e = self.event(&access, party, Action::Accept, None, Method::EmailLink, evidence);
+            let mut e = self.event(
+                &access,
+                party,
+                Action::Accept,
+                None,
+                Method::EmailLink,
+                evidence,
+            );
             e.policy = t.purpose.clone();
             self.append(vec![e]).await?;
             Ok(LinkOutcome::Done)
@@ -1019,12 +1065,18 @@ impl<S: Store> Ledger<S> {
                 .rules
                 .purpose(purpose)
                 .ok_or_else(|| ConsentError::UnknownPurpose(purpose.clone()))?;
-            let now = self.state.read().map_or(crate::permit::Consent::None, |s| s.consent(&party, p));
-            let current_terms = self.permit_index(&party, p).reason != crate::permit::Reason::TermsChanged;
+            let now = self
+                .state
+                .read()
+                .map_or(crate::permit::Consent::None, |s| s.consent(&party, p));
+            let current_terms =
+                self.permit_index(&party, p).reason != crate::permit::Reason::TermsChanged;
             let action = match (yes, now) {
                 (true, crate::permit::Consent::Confirmed) if current_terms => continue,
                 (true, _) => Action::Grant,
-                (false, crate::permit::Consent::None | crate::permit::Consent::Withdrawn) => continue,
+                (false, crate::permit::Consent::None | crate::permit::Consent::Withdrawn) => {
+                    continue;
+                }
                 (false, _) => Action::Withdraw,
             };
             self.record(
@@ -1086,7 +1138,10 @@ impl<S: Store> Ledger<S> {
         events.sort_by_key(|e| e.seq);
         events.dedup_by_key(|e| e.seq);
         let (purposes, accepted) = match self.state.read() {
-            Ok(s) => (s.statuses(&self.rules, &party), s.accepted(&self.rules, &party)),
+            Ok(s) => (
+                s.statuses(&self.rules, &party),
+                s.accepted(&self.rules, &party),
+            ),
             Err(_) => (Vec::new(), false),
         };
         Ok(History {
@@ -1099,7 +1154,11 @@ impl<S: Store> Ledger<S> {
     }
 
     /// A subject's consent history (state now and every event), for the person or the operator.
-    pub async fn history(&self, access: &Access, subject: SubjectId) -> Result<History, ConsentError> {
+    pub async fn history(
+        &self,
+        access: &Access,
+        subject: SubjectId,
+    ) -> Result<History, ConsentError> {
         let mut entry = access.entry("consent.history", self.vault.clock().now());
         entry.subject = Some(subject);
         let result = async {
@@ -1147,7 +1206,9 @@ impl<S: Store> Ledger<S> {
         let mut after = 0;
         loop {
             let page = store.consent_events(after, PAGE).await?;
-            let Some(last) = page.last().map(|e| e.seq) else { break };
+            let Some(last) = page.last().map(|e| e.seq) else {
+                break;
+            };
             after = last;
             progress(last);
             all.extend(page);
@@ -1191,10 +1252,17 @@ impl<S: Store> Ledger<S> {
                 let url = format!("{}/consent/accept?token={token}", self.options.public_url);
                 let mail = Mail {
                     to,
-                    subject: format!("{}: our privacy policy changed", declaration.controller.name),
+                    subject: format!(
+                        "{}: our privacy policy changed",
+                        declaration.controller.name
+                    ),
                     text: format!(
                         "Our privacy policy changed (version {version}). To go on using our services, read it and accept it:\n{url}\n\nThe policy: {policy}\n",
-                        policy = declaration.policy.url.as_deref().unwrap_or(&self.options.public_url),
+                        policy = declaration
+                            .policy
+                            .url
+                            .as_deref()
+                            .unwrap_or(&self.options.public_url),
                     ),
                     headers: Vec::new(),
                     kind: "policy.notice",

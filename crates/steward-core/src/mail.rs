@@ -23,7 +23,9 @@ pub struct Mail {
 impl std::fmt::Debug for Mail {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The address and the body are personal data: never in a log line.
-        f.debug_struct("Mail").field("kind", &self.kind).finish_non_exhaustive()
+        f.debug_struct("Mail")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
     }
 }
 

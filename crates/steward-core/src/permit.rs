@@ -408,7 +408,9 @@ impl PermitState {
         let terms = ev.terms.as_deref().map_or(0, terms_value);
         let link = self.parties.get(&ev.party).and_then(|s| s.link);
         let state = self.parties.entry(ev.party).or_default();
-        change(state, rules, ev.action, purpose, ev.signal, terms, e.seq, &ev.policy);
+        change(
+            state, rules, ev.action, purpose, ev.signal, terms, e.seq, &ev.policy,
+        );
         match ev.action {
             Action::Link => {
                 let Some(subject) = ev.link else { return };
@@ -420,7 +422,9 @@ impl PermitState {
                 target.flags |= device.flags & (GPC | DNT);
                 for p in device.purposes {
                     let t = target.purpose_mut(p.purpose);
-                    if t.consent == Consent::None || (p.consent == Consent::Withdrawn && p.seq > t.seq) {
+                    if t.consent == Consent::None
+                        || (p.consent == Consent::Withdrawn && p.seq > t.seq)
+                    {
                         t.consent = p.consent;
                         t.terms = p.terms;
                         t.grant = p.grant;
@@ -434,7 +438,9 @@ impl PermitState {
                     && let Some(subject) = link
                 {
                     let target = self.parties.entry(Party::Subject(subject)).or_default();
-                    change(target, rules, ev.action, purpose, ev.signal, terms, e.seq, &ev.policy);
+                    change(
+                        target, rules, ev.action, purpose, ev.signal, terms, e.seq, &ev.policy,
+                    );
                 }
             }
             _ => {}
@@ -521,13 +527,23 @@ impl PermitState {
             .or_else(|| linked.and_then(|s| s.purpose(purpose)));
         let linked_state = linked.and_then(|s| s.purpose(purpose));
         if flags & CLOSED != 0 {
-            return if rule.legal_hold { Reason::LegalHold } else { Reason::AccountClosed }.into();
+            return if rule.legal_hold {
+                Reason::LegalHold
+            } else {
+                Reason::AccountClosed
+            }
+            .into();
         }
         let restricted = flags & RESTRICTED != 0
             || state.is_some_and(|p| p.restricted)
             || linked_state.is_some_and(|p| p.restricted);
         if restricted {
-            return if rule.legal_hold { Reason::LegalHold } else { Reason::Restricted }.into();
+            return if rule.legal_hold {
+                Reason::LegalHold
+            } else {
+                Reason::Restricted
+            }
+            .into();
         }
         let objected = flags & OBJECTED != 0
             || state.is_some_and(|p| p.objected)
@@ -542,7 +558,9 @@ impl PermitState {
             return Reason::Dnt.into();
         }
         if rule.basis == LawfulBasis::Contract && rules.required > 0 {
-            let accepted = own.map_or(0, |s| s.accepted).max(linked.map_or(0, |s| s.accepted));
+            let accepted = own
+                .map_or(0, |s| s.accepted)
+                .max(linked.map_or(0, |s| s.accepted));
             if accepted < rules.required {
                 return Reason::PolicyNotAccepted.into();
             }
@@ -583,7 +601,11 @@ fn change(
         (Action::Grant, Some(p)) => {
             let s = state.purpose_mut(p);
             let double = rules.rule(p).and_then(|r| r.mode) == Some(ConsentMode::DoubleOptIn);
-            s.consent = if double { Consent::Granted } else { Consent::Confirmed };
+            s.consent = if double {
+                Consent::Granted
+            } else {
+                Consent::Confirmed
+            };
             s.terms = terms;
             s.grant = seq;
             s.seq = seq;
@@ -732,7 +754,10 @@ dnt = true
             .unwrap()
             .declaration
             .expect("the test declaration is valid");
-        let v: Vec<(String, bool)> = versions.iter().map(|(v, m)| ((*v).to_owned(), *m)).collect();
+        let v: Vec<(String, bool)> = versions
+            .iter()
+            .map(|(v, m)| ((*v).to_owned(), *m))
+            .collect();
         Rules::new(&d, &v)
     }
 
@@ -749,7 +774,13 @@ dnt = true
             let terms = purpose
                 .and_then(|p| rules.purpose(p))
                 .and_then(|p| rules.rule(p))
-                .map(|r| if *extra == "old-terms" { "00".to_owned() } else { r.terms_text.clone() });
+                .map(|r| {
+                    if *extra == "old-terms" {
+                        "00".to_owned()
+                    } else {
+                        r.terms_text.clone()
+                    }
+                });
             let event = ConsentEvent {
                 at: datetime!(2026-11-22 10:00 UTC),
                 party: *party,
@@ -757,14 +788,26 @@ dnt = true
                 purpose: purpose.map(str::to_owned),
                 signal: Signal::parse(extra),
                 link: (*extra == "link").then_some(SubjectId(Uuid::from_bytes([1; 16]))),
-                policy: if *action == Action::Accept { (*extra).to_owned() } else { "2".to_owned() },
+                policy: if *action == Action::Accept {
+                    (*extra).to_owned()
+                } else {
+                    "2".to_owned()
+                },
                 terms,
                 method: Method::Api,
                 evidence: Evidence::default(),
                 actor: "test".into(),
             };
             let seq = u64::try_from(i).unwrap() + 1;
-            state.apply(rules, &SealedEvent { seq, event, prev: [0; 32], hash: [0; 32] });
+            state.apply(
+                rules,
+                &SealedEvent {
+                    seq,
+                    event,
+                    prev: [0; 32],
+                    hash: [0; 32],
+                },
+            );
         }
         state
     }
@@ -774,36 +817,234 @@ dnt = true
         use Action::*;
         let accepted: Step = (S, Accept, None, "2");
         let table: Vec<(&str, Vec<Step>, Party, &str, Reason)> = vec![
-            ("consent purpose, never asked", vec![], S, "statistics", Reason::NoConsent),
-            ("opt-in granted", vec![(S, Grant, Some("statistics"), "")], S, "statistics", Reason::ConsentGiven),
-            ("withdrawn after grant", vec![(S, Grant, Some("statistics"), ""), (S, Withdraw, Some("statistics"), "")], S, "statistics", Reason::Withdrawn),
-            ("double opt-in not confirmed", vec![(S, Grant, Some("newsletter"), "")], S, "newsletter", Reason::NotConfirmed),
-            ("double opt-in confirmed", vec![(S, Grant, Some("newsletter"), ""), (S, Confirm, Some("newsletter"), "")], S, "newsletter", Reason::ConsentGiven),
-            ("consent for earlier terms", vec![(S, Grant, Some("statistics"), "old-terms")], S, "statistics", Reason::TermsChanged),
-            ("opt-out purpose nobody opted out of", vec![], S, "partners", Reason::AllowedByOptOut),
-            ("opt-out purpose opted out", vec![(S, Withdraw, Some("partners"), "")], S, "partners", Reason::Withdrawn),
-            ("legitimate interest", vec![], S, "security", Reason::AllowedByBasis),
-            ("legitimate interest objected", vec![(S, Object, Some("security"), "")], S, "security", Reason::Objected),
-            ("objection to direct marketing is absolute", vec![(S, Object, None, "")], S, "product-emails", Reason::Objected),
-            ("objection beats consent", vec![(S, Grant, Some("statistics"), ""), (S, Object, Some("statistics"), "")], S, "statistics", Reason::Objected),
-            ("objection does not reach a legal obligation", vec![(S, Object, None, "")], S, "invoicing", Reason::AllowedByBasis),
-            ("lifted objection", vec![(S, Object, Some("security"), ""), (S, Lift, Some("security"), "")], S, "security", Reason::AllowedByBasis),
-            ("restriction blocks a consented purpose", vec![(S, Grant, Some("statistics"), ""), (S, Restrict, None, "")], S, "statistics", Reason::Restricted),
-            ("restriction keeps the legal hold", vec![(S, Restrict, None, "")], S, "invoicing", Reason::LegalHold),
-            ("closed account blocks the service", vec![accepted, (S, Close, None, "")], S, "accounts", Reason::AccountClosed),
-            ("closed account keeps the legal hold", vec![(S, Close, None, "")], S, "invoicing", Reason::LegalHold),
-            ("reopened account", vec![accepted, (S, Close, None, ""), (S, Reopen, None, "")], S, "accounts", Reason::AllowedByBasis),
-            ("GPC denies a share purpose despite consent", vec![(D, Grant, Some("advertising"), ""), (D, Signal, None, "gpc")], D, "advertising", Reason::GpcOptOut),
-            ("GPC denies a sale purpose", vec![(D, Signal, None, "gpc")], D, "partners", Reason::GpcOptOut),
-            ("GPC on a linked browser follows the person", vec![(D, Signal, None, "gpc"), (D, Link, None, "link")], S, "partners", Reason::GpcOptOut),
-            ("GPC after the link follows the person too", vec![(D, Link, None, "link"), (D, Signal, None, "gpc")], S, "partners", Reason::GpcOptOut),
-            ("GPC leaves analytics to consent", vec![(D, Grant, Some("statistics"), ""), (D, Signal, None, "gpc")], D, "statistics", Reason::ConsentGiven),
-            ("DNT denies tracking", vec![(D, Grant, Some("statistics"), ""), (D, Signal, None, "dnt")], D, "statistics", Reason::Dnt),
-            ("DNT leaves the service", vec![accepted, (S, Signal, None, "dnt")], S, "accounts", Reason::AllowedByBasis),
-            ("must-accept version not accepted", vec![], S, "accounts", Reason::PolicyNotAccepted),
-            ("must-accept version accepted", vec![accepted], S, "accounts", Reason::AllowedByBasis),
-            ("browser consent carried to the person at link", vec![(D, Grant, Some("statistics"), ""), (D, Link, None, "link")], S, "statistics", Reason::ConsentGiven),
-            ("the person's withdrawal governs a linked browser", vec![(D, Link, None, "link"), (S, Withdraw, Some("statistics"), "")], D, "statistics", Reason::Withdrawn),
+            (
+                "consent purpose, never asked",
+                vec![],
+                S,
+                "statistics",
+                Reason::NoConsent,
+            ),
+            (
+                "opt-in granted",
+                vec![(S, Grant, Some("statistics"), "")],
+                S,
+                "statistics",
+                Reason::ConsentGiven,
+            ),
+            (
+                "withdrawn after grant",
+                vec![
+                    (S, Grant, Some("statistics"), ""),
+                    (S, Withdraw, Some("statistics"), ""),
+                ],
+                S,
+                "statistics",
+                Reason::Withdrawn,
+            ),
+            (
+                "double opt-in not confirmed",
+                vec![(S, Grant, Some("newsletter"), "")],
+                S,
+                "newsletter",
+                Reason::NotConfirmed,
+            ),
+            (
+                "double opt-in confirmed",
+                vec![
+                    (S, Grant, Some("newsletter"), ""),
+                    (S, Confirm, Some("newsletter"), ""),
+                ],
+                S,
+                "newsletter",
+                Reason::ConsentGiven,
+            ),
+            (
+                "consent for earlier terms",
+                vec![(S, Grant, Some("statistics"), "old-terms")],
+                S,
+                "statistics",
+                Reason::TermsChanged,
+            ),
+            (
+                "opt-out purpose nobody opted out of",
+                vec![],
+                S,
+                "partners",
+                Reason::AllowedByOptOut,
+            ),
+            (
+                "opt-out purpose opted out",
+                vec![(S, Withdraw, Some("partners"), "")],
+                S,
+                "partners",
+                Reason::Withdrawn,
+            ),
+            (
+                "legitimate interest",
+                vec![],
+                S,
+                "security",
+                Reason::AllowedByBasis,
+            ),
+            (
+                "legitimate interest objected",
+                vec![(S, Object, Some("security"), "")],
+                S,
+                "security",
+                Reason::Objected,
+            ),
+            (
+                "objection to direct marketing is absolute",
+                vec![(S, Object, None, "")],
+                S,
+                "product-emails",
+                Reason::Objected,
+            ),
+            (
+                "objection beats consent",
+                vec![
+                    (S, Grant, Some("statistics"), ""),
+                    (S, Object, Some("statistics"), ""),
+                ],
+                S,
+                "statistics",
+                Reason::Objected,
+            ),
+            (
+                "objection does not reach a legal obligation",
+                vec![(S, Object, None, "")],
+                S,
+                "invoicing",
+                Reason::AllowedByBasis,
+            ),
+            (
+                "lifted objection",
+                vec![
+                    (S, Object, Some("security"), ""),
+                    (S, Lift, Some("security"), ""),
+                ],
+                S,
+                "security",
+                Reason::AllowedByBasis,
+            ),
+            (
+                "restriction blocks a consented purpose",
+                vec![(S, Grant, Some("statistics"), ""), (S, Restrict, None, "")],
+                S,
+                "statistics",
+                Reason::Restricted,
+            ),
+            (
+                "restriction keeps the legal hold",
+                vec![(S, Restrict, None, "")],
+                S,
+                "invoicing",
+                Reason::LegalHold,
+            ),
+            (
+                "closed account blocks the service",
+                vec![accepted, (S, Close, None, "")],
+                S,
+                "accounts",
+                Reason::AccountClosed,
+            ),
+            (
+                "closed account keeps the legal hold",
+                vec![(S, Close, None, "")],
+                S,
+                "invoicing",
+                Reason::LegalHold,
+            ),
+            (
+                "reopened account",
+                vec![accepted, (S, Close, None, ""), (S, Reopen, None, "")],
+                S,
+                "accounts",
+                Reason::AllowedByBasis,
+            ),
+            (
+                "GPC denies a share purpose despite consent",
+                vec![
+                    (D, Grant, Some("advertising"), ""),
+                    (D, Signal, None, "gpc"),
+                ],
+                D,
+                "advertising",
+                Reason::GpcOptOut,
+            ),
+            (
+                "GPC denies a sale purpose",
+                vec![(D, Signal, None, "gpc")],
+                D,
+                "partners",
+                Reason::GpcOptOut,
+            ),
+            (
+                "GPC on a linked browser follows the person",
+                vec![(D, Signal, None, "gpc"), (D, Link, None, "link")],
+                S,
+                "partners",
+                Reason::GpcOptOut,
+            ),
+            (
+                "GPC after the link follows the person too",
+                vec![(D, Link, None, "link"), (D, Signal, None, "gpc")],
+                S,
+                "partners",
+                Reason::GpcOptOut,
+            ),
+            (
+                "GPC leaves analytics to consent",
+                vec![(D, Grant, Some("statistics"), ""), (D, Signal, None, "gpc")],
+                D,
+                "statistics",
+                Reason::ConsentGiven,
+            ),
+            (
+                "DNT denies tracking",
+                vec![(D, Grant, Some("statistics"), ""), (D, Signal, None, "dnt")],
+                D,
+                "statistics",
+                Reason::Dnt,
+            ),
+            (
+                "DNT leaves the service",
+                vec![accepted, (S, Signal, None, "dnt")],
+                S,
+                "accounts",
+                Reason::AllowedByBasis,
+            ),
+            (
+                "must-accept version not accepted",
+                vec![],
+                S,
+                "accounts",
+                Reason::PolicyNotAccepted,
+            ),
+            (
+                "must-accept version accepted",
+                vec![accepted],
+                S,
+                "accounts",
+                Reason::AllowedByBasis,
+            ),
+            (
+                "browser consent carried to the person at link",
+                vec![(D, Grant, Some("statistics"), ""), (D, Link, None, "link")],
+                S,
+                "statistics",
+                Reason::ConsentGiven,
+            ),
+            (
+                "the person's withdrawal governs a linked browser",
+                vec![
+                    (D, Link, None, "link"),
+                    (S, Withdraw, Some("statistics"), ""),
+                ],
+                D,
+                "statistics",
+                Reason::Withdrawn,
+            ),
         ];
         let rules = rules(&[("1", false), ("2", true)]);
         let mut reached = BTreeSet::new();
@@ -823,15 +1064,27 @@ dnt = true
         let rules = rules(&[("1", true), ("2", true)]);
         let state = run(&rules, &[(S, Action::Accept, None, "1")]);
         let accounts = rules.purpose("accounts").unwrap();
-        assert_eq!(state.decide(&rules, &S, accounts).reason, Reason::PolicyNotAccepted);
+        assert_eq!(
+            state.decide(&rules, &S, accounts).reason,
+            Reason::PolicyNotAccepted
+        );
         let state = run(&rules, &[(S, Action::Accept, None, "2")]);
-        assert_eq!(state.decide(&rules, &S, accounts).reason, Reason::AllowedByBasis);
+        assert_eq!(
+            state.decide(&rules, &S, accounts).reason,
+            Reason::AllowedByBasis
+        );
         // A later version that need not be accepted keeps the earlier requirement.
         let rules = rules_three();
         let state = run(&rules, &[(S, Action::Accept, None, "2")]);
-        assert_eq!(state.decide(&rules, &S, accounts).reason, Reason::AllowedByBasis);
+        assert_eq!(
+            state.decide(&rules, &S, accounts).reason,
+            Reason::AllowedByBasis
+        );
         let state = run(&rules, &[(S, Action::Accept, None, "1")]);
-        assert_eq!(state.decide(&rules, &S, accounts).reason, Reason::PolicyNotAccepted);
+        assert_eq!(
+            state.decide(&rules, &S, accounts).reason,
+            Reason::PolicyNotAccepted
+        );
     }
 
     fn rules_three() -> Rules {
@@ -842,7 +1095,13 @@ dnt = true
     fn a_later_request_without_gpc_is_no_opt_in() {
         let rules = rules(&[("2", false)]);
         // The signal is sticky: nothing but a new event could undo it, and no event does.
-        let state = run(&rules, &[(D, Action::Signal, None, "gpc"), (D, Action::Grant, Some("advertising"), "")]);
+        let state = run(
+            &rules,
+            &[
+                (D, Action::Signal, None, "gpc"),
+                (D, Action::Grant, Some("advertising"), ""),
+            ],
+        );
         let ads = rules.purpose("advertising").unwrap();
         assert_eq!(state.decide(&rules, &D, ads).reason, Reason::GpcOptOut);
     }

@@ -320,7 +320,9 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<crate::consent::SealedEvent>, StoreError>> + Send;
 
     /// The sealed head of the consent ledger.
-    fn consent_head(&self) -> impl Future<Output = Result<Option<crate::audit::Seal>, StoreError>> + Send;
+    fn consent_head(
+        &self,
+    ) -> impl Future<Output = Result<Option<crate::audit::Seal>, StoreError>> + Send;
 
     /// Up to `limit` consent events after `after`, in order.
     fn consent_events(

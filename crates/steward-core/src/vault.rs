@@ -712,9 +712,7 @@ impl<S: Store> Vault<S> {
     /// confirmation, a policy notice); the caller audits the mail.
     pub(crate) async fn email_of(&self, id: SubjectId) -> Result<Option<String>, VaultError> {
         let (stored, key) = self.load(id).await?;
-        let view = self.open_view(id, &stored, &key, |c| {
-            c == IdentityKind::Email.category()
-        })?;
+        let view = self.open_view(id, &stored, &key, |c| c == IdentityKind::Email.category())?;
         Ok(view
             .identities
             .into_iter()

@@ -416,7 +416,10 @@ pub fn router<S: Store>(state: ApiState<S>) -> Router {
             "/v1/permits",
             get(crate::consent::permit::<S>).post(crate::consent::permits::<S>),
         )
-        .route("/v1/subjects/{id}/consent", get(crate::consent::history::<S>))
+        .route(
+            "/v1/subjects/{id}/consent",
+            get(crate::consent::history::<S>),
+        )
         .route(
             "/v1/subjects/{id}/consent/proof",
             get(crate::consent::proof::<S>),

@@ -346,9 +346,9 @@ pub async fn proof<S: Store>(
     let id = subject_id(&id)?;
     let proof = state.ledger.proof(&access, id).await?;
     let mut response = Json(proof).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"consent-proof-{id}.json\""
-    )) {
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("attachment; filename=\"consent-proof-{id}.json\""))
+    {
         response
             .headers_mut()
             .insert(header::CONTENT_DISPOSITION, v);
@@ -379,7 +379,13 @@ pub async fn unsubscribe_headers<S: Store>(
             "name the purpose the message is sent for: `?purpose=<purpose id>`",
         ));
     };
-    Ok(Json(state.ledger.unsubscribe_headers(&access, id, &q.purpose).await?).into_response())
+    Ok(Json(
+        state
+            .ledger
+            .unsubscribe_headers(&access, id, &q.purpose)
+            .await?,
+    )
+    .into_response())
 }
 
 /// Verifies the whole ledger.
@@ -400,9 +406,11 @@ pub async fn verify<S: Store>(
     state.vault.record(entry).await?;
     Ok(match result {
         Ok(n) => Json(json!({ "intact": true, "events": n })).into_response(),
-        Err(ConsentError::Broken(b)) => {
-            (StatusCode::OK, Json(json!({ "intact": false, "break": b.to_string() }))).into_response()
-        }
+        Err(ConsentError::Broken(b)) => (
+            StatusCode::OK,
+            Json(json!({ "intact": false, "break": b.to_string() })),
+        )
+            .into_response(),
         Err(e) => return Err(e.into()),
     })
 }
@@ -561,7 +569,10 @@ async fn choices_inner<S: Store>(
         let e = ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "evidence-too-large",
-            format!("the body is {} bytes; at most {MAX_CHOICES_BODY}", raw.len()),
+            format!(
+                "the body is {} bytes; at most {MAX_CHOICES_BODY}",
+                raw.len()
+            ),
         );
         return Err(refuse(&state.vault, entry, e).await);
     }
@@ -599,7 +610,10 @@ async fn choices_inner<S: Store>(
         .iter()
         .filter_map(|(p, _)| {
             let d = ledger.permit(&party, p).ok()?;
-            Some((p.clone(), json!({ "allowed": d.allowed, "reason": d.reason.code() })))
+            Some((
+                p.clone(),
+                json!({ "allowed": d.allowed, "reason": d.reason.code() }),
+            ))
         })
         .collect();
     Ok(Json(json!({ "device": text, "permits": permits })).into_response())
@@ -665,7 +679,10 @@ fn page(status: StatusCode, title: &str, text: &str, form: Option<(&str, &str, &
     if let Ok(csp) = HeaderValue::from_str(&crate::content_security_policy(PAGE_STYLE)) {
         h.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
@@ -716,23 +733,48 @@ impl LinkKind {
     }
     fn done(self, outcome: LinkOutcome) -> (&'static str, &'static str) {
         match (self, outcome) {
-            (Self::Confirm, LinkOutcome::Done) => ("Confirmed", "Thank you: your subscription is confirmed."),
-            (Self::Confirm, LinkOutcome::AlreadyDone) => ("Already confirmed", "Your subscription was already confirmed."),
-            (Self::Unsubscribe, LinkOutcome::Done) => ("Unsubscribed", "You will not receive these messages any more."),
-            (Self::Unsubscribe, LinkOutcome::AlreadyDone) => ("Already unsubscribed", "You had already unsubscribed: you will not receive these messages."),
-            (Self::Accept, LinkOutcome::Done) => ("Accepted", "Thank you: your acceptance is recorded."),
-            (Self::Accept, LinkOutcome::AlreadyDone) => ("Already accepted", "Your acceptance was already recorded."),
+            (Self::Confirm, LinkOutcome::Done) => {
+                ("Confirmed", "Thank you: your subscription is confirmed.")
+            }
+            (Self::Confirm, LinkOutcome::AlreadyDone) => (
+                "Already confirmed",
+                "Your subscription was already confirmed.",
+            ),
+            (Self::Unsubscribe, LinkOutcome::Done) => (
+                "Unsubscribed",
+                "You will not receive these messages any more.",
+            ),
+            (Self::Unsubscribe, LinkOutcome::AlreadyDone) => (
+                "Already unsubscribed",
+                "You had already unsubscribed: you will not receive these messages.",
+            ),
+            (Self::Accept, LinkOutcome::Done) => {
+                ("Accepted", "Thank you: your acceptance is recorded.")
+            }
+            (Self::Accept, LinkOutcome::AlreadyDone) => {
+                ("Already accepted", "Your acceptance was already recorded.")
+            }
         }
     }
 }
 
 /// `GET` on a link: a page with one button (mail scanners that follow links change nothing).
-pub async fn link_page(kind: LinkKind, query: Result<Query<TokenQuery>, QueryRejection>) -> Response {
+pub async fn link_page(
+    kind: LinkKind,
+    query: Result<Query<TokenQuery>, QueryRejection>,
+) -> Response {
     let Some(token) = query.ok().and_then(|Query(q)| q.token) else {
-        return link_error(ConsentError::Token(steward_core::consent::TokenError::Malformed));
+        return link_error(ConsentError::Token(
+            steward_core::consent::TokenError::Malformed,
+        ));
     };
     let (title, text, button) = kind.ask();
-    page(StatusCode::OK, title, text, Some((kind.path(), &token, button)))
+    page(
+        StatusCode::OK,
+        title,
+        text,
+        Some((kind.path(), &token, button)),
+    )
 }
 
 /// `POST` on a link: the change itself. Takes the token from the query (RFC 8058 one-click
@@ -747,7 +789,9 @@ pub async fn link_post<S: Store>(
 ) -> Response {
     let from_form = form_urlencoded(&form, "token");
     let Some(token) = query.or(from_form) else {
-        return link_error(ConsentError::Token(steward_core::consent::TokenError::Malformed));
+        return link_error(ConsentError::Token(
+            steward_core::consent::TokenError::Malformed,
+        ));
     };
     let evidence = match evidence(&state, &headers, peer, None) {
         Ok(e) => e,
@@ -784,7 +828,10 @@ fn percent_decode(v: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or(""), 16) {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or(""),
+                    16,
+                ) {
                     Ok(b) => {
                         out.push(b);
                         i += 2;

@@ -127,7 +127,10 @@ async fn link<S: Store, const KIND: u8>(
     State(state): State<api::ApiState<S>>,
     headers: HeaderMap,
     api::Peer(peer): api::Peer,
-    query: Result<axum::extract::Query<consent::TokenQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<
+        axum::extract::Query<consent::TokenQuery>,
+        axum::extract::rejection::QueryRejection,
+    >,
     form: axum::body::Bytes,
 ) -> Response {
     let kind = match KIND {

@@ -337,18 +337,18 @@ fn unknown(what: &str, value: &str) -> StoreError {
 
 impl ConsentRow {
     pub fn into_sealed(self) -> Result<SealedEvent, StoreError> {
-        let party_bytes: [u8; 16] = self
-            .party
-            .as_slice()
-            .try_into()
-            .map_err(|_| StoreError::Backend("a stored consent party is not 16 bytes".into()))?;
+        let party_bytes: [u8; 16] =
+            self.party.as_slice().try_into().map_err(|_| {
+                StoreError::Backend("a stored consent party is not 16 bytes".into())
+            })?;
         Ok(SealedEvent {
             seq: seq(self.seq)?,
             event: ConsentEvent {
                 at: from_nanos(self.at)?,
                 party: Party::from_parts(&self.party_kind, party_bytes)
                     .ok_or_else(|| unknown("party kind", &self.party_kind))?,
-                action: Action::parse(&self.action).ok_or_else(|| unknown("action", &self.action))?,
+                action: Action::parse(&self.action)
+                    .ok_or_else(|| unknown("action", &self.action))?,
                 purpose: self.purpose,
                 signal: self
                     .signal
@@ -357,7 +357,8 @@ impl ConsentRow {
                 link: self.link.map(|l| uuid(&l).map(SubjectId)).transpose()?,
                 policy: self.policy,
                 terms: self.terms,
-                method: Method::parse(&self.method).ok_or_else(|| unknown("method", &self.method))?,
+                method: Method::parse(&self.method)
+                    .ok_or_else(|| unknown("method", &self.method))?,
                 evidence: Evidence {
                     notice: self.notice,
                     ip: self.ip,

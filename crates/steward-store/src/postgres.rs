@@ -742,7 +742,9 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| backend(&e))?;
-        rows.into_iter().map(convert::ConsentRow::into_sealed).collect()
+        rows.into_iter()
+            .map(convert::ConsentRow::into_sealed)
+            .collect()
     }
 
     async fn consent_of(&self, parties: &[Party]) -> Result<Vec<SealedEvent>, StoreError> {
@@ -774,7 +776,9 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| backend(&e))?;
-        rows.into_iter().map(convert::ConsentRow::into_sealed).collect()
+        rows.into_iter()
+            .map(convert::ConsentRow::into_sealed)
+            .collect()
     }
 
     async fn policy_versions(&self) -> Result<Vec<PolicyVersion>, StoreError> {
@@ -812,7 +816,11 @@ impl Store for PgStore {
         tx.commit().await.map_err(|e| backend(&e))
     }
 
-    async fn policy_notices(&self, version: &str, limit: u32) -> Result<Vec<SubjectId>, StoreError> {
+    async fn policy_notices(
+        &self,
+        version: &str,
+        limit: u32,
+    ) -> Result<Vec<SubjectId>, StoreError> {
         let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
             "SELECT subject FROM steward.policy_notices WHERE version = $1 AND sent_at IS NULL ORDER BY subject LIMIT $2",
         )
@@ -832,13 +840,15 @@ impl Store for PgStore {
         subject: SubjectId,
         at: time::OffsetDateTime,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE steward.policy_notices SET sent_at = $1 WHERE version = $2 AND subject = $3")
-            .bind(to_nanos(at))
-            .bind(version)
-            .bind(subject.as_bytes().as_slice())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| backend(&e))?;
+        sqlx::query(
+            "UPDATE steward.policy_notices SET sent_at = $1 WHERE version = $2 AND subject = $3",
+        )
+        .bind(to_nanos(at))
+        .bind(version)
+        .bind(subject.as_bytes().as_slice())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| backend(&e))?;
         Ok(())
     }
 }

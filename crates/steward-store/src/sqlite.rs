@@ -804,7 +804,9 @@ impl Store for SqliteStore {
         .fetch_all(&self.data)
         .await
         .map_err(|e| backend(&e))?;
-        rows.into_iter().map(convert::ConsentRow::into_sealed).collect()
+        rows.into_iter()
+            .map(convert::ConsentRow::into_sealed)
+            .collect()
     }
 
     async fn consent_of(&self, parties: &[Party]) -> Result<Vec<SealedEvent>, StoreError> {
@@ -836,7 +838,9 @@ impl Store for SqliteStore {
         .fetch_all(&self.data)
         .await
         .map_err(|e| backend(&e))?;
-        rows.into_iter().map(convert::ConsentRow::into_sealed).collect()
+        rows.into_iter()
+            .map(convert::ConsentRow::into_sealed)
+            .collect()
     }
 
     async fn policy_versions(&self) -> Result<Vec<PolicyVersion>, StoreError> {
@@ -864,7 +868,7 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| backend(&e))?;
         if v.must_accept {
-            sqlx::query("INSERT INTO policy_notices (version, subject, queued_at) SELECT ?, id, ? FROM subjects ON CONFLICT DO NOTHING")
+            sqlx::query("INSERT INTO policy_notices (version, subject, queued_at) SELECT ?, id, ? FROM subjects WHERE true ON CONFLICT DO NOTHING")
                 .bind(&v.version)
                 .bind(to_nanos(v.recorded_at))
                 .execute(&mut *tx)
@@ -874,7 +878,11 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(|e| backend(&e))
     }
 
-    async fn policy_notices(&self, version: &str, limit: u32) -> Result<Vec<SubjectId>, StoreError> {
+    async fn policy_notices(
+        &self,
+        version: &str,
+        limit: u32,
+    ) -> Result<Vec<SubjectId>, StoreError> {
         let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
             "SELECT subject FROM policy_notices WHERE version = ? AND sent_at IS NULL ORDER BY subject LIMIT ?",
         )

@@ -470,7 +470,12 @@ pub struct ServeArgs {
     #[arg(long, env = "STEWARD_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
     /// Send mail through this SMTP server (smtps://USER:PASS@HOST:465, smtp://HOST:587?tls=required); without it, mail is written to DATA_DIR/outbox
-    #[arg(long, env = "STEWARD_SMTP_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "STEWARD_SMTP_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub smtp_url: Option<String>,
     /// The sender of Steward's mail (default: the declaration's controller e-mail)
     #[arg(long, env = "STEWARD_MAIL_FROM", value_name = "ADDRESS")]

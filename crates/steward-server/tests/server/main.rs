@@ -66,6 +66,8 @@ pub struct App {
     pub store: SqliteStore,
     /// The vault (to make staff accounts, read the audit).
     pub vault: Arc<Vault<SqliteStore>>,
+    /// The consent ledger it serves.
+    pub ledger: Arc<steward_core::ledger::Ledger<SqliteStore>>,
     /// The clock the server reads (tests move it).
     pub clock: ManualClock,
     _stop: oneshot::Sender<()>,
@@ -88,9 +90,8 @@ pub async fn spawn(declaration: Declaration) -> App {
 pub async fn spawn_with(declaration: Declaration, config: steward_server::ServerConfig) -> App {
     let dir = tempfile::tempdir().unwrap();
     let outbox = dir.path().join("outbox");
-    let mailer = Arc::new(
-        steward_server::mail::OutboxMailer::new(outbox, "privacy@example.com").unwrap(),
-    );
+    let mailer =
+        Arc::new(steward_server::mail::OutboxMailer::new(outbox, "privacy@example.com").unwrap());
     spawn_full(declaration, config, mailer, dir).await
 }
 

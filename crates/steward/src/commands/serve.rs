@@ -88,7 +88,9 @@ async fn serve_with<S: steward_core::Store>(
             .trim_end_matches('/')
             .to_owned();
         if !(public_url.starts_with("https://") || public_url.starts_with("http://")) {
-            output::stderr("error: --public-url must start with https:// (or http:// for a local test)");
+            output::stderr(
+                "error: --public-url must start with https:// (or http:// for a local test)",
+            );
             return Outcome::Unreadable;
         }
         let options = steward_core::ledger::LedgerOptions {
