@@ -195,3 +195,272 @@ async fn the_notice_renders_styled_and_keyboard_usable_in_chromium() {
         .send()
         .await;
 }
+
+impl Driver {
+    async fn open(&self, url: &str) {
+        self.command("url", json!({ "url": url })).await;
+    }
+
+    /// Makes `navigator.globalPrivacyControl` true in every page this browser opens, as a
+    /// browser with GPC switched on does.
+    async fn enable_gpc(&self) {
+        let url = format!("{}/session/{}/goog/cdp/execute", self.base, self.session);
+        let reply = post(
+            &self.client,
+            url,
+            &json!({ "cmd": "Page.addScriptToEvaluateOnNewDocument", "params": {
+                "source": "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', { get: () => true });"
+            }}),
+        )
+        .await;
+        assert!(reply["value"].is_object(), "CDP refused: {reply}");
+    }
+
+    /// Waits (bounded) until `script` returns true.
+    async fn until(&self, script: &str) -> bool {
+        for _ in 0..50 {
+            if self.script(script).await == true {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    async fn quit(self) {
+        let _ = self
+            .client
+            .delete(format!("{}/session/{}", self.base, self.session))
+            .send()
+            .await;
+    }
+}
+
+/// The operator's page, on its own origin, using consent.js from the Steward at `?steward=PORT`.
+async fn operator_site() -> std::net::SocketAddr {
+    use axum::extract::Query;
+    async fn page(
+        Query(q): Query<std::collections::HashMap<String, String>>,
+    ) -> axum::response::Html<String> {
+        let steward = q.get("steward").cloned().unwrap_or_default();
+        axum::response::Html(format!(
+            r##"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title>
+<script src="http://127.0.0.1:{steward}/consent.js"></script></head>
+<body><h1>Shop</h1><a href="#" data-steward-preferences>Privacy choices</a>
+<script type="text/plain" data-purpose="site-statistics">window.analyticsRan = true;</script>
+<script type="text/plain" data-purpose="advertising">window.adsRan = true;</script>
+</body></html>"##
+        ))
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let app = axum::Router::new().route("/page", axum::routing::get(page));
+        let _ = axum::serve(listener, app).await;
+    });
+    address
+}
+
+fn device_of(app: &super::App, text: &Value) -> steward_core::consent::Party {
+    steward_core::consent::Party::Device(
+        app.ledger
+            .device(text.as_str().expect("consent.js keeps a device id"))
+            .expect("a device id this Steward issued"),
+    )
+}
+
+#[tokio::test]
+async fn consent_js_blocks_until_consent_honours_gpc_and_asks_again_on_a_new_revision() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let app = spawn(example("004-mailpro.toml")).await;
+    let site = operator_site().await;
+    let page = format!("http://{site}/page?steward={}", app.address.port());
+
+    // Before consent: the banner is up, focused for the keyboard, and nothing tracking ran.
+    driver.open(&page).await;
+    assert!(
+        driver
+            .until("return !!document.getElementById('steward-banner')")
+            .await,
+        "no banner"
+    );
+    let facts = driver
+        .script("const b = document.getElementById('steward-banner'); return [b.getAttribute('role'), b.getAttribute('aria-labelledby'), document.activeElement.id, window.analyticsRan === undefined, window.adsRan === undefined, !!document.getElementById('steward-signal')]")
+        .await;
+    assert_eq!(
+        facts,
+        json!([
+            "dialog",
+            "steward-title",
+            "steward-accept",
+            true,
+            true,
+            false
+        ])
+    );
+
+    // Choose → allow statistics only → save: the statistics script runs, advertising does not.
+    driver
+        .script("document.getElementById('steward-customise').click(); return true")
+        .await;
+    assert!(
+        driver
+            .until("return !!document.getElementById('steward-purpose-site-statistics')")
+            .await
+    );
+    let labelled = driver
+        .script("const b = document.getElementById('steward-purpose-site-statistics'); return !!document.querySelector('label[for=\"' + b.id + '\"]') && !!b.getAttribute('aria-describedby')")
+        .await;
+    assert_eq!(
+        labelled, true,
+        "each choice has a label and a description for screen readers"
+    );
+    driver
+        .script("document.getElementById('steward-purpose-site-statistics').click(); document.getElementById('steward-save').click(); return true")
+        .await;
+    assert!(
+        driver.until("return window.analyticsRan === true").await,
+        "analytics did not run after consent"
+    );
+    assert_eq!(
+        driver
+            .script(
+                "return window.adsRan === undefined && !document.getElementById('steward-banner')"
+            )
+            .await,
+        true
+    );
+    // The choice is on the server's ledger, for this browser.
+    assert!(
+        driver
+            .until("return !!JSON.parse(localStorage.getItem('steward.consent')).device")
+            .await
+    );
+    let device = driver
+        .script("return JSON.parse(localStorage.getItem('steward.consent')).device")
+        .await;
+    let party = device_of(&app, &device);
+    let mut recorded = false;
+    for _ in 0..50 {
+        if app
+            .ledger
+            .permit(&party, "site-statistics")
+            .unwrap()
+            .reason
+            .code()
+            == "consent-given"
+        {
+            recorded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recorded, "no grant on the ledger for the browser");
+    assert_eq!(
+        app.ledger
+            .permit(&party, "advertising")
+            .unwrap()
+            .reason
+            .code(),
+        "no-consent"
+    );
+
+    // A reload remembers the choice without asking.
+    driver.open(&page).await;
+    assert!(driver.until("return window.analyticsRan === true").await);
+    assert_eq!(
+        driver
+            .script("return !document.getElementById('steward-banner')")
+            .await,
+        true
+    );
+
+    // A new policy revision brings the banner back (and nothing runs until it is answered).
+    let bumped = super::example_text("004-mailpro.toml").replacen(
+        "version = \"2019-02-05\"",
+        "version = \"2026-12-01\"",
+        1,
+    );
+    let next = spawn(super::declaration("004-mailpro.toml", bumped)).await;
+    driver
+        .open(&format!(
+            "http://{site}/page?steward={}",
+            next.address.port()
+        ))
+        .await;
+    assert!(
+        driver
+            .until("return !!document.getElementById('steward-banner')")
+            .await,
+        "no banner for the new revision"
+    );
+    assert_eq!(
+        driver
+            .script("return window.analyticsRan === undefined")
+            .await,
+        true
+    );
+    driver.quit().await;
+
+    // A browser with GPC on: the signal is shown as honoured, and accepting everything still
+    // never runs the advertising (sharing) script.
+    let Some(gpc) = Driver::start().await else {
+        return;
+    };
+    gpc.enable_gpc().await;
+    gpc.open(&page).await;
+    assert!(
+        gpc.until("return !!document.getElementById('steward-signal')")
+            .await,
+        "no signal note"
+    );
+    let note = gpc
+        .script("return document.getElementById('steward-signal').textContent")
+        .await;
+    assert!(
+        note.as_str()
+            .unwrap()
+            .contains("Opt-out preference signal honoured"),
+        "{note}"
+    );
+    gpc.script("document.getElementById('steward-accept').click(); return true")
+        .await;
+    assert!(gpc.until("return window.analyticsRan === true").await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        gpc.script("return window.adsRan === undefined").await,
+        true,
+        "the advertising script ran despite GPC"
+    );
+    assert!(
+        gpc.until("return !!JSON.parse(localStorage.getItem('steward.consent')).device")
+            .await
+    );
+    let device = gpc
+        .script("return JSON.parse(localStorage.getItem('steward.consent')).device")
+        .await;
+    let party = device_of(&app, &device);
+    let mut signalled = false;
+    for _ in 0..50 {
+        if app
+            .ledger
+            .signalled(&party, steward_core::consent::Signal::Gpc)
+        {
+            signalled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(signalled, "the GPC signal is on the ledger");
+    assert_eq!(
+        app.ledger
+            .permit(&party, "advertising")
+            .unwrap()
+            .reason
+            .code(),
+        "gpc-opt-out"
+    );
+    gpc.quit().await;
+}
