@@ -8,6 +8,8 @@
 //! Depends on `steward-policy` and `steward-core`; the binary depends on it, never the other
 //! way round. Generic over the store: `serve::<SqliteStore>` or `serve::<PgStore>`.
 
+#![recursion_limit = "512"]
+
 pub mod api;
 pub mod consent;
 pub mod mail;

@@ -24,7 +24,7 @@ pub fn document() -> Value {
         "info": {
             "title": "Steward API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Personal records sealed per subject: create, look up, read for a declared purpose, rectify, export, erase; the audit trail and its verification; staff sessions. Identities travel only in request bodies, never in URLs. Every call, allowed or refused, is written to the hash-chained audit trail; every response carries a `Steward-Request-Id` header naming its audit entries."
+            "description": "Personal records sealed per subject: create, look up, read for a declared purpose, rectify, export, erase; the audit trail and its verification; the consent ledger and permits; staff sessions. The public consent endpoints (`/consent.js`, `/consent/choices`, the confirm, unsubscribe and accept links, `/.well-known/gpc.json`) are described in docs/consent.md. Identities travel only in request bodies, never in URLs. Every call, allowed or refused, is written to the hash-chained audit trail; every response carries a `Steward-Request-Id` header naming its audit entries."
         },
         "components": {
             "securitySchemes": {
@@ -116,6 +116,57 @@ pub fn document() -> Value {
                 "operationId": "verifyAudit", "summary": "Verify the whole chain: hashes, checkpoints, the sealed head (admin, dpo, auditor).", "security": auth,
                 "responses": { "200": { "description": "`{intact: true, entries, checkpoints, head}` or `{intact: false, break}` naming the first broken entry.", "content": { "application/json": { "schema": { "type": "object" } } } },
                     "401": unauthorized, "403": denied } } },
+            "/v1/consent": { "post": {
+                "operationId": "recordConsent", "summary": "Record a consent event for a subject or a browser: grant, confirm, withdraw, object, restrict, lift, signal (gpc, dnt), accept (a policy version), link (a browser to a subject), close, reopen. Checked against the declaration, chained on the ledger, audited (refusals too). A grant for a double opt-in purpose mails the confirmation link.", "security": auth,
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["action"], "additionalProperties": false, "properties": {
+                    "subject": { "type": "string", "format": "uuid" }, "device": { "type": "string", "description": "A device id issued by consent.js (`dv1.…`)." },
+                    "action": { "type": "string", "enum": ["grant", "confirm", "withdraw", "object", "restrict", "lift", "signal", "accept", "link", "close", "reopen"] },
+                    "purpose": { "type": "string" }, "signal": { "type": "string", "enum": ["gpc", "dnt"] },
+                    "link": { "type": "string", "format": "uuid", "description": "For `link`: the subject the browser belongs to." },
+                    "version": { "type": "string", "description": "For `accept`: the policy version accepted (default: the current one)." },
+                    "method": { "type": "string", "enum": ["form", "banner", "api", "email-link", "unsubscribe", "signal", "staff"] },
+                    "notice": { "type": "string", "maxLength": 64, "description": "The notice revision the person saw." },
+                    "user_agent": { "type": "string", "maxLength": 512 }, "ip": { "type": "string", "description": "The person's address, kept only as a keyed hash." } } } } } },
+                "responses": { "201": { "description": "`{seq, permit, confirmation}`.", "content": { "application/json": { "schema": { "type": "object" } } } },
+                    "400": error_response("Not JSON of this schema, or a device id that is malformed or not issued here (`malformed-token`, `forged-token`)."), "401": unauthorized, "403": denied,
+                    "404": error_response("No such subject."), "413": error_response("`evidence-too-large`."),
+                    "422": error_response("`unknown-purpose`, `not-consent-based`, `not-objectable`, `invalid-event`, `needs-email`, `unknown-version`."),
+                    "502": error_response("The event is recorded but the confirmation mail failed (`mail-failed`).") } } },
+            "/v1/consent/verify": { "get": {
+                "operationId": "verifyConsent", "summary": "Verify the whole consent ledger against its sealed head (admin, dpo, auditor).", "security": auth,
+                "responses": { "200": { "description": "`{intact: true, events}` or `{intact: false, break}`.", "content": { "application/json": { "schema": { "type": "object" } } } },
+                    "401": unauthorized, "403": denied } } },
+            "/v1/permits": {
+                "get": {
+                    "operationId": "permit", "summary": "May this purpose use this person's (or browser's) data now? Answered from memory, with a reason code.", "security": auth,
+                    "parameters": [
+                        { "name": "subject", "in": "query", "schema": { "type": "string", "format": "uuid" } },
+                        { "name": "device", "in": "query", "schema": { "type": "string" } },
+                        { "name": "purpose", "in": "query", "required": true, "schema": { "type": "string" } }],
+                    "responses": { "200": { "description": "`{purpose, allowed, reason}`; reason is one of consent-given, allowed-by-basis, allowed-by-opt-out, legal-hold, no-consent, withdrawn, not-confirmed, terms-changed, objected, restricted, account-closed, gpc-opt-out, dnt, policy-not-accepted.", "content": { "application/json": { "schema": { "type": "object" } } } },
+                        "400": error_response("Neither or both of subject and device, or a bad device id."), "401": unauthorized, "403": denied, "422": error_response("`unknown-purpose`.") } },
+                "post": {
+                    "operationId": "permits", "summary": "Up to 1,000 permit questions at once, answered in order.", "security": auth,
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["questions"], "additionalProperties": false, "properties": {
+                        "questions": { "type": "array", "maxItems": 1000, "items": { "type": "object", "required": ["purpose"], "properties": {
+                            "subject": { "type": "string", "format": "uuid" }, "device": { "type": "string" }, "purpose": { "type": "string" } } } } } } } } },
+                    "responses": { "200": { "description": "`{answers: [{purpose, allowed, reason}]}`.", "content": { "application/json": { "schema": { "type": "object" } } } },
+                        "400": error_response("A bad question (its index is named)."), "401": unauthorized, "403": denied, "413": error_response("`batch-too-large`."), "422": error_response("`unknown-purpose`.") } } },
+            "/v1/subjects/{id}/consent": { "get": {
+                "operationId": "consentHistory", "summary": "A subject's consent now (per purpose) and every event behind it, including those of linked browsers.", "security": auth,
+                "parameters": [id_param],
+                "responses": { "200": { "description": "`{subject, policy, policy_accepted, purposes, events}`.", "content": { "application/json": { "schema": { "type": "object" } } } },
+                    "401": unauthorized, "403": denied } } },
+            "/v1/subjects/{id}/consent/proof": { "get": {
+                "operationId": "consentProof", "summary": "The proof-of-consent export for an auditor: the history with each event's chain hashes, the ledger's head, and the terms of every policy version (admin, dpo, auditor).", "security": auth,
+                "parameters": [id_param],
+                "responses": { "200": { "description": "A `steward-consent-proof/1` JSON document.", "content": { "application/json": { "schema": { "type": "object" } } } },
+                    "401": unauthorized, "403": denied } } },
+            "/v1/subjects/{id}/unsubscribe": { "get": {
+                "operationId": "unsubscribeHeaders", "summary": "The one-click unsubscribe link and the RFC 8058 `List-Unsubscribe` / `List-Unsubscribe-Post` values for a marketing message to this subject.", "security": auth,
+                "parameters": [id_param, { "name": "purpose", "in": "query", "required": true, "schema": { "type": "string" } }],
+                "responses": { "200": { "description": "`{url, list_unsubscribe, list_unsubscribe_post}`.", "content": { "application/json": { "schema": { "type": "object" } } } },
+                    "401": unauthorized, "403": denied, "404": error_response("No such subject."), "422": error_response("`unknown-purpose`, `not-consent-based`.") } } },
             "/v1/session": {
                 "post": {
                     "operationId": "signIn", "summary": "Staff sign-in: sets the session cookie (Secure, HttpOnly, SameSite=Strict) and returns the CSRF token. Every failure answers the same; five in a row lock the account for 15 minutes.",
