@@ -745,6 +745,133 @@ async fn futures_ids<S: Store>(v: &Vault<S>, n: usize) -> Vec<crate::SubjectId> 
     ids
 }
 
+/// Keeps the mail it is given, for the cases that follow links.
+#[derive(Default)]
+pub struct KeptMail(pub std::sync::Mutex<Vec<crate::mail::Mail>>);
+
+impl crate::mail::Mailer for KeptMail {
+    fn send<'a>(
+        &'a self,
+        mail: &'a crate::mail::Mail,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<(), crate::mail::MailError>> + Send + 'a>,
+    > {
+        self.0.lock().unwrap().push(mail.clone());
+        Box::pin(async { Ok(()) })
+    }
+}
+
+async fn ledger<S: Store>(vault: Arc<Vault<S>>, mail: Arc<KeptMail>) -> crate::ledger::Ledger<S> {
+    crate::ledger::Ledger::open(
+        vault,
+        mail,
+        crate::ledger::LedgerOptions {
+            public_url: "https://privacy.shop.example".into(),
+            unsubscribe_mailto: None,
+        },
+        |_| {},
+    )
+    .await
+    .unwrap()
+}
+
+pub async fn the_consent_ledger_chains_events_and_permits_follow_it<S: Store>(store: S) {
+    use crate::consent::{Action, Evidence, Method, Party, Signal};
+    use crate::ledger::Record;
+    let master = MasterKey::generate().unwrap();
+    let vault = Arc::new(vault(store.clone(), &master).await);
+    let mail = Arc::new(KeptMail::default());
+    let one = ledger(Arc::clone(&vault), Arc::clone(&mail)).await;
+    let id = vault
+        .create(&cli(), &account("mia@example.com", "Mia"))
+        .await
+        .unwrap();
+    let person = Party::Subject(id);
+    let grant = Record {
+        party: person,
+        action: Action::Grant,
+        purpose: Some("newsletter".into()),
+        signal: None,
+        link: None,
+        version: None,
+        method: Method::Form,
+        evidence: Evidence::default(),
+    };
+    let recorded = one.record(&cli(), grant).await.unwrap();
+    assert_eq!(recorded.confirmation, Some("sent"));
+    assert_eq!(
+        one.permit(&person, "newsletter").unwrap().reason.code(),
+        "not-confirmed"
+    );
+    let sent = mail.0.lock().unwrap().pop().unwrap();
+    assert_eq!(sent.to, "mia@example.com");
+    let token = sent
+        .text
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    one.confirm(&token, Evidence::default()).await.unwrap();
+    assert_eq!(
+        one.permit(&person, "newsletter").unwrap().reason.code(),
+        "consent-given"
+    );
+
+    // Many browsers signal at once: every event is chained, in one order, none lost.
+    let one = Arc::new(one);
+    let mut tasks = Vec::new();
+    for i in 0..64u8 {
+        let l = Arc::clone(&one);
+        tasks.push(tokio::spawn(async move {
+            let device = crate::consent::DeviceId([i; 16]);
+            l.observe(device, &[Signal::Gpc, Signal::Dnt], Evidence::default())
+                .await
+                .unwrap()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 2);
+    }
+    assert_eq!(one.seq(), 2 + 128);
+    assert_eq!(one.verify(|_| {}).await.unwrap(), 130);
+
+    // A second process on the same store starts from the ledger and catches up on refresh.
+    let two = ledger(Arc::clone(&vault), Arc::new(KeptMail::default())).await;
+    assert_eq!(two.seq(), 130);
+    assert_eq!(
+        two.permit(&person, "newsletter").unwrap().reason.code(),
+        "consent-given"
+    );
+    let withdraw = Record {
+        party: person,
+        action: Action::Withdraw,
+        purpose: Some("newsletter".into()),
+        signal: None,
+        link: None,
+        version: None,
+        method: Method::Api,
+        evidence: Evidence::default(),
+    };
+    one.record(&cli(), withdraw).await.unwrap();
+    assert_eq!(
+        two.permit(&person, "newsletter").unwrap().reason.code(),
+        "consent-given"
+    );
+    two.refresh().await.unwrap();
+    assert_eq!(
+        two.permit(&person, "newsletter").unwrap().reason.code(),
+        "withdrawn"
+    );
+    let history = store.consent_of(&[person]).await.unwrap();
+    let actions: Vec<&str> = history.iter().map(|e| e.event.action.as_str()).collect();
+    assert_eq!(actions, ["grant", "confirm", "withdraw"]);
+    assert_eq!(store.policy_versions().await.unwrap().len(), 1);
+    assert_eq!(two.verify(|_| {}).await.unwrap(), 131);
+}
+
 /// One `#[tokio::test]` per conformance case, each on a fresh store from `$make`.
 #[macro_export]
 macro_rules! conformance_suite {
@@ -764,6 +891,7 @@ macro_rules! conformance_suite {
             keys_rotate_without_touching_data_and_resume_after_an_interruption,
             the_audit_chain_is_appended_in_order_and_verifies,
             scopes_and_roles_are_enforced_and_refusals_audited,
+            the_consent_ledger_chains_events_and_permits_follow_it,
         );
     };
     (@cases $make:expr; $($case:ident),+ $(,)?) => {
