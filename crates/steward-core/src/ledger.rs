@@ -709,6 +709,35 @@ impl<S: Store> Ledger<S> {
         })
     }
 
+    /// Imports events recorded elsewhere (another consent tool, an earlier system), checked
+    /// like recorded ones and appended in order, in one transaction per call; one audit entry
+    /// for the batch. The subjects need not be in the vault yet.
+    pub async fn import(&self, access: &Access, events: Vec<ConsentEvent>) -> Result<u64, ConsentError> {
+        let mut entry = access.entry("consent.import", self.vault.clock().now());
+        entry.detail = Some(format!("{} events", events.len()));
+        let result = async {
+            access.may(Operation::Consent)?;
+            for (i, e) in events.iter().enumerate() {
+                let r = Record {
+                    party: e.party,
+                    action: e.action,
+                    purpose: e.purpose.clone(),
+                    signal: e.signal,
+                    link: e.link,
+                    version: None,
+                    method: e.method,
+                    evidence: e.evidence.clone(),
+                };
+                self.validate(&r).map_err(|err| {
+                    ConsentError::Shape(format!("event {i} of the import: {err}"))
+                })?;
+            }
+            self.append(events).await
+        }
+        .await;
+        self.finish(entry, result).await
+    }
+
     async fn append(&self, events: Vec<ConsentEvent>) -> Result<u64, ConsentError> {
         let _turn = self.writer.lock().await;
         let sealed = self
