@@ -712,7 +712,11 @@ impl<S: Store> Ledger<S> {
     /// Imports events recorded elsewhere (another consent tool, an earlier system), checked
     /// like recorded ones and appended in order, in one transaction per call; one audit entry
     /// for the batch. The subjects need not be in the vault yet.
-    pub async fn import(&self, access: &Access, events: Vec<ConsentEvent>) -> Result<u64, ConsentError> {
+    pub async fn import(
+        &self,
+        access: &Access,
+        events: Vec<ConsentEvent>,
+    ) -> Result<u64, ConsentError> {
         let mut entry = access.entry("consent.import", self.vault.clock().now());
         entry.detail = Some(format!("{} events", events.len()));
         let result = async {

@@ -29,7 +29,10 @@ use steward_policy::Source;
 use steward_store::SqliteStore;
 
 fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn subject(i: u64) -> SubjectId {
@@ -49,9 +52,9 @@ fn event(i: u64, k: u64, policy: &str, terms: &dyn Fn(&str) -> Option<String>) -
         3 => (Action::Grant, Some("advertising"), None),
         4 => (Action::Grant, Some("preferences"), None),
         5 => (Action::Withdraw, Some("advertising"), None),
-        6 if i % 7 == 0 => (Action::Object, Some("product-emails"), None),
+        6 if i.is_multiple_of(7) => (Action::Object, Some("product-emails"), None),
         6 => (Action::Accept, None, None),
-        7 if i % 5 == 0 => (Action::Signal, None, Some(Signal::Gpc)),
+        7 if i.is_multiple_of(5) => (Action::Signal, None, Some(Signal::Gpc)),
         7 => (Action::Grant, Some("site-statistics"), None),
         8 => (Action::Withdraw, Some("site-statistics"), None),
         _ => (Action::Grant, Some("site-statistics"), None),
@@ -78,7 +81,10 @@ fn event(i: u64, k: u64, policy: &str, terms: &dyn Fn(&str) -> Option<String>) -
 fn main() {
     let subjects = env("STEWARD_BENCH_SUBJECTS", 1_000_000);
     let events = env("STEWARD_BENCH_EVENTS", 10_000_000);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(run(subjects, events));
 }
 
@@ -107,9 +113,14 @@ async fn run(subjects: u64, total: u64) {
     };
     let store = SqliteStore::open(&dir).await.unwrap();
     let vault = Arc::new(
-        Vault::open(store.clone(), &master, Arc::clone(&declaration), Arc::new(SystemClock))
-            .await
-            .unwrap(),
+        Vault::open(
+            store.clone(),
+            &master,
+            Arc::clone(&declaration),
+            Arc::new(SystemClock),
+        )
+        .await
+        .unwrap(),
     );
     let mailer = Arc::new(
         steward_server::mail::OutboxMailer::new(dir.join("outbox"), "privacy@example.com").unwrap(),
@@ -126,7 +137,10 @@ async fn run(subjects: u64, total: u64) {
         println!("seeding {} events for {subjects} subjects …", total - have);
         let rules = ledger.rules().clone();
         let terms = move |p: &str| {
-            rules.purpose(p).and_then(|i| rules.rule(i)).map(|r| r.terms_text.clone())
+            rules
+                .purpose(p)
+                .and_then(|i| rules.rule(i))
+                .map(|r| r.terms_text.clone())
         };
         let access = Access::new(Principal::cli());
         let started = Instant::now();
@@ -150,7 +164,9 @@ async fn run(subjects: u64, total: u64) {
     // Loading: what `steward serve` does at start.
     let started = Instant::now();
     let ledger = Arc::new(
-        Ledger::open(Arc::clone(&vault), mailer, options, |_| {}).await.unwrap(),
+        Ledger::open(Arc::clone(&vault), mailer, options, |_| {})
+            .await
+            .unwrap(),
     );
     let load = started.elapsed().as_secs_f64();
     println!(
@@ -160,7 +176,13 @@ async fn run(subjects: u64, total: u64) {
     );
 
     // In process: random subjects, the purposes a page asks about.
-    let purposes = ["site-statistics", "advertising", "newsletter", "account", "product-emails"];
+    let purposes = [
+        "site-statistics",
+        "advertising",
+        "newsletter",
+        "account",
+        "product-emails",
+    ];
     let queries: Vec<(Party, &str)> = (0..2_000_000u64)
         .map(|q| {
             let i = q.wrapping_mul(2_654_435_761) % subjects;
@@ -250,7 +272,10 @@ async fn run(subjects: u64, total: u64) {
         .output()
         .await
         .unwrap();
-    println!("wrk -t2 -c64 -d15s (permits over loopback):\n{}", String::from_utf8_lossy(&output.stdout));
+    println!(
+        "wrk -t2 -c64 -d15s (permits over loopback):\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     drop(kept);
 }
 

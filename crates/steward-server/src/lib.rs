@@ -247,7 +247,7 @@ async fn background<S: Store>(ledger: Arc<Ledger<S>>) {
     loop {
         tick.tick().await;
         let _ = ledger.refresh().await;
-        if n % 60 == 0 {
+        if n.is_multiple_of(60) {
             let _ = ledger.send_policy_notices(500).await;
         }
         n += 1;
