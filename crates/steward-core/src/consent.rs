@@ -392,35 +392,68 @@ impl LedgerChain {
         head: Option<&Seal>,
         events: impl IntoIterator<Item = &'a SealedEvent>,
     ) -> Result<u64, LedgerBreak> {
-        let mut expected = 1;
-        let mut prev = [0u8; 32];
-        let mut buf = Vec::with_capacity(256);
+        let mut v = self.verifier();
         for e in events {
-            if e.seq != expected {
-                return Err(LedgerBreak::Gap {
-                    expected,
-                    found: e.seq,
-                });
-            }
-            encode(&mut buf, e.seq, &e.event);
-            let hash: [u8; 32] = Sha256::new()
-                .chain_update(prev)
-                .chain_update(&buf)
-                .finalize()
-                .into();
-            if e.prev != prev || e.hash != hash {
-                return Err(LedgerBreak::Event(e.seq));
-            }
-            prev = hash;
-            expected += 1;
+            v.feed(e)?;
         }
-        let last = expected - 1;
+        v.finish(head)
+    }
+
+    /// A verifier fed the ledger page by page, so a long ledger is never held in memory.
+    pub fn verifier(&self) -> LedgerVerifier<'_> {
+        LedgerVerifier {
+            chain: self,
+            expected: 1,
+            prev: [0; 32],
+            buf: Vec::with_capacity(256),
+        }
+    }
+}
+
+/// Checks a ledger event by event (see [`LedgerChain::verifier`]).
+#[derive(Debug)]
+pub struct LedgerVerifier<'a> {
+    chain: &'a LedgerChain,
+    expected: u64,
+    prev: [u8; 32],
+    buf: Vec<u8>,
+}
+
+impl LedgerVerifier<'_> {
+    /// Checks the next event.
+    pub fn feed(&mut self, e: &SealedEvent) -> Result<(), LedgerBreak> {
+        if e.seq != self.expected {
+            return Err(LedgerBreak::Gap {
+                expected: self.expected,
+                found: e.seq,
+            });
+        }
+        encode(&mut self.buf, e.seq, &e.event);
+        let hash: [u8; 32] = Sha256::new()
+            .chain_update(self.prev)
+            .chain_update(&self.buf)
+            .finalize()
+            .into();
+        if e.prev != self.prev || e.hash != hash {
+            return Err(LedgerBreak::Event(e.seq));
+        }
+        self.prev = hash;
+        self.expected += 1;
+        Ok(())
+    }
+
+    /// Checks the events fed against the sealed `head`; returns how many there were.
+    pub fn finish(self, head: Option<&Seal>) -> Result<u64, LedgerBreak> {
+        let last = self.expected - 1;
         match head {
             None if last == 0 => Ok(0),
             Some(h)
                 if h.seq == last
-                    && h.hash == prev
-                    && steward_crypto::constant_time_eq(&self.mac(h.seq, &h.hash), &h.mac) =>
+                    && h.hash == self.prev
+                    && steward_crypto::constant_time_eq(
+                        &self.chain.mac(h.seq, &h.hash),
+                        &h.mac,
+                    ) =>
             {
                 Ok(last)
             }

@@ -14,7 +14,7 @@ use crate::consent::{
     MAX_USER_AGENT, Method, Party, SealedEvent, Signal, TokenError, TokenKind, Tokens, terms,
 };
 use crate::mail::{Mail, MailError, Mailer};
-use crate::permit::{Decision, PermitState, PurposeStatus, Rules};
+use crate::permit::{Consent, Decision, PermitState, PurposeStatus, Reason, Rules};
 use crate::store::{Store, StoreError};
 use crate::subject::SubjectId;
 use crate::vault::{Vault, VaultError};
@@ -667,9 +667,6 @@ impl<S: Store> Ledger<S> {
             }
             _ => self.vault.declaration().policy.version.clone(),
         };
-        let terms = purpose
-            .and_then(|p| self.rules.rule(p))
-            .map(|rule| rule.terms_text.clone());
         let double = purpose
             .and_then(|p| self.rules.rule(p))
             .is_some_and(|rule| rule.mode == Some(ConsentMode::DoubleOptIn));
@@ -681,19 +678,17 @@ impl<S: Store> Ledger<S> {
             }
             _ => None,
         };
-        let event = ConsentEvent {
-            at: self.vault.clock().now(),
-            party: r.party,
-            action: r.action,
-            purpose: r.purpose.clone(),
-            signal: r.signal,
-            link: r.link,
-            policy,
-            terms,
-            method: r.method,
-            evidence: r.evidence,
-            actor: access.principal.actor.clone(),
-        };
+        let mut event = self.event(
+            access,
+            r.party,
+            r.action,
+            r.purpose.clone(),
+            r.method,
+            r.evidence,
+        );
+        event.signal = r.signal;
+        event.link = r.link;
+        event.policy = policy;
         let seq = self.append(vec![event]).await?;
         let mut confirmation = None;
         if let (Some(to), Party::Subject(subject), Some(purpose_id)) = (email, r.party, &r.purpose)
@@ -749,8 +744,28 @@ impl<S: Store> Ledger<S> {
             .store()
             .append_consent(events, &self.chain)
             .await?;
-        self.refresh().await?;
+        // When no other process wrote in between, the events just sealed follow the state
+        // directly; otherwise the ledger is read back in order from where the state stands.
+        let applied = match self.state.write() {
+            Ok(mut state) if sealed.first().is_some_and(|e| e.seq == state.seq() + 1) => {
+                for e in &sealed {
+                    state.apply(&self.rules, e);
+                }
+                true
+            }
+            _ => false,
+        };
+        if !applied {
+            self.refresh().await?;
+        }
         Ok(sealed.last().map_or(0, |e| e.seq))
+    }
+
+    /// Where `party` stands for purpose `p`, and the grant it rests on.
+    fn standing(&self, party: &Party, p: u16) -> (Consent, u64) {
+        self.state
+            .read()
+            .map_or((Consent::None, 0), |s| s.consent(party, p))
     }
 
     async fn send_confirmation(
@@ -824,55 +839,25 @@ impl<S: Store> Ledger<S> {
                 .rules
                 .purpose(&t.purpose)
                 .ok_or_else(|| ConsentError::UnknownPurpose(t.purpose.clone()))?;
-            let pending = self
-                .state
-                .read()
-                .ok()
-                .and_then(|s| s.pending_grant(&party, p));
-            if pending == Some(t.grant) {
-                self.append(vec![self.event(
-                    &access,
-                    party,
-                    Action::Confirm,
-                    Some(t.purpose.clone()),
-                    Method::EmailLink,
-                    evidence,
-                )])
-                .await?;
-                return Ok(LinkOutcome::Done);
-            }
-            let confirmed = self
-                .state
-                .read()
-                .ok()
-                .is_some_and(|s| s.consent(&party, p) == crate::permit::Consent::Confirmed);
-            let latest_grant = self.latest_grant(&party, &t.purpose).await?;
-            if confirmed && latest_grant == Some(t.grant) {
-                Ok(LinkOutcome::AlreadyDone)
-            } else {
-                Err(ConsentError::Replayed)
+            match self.standing(&party, p) {
+                (Consent::Granted, grant) if grant == t.grant => {
+                    self.append(vec![self.event(
+                        &access,
+                        party,
+                        Action::Confirm,
+                        Some(t.purpose.clone()),
+                        Method::EmailLink,
+                        evidence,
+                    )])
+                    .await?;
+                    Ok(LinkOutcome::Done)
+                }
+                (Consent::Confirmed, grant) if grant == t.grant => Ok(LinkOutcome::AlreadyDone),
+                _ => Err(ConsentError::Replayed),
             }
         }
         .await;
         self.finish(entry, result).await
-    }
-
-    async fn latest_grant(
-        &self,
-        party: &Party,
-        purpose: &str,
-    ) -> Result<Option<u64>, ConsentError> {
-        Ok(self
-            .vault
-            .store()
-            .consent_of(&[*party])
-            .await?
-            .iter()
-            .rev()
-            .find(|e| {
-                e.event.action == Action::Grant && e.event.purpose.as_deref() == Some(purpose)
-            })
-            .map(|e| e.seq))
     }
 
     fn event(
@@ -979,11 +964,7 @@ impl<S: Store> Ledger<S> {
                 .rules
                 .purpose(&t.purpose)
                 .ok_or_else(|| ConsentError::UnknownPurpose(t.purpose.clone()))?;
-            let consent = self
-                .state
-                .read()
-                .map_or(crate::permit::Consent::None, |s| s.consent(&party, p));
-            if consent == crate::permit::Consent::Withdrawn {
+            if self.standing(&party, p).0 == Consent::Withdrawn {
                 return Ok(LinkOutcome::AlreadyDone);
             }
             self.append(vec![self.event(
@@ -1098,18 +1079,12 @@ impl<S: Store> Ledger<S> {
                 .rules
                 .purpose(purpose)
                 .ok_or_else(|| ConsentError::UnknownPurpose(purpose.clone()))?;
-            let now = self
-                .state
-                .read()
-                .map_or(crate::permit::Consent::None, |s| s.consent(&party, p));
-            let current_terms =
-                self.permit_index(&party, p).reason != crate::permit::Reason::TermsChanged;
+            let (now, _) = self.standing(&party, p);
+            let current_terms = self.permit_index(&party, p).reason != Reason::TermsChanged;
             let action = match (yes, now) {
-                (true, crate::permit::Consent::Confirmed) if current_terms => continue,
+                (true, Consent::Confirmed) if current_terms => continue,
                 (true, _) => Action::Grant,
-                (false, crate::permit::Consent::None | crate::permit::Consent::Withdrawn) => {
-                    continue;
-                }
+                (false, Consent::None | Consent::Withdrawn) => continue,
                 (false, _) => Action::Withdraw,
             };
             self.record(
@@ -1235,18 +1210,20 @@ impl<S: Store> Ledger<S> {
     pub async fn verify(&self, mut progress: impl FnMut(u64)) -> Result<u64, ConsentError> {
         let store = self.vault.store();
         let head = store.consent_head().await?;
-        let mut all = Vec::new();
+        let mut verifier = self.chain.verifier();
         let mut after = 0;
         loop {
             let page = store.consent_events(after, PAGE).await?;
             let Some(last) = page.last().map(|e| e.seq) else {
                 break;
             };
+            for e in &page {
+                verifier.feed(e)?;
+            }
             after = last;
             progress(last);
-            all.extend(page);
         }
-        Ok(self.chain.verify(head.as_ref(), &all)?)
+        Ok(verifier.finish(head.as_ref())?)
     }
 
     /// Sends up to `limit` queued notices of a must-accept policy version, each with its

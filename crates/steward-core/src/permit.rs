@@ -447,21 +447,13 @@ impl PermitState {
         }
     }
 
-    /// The grant a confirmation link may confirm: the purpose's pending grant, if any.
-    pub fn pending_grant(&self, party: &Party, purpose: u16) -> Option<u64> {
+    /// Where `party` stands for `purpose`'s consent, and the grant (its ledger sequence
+    /// number, 0 for none) that consent rests on: a confirmation link names that grant.
+    pub fn consent(&self, party: &Party, purpose: u16) -> (Consent, u64) {
         self.parties
             .get(party)
             .and_then(|s| s.purpose(purpose))
-            .filter(|p| p.consent == Consent::Granted)
-            .map(|p| p.grant)
-    }
-
-    /// Where `party` stands for `purpose`'s consent.
-    pub fn consent(&self, party: &Party, purpose: u16) -> Consent {
-        self.parties
-            .get(party)
-            .and_then(|s| s.purpose(purpose))
-            .map_or(Consent::None, |p| p.consent)
+            .map_or((Consent::None, 0), |p| (p.consent, p.grant))
     }
 
     /// Whether the party has accepted the newest must-accept version.

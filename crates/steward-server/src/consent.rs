@@ -225,6 +225,17 @@ fn answer(purpose: &str, d: Decision) -> serde_json::Value {
     json!({ "purpose": purpose, "allowed": d.allowed, "reason": d.reason.code() })
 }
 
+/// Answers one question: the party read (and checked) from its text, then the decision.
+fn ask<S: Store>(
+    ledger: &Ledger<S>,
+    subject: Option<&str>,
+    device: Option<&str>,
+    purpose: &str,
+) -> Result<Decision, ApiError> {
+    let party = party(ledger, subject, device)?;
+    Ok(ledger.permit(&party, purpose)?)
+}
+
 fn may_ask(access: &Access) -> Result<(), ApiError> {
     access
         .may(steward_core::Operation::Permit)
@@ -252,9 +263,12 @@ pub async fn permit<S: Store>(
         ))
         .await);
     };
-    let answer_for = party(&state.ledger, q.subject.as_deref(), q.device.as_deref())
-        .and_then(|p| Ok(state.ledger.permit(&p, &q.purpose)?));
-    match answer_for {
+    match ask(
+        &state.ledger,
+        q.subject.as_deref(),
+        q.device.as_deref(),
+        &q.purpose,
+    ) {
         Ok(d) => Ok(Json(answer(&q.purpose, d)).into_response()),
         Err(e) => Err(refuse_with(e).await),
     }
@@ -310,9 +324,12 @@ pub async fn permits<S: Store>(
     }
     let mut answers = Vec::with_capacity(b.questions.len());
     for (i, q) in b.questions.iter().enumerate() {
-        let result = party(&state.ledger, q.subject.as_deref(), q.device.as_deref())
-            .and_then(|p| Ok(state.ledger.permit(&p, &q.purpose)?));
-        match result {
+        match ask(
+            &state.ledger,
+            q.subject.as_deref(),
+            q.device.as_deref(),
+            &q.purpose,
+        ) {
             Ok(d) => answers.push(answer(&q.purpose, d)),
             Err(e) => {
                 let e = ApiError::new(

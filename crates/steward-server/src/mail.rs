@@ -125,29 +125,20 @@ impl Mailer for OutboxMailer {
                 mail.kind.replace('.', "-"),
                 steward_core::audit::hex(&id)
             );
-            tokio::fs::create_dir_all(&self.dir).await.map_err(|e| {
+            let failed = |e: std::io::Error| {
                 MailError(format!(
-                    "cannot create the outbox {}: {e}",
+                    "cannot write to the outbox {}: {e}",
                     self.dir.display()
                 ))
-            })?;
+            };
+            tokio::fs::create_dir_all(&self.dir).await.map_err(failed)?;
             let tmp = self.dir.join(format!(".{name}.tmp"));
             tokio::fs::write(&tmp, message.formatted())
                 .await
-                .map_err(|e| {
-                    MailError(format!(
-                        "cannot write to the outbox {}: {e}",
-                        self.dir.display()
-                    ))
-                })?;
+                .map_err(failed)?;
             tokio::fs::rename(&tmp, self.dir.join(&name))
                 .await
-                .map_err(|e| {
-                    MailError(format!(
-                        "cannot write to the outbox {}: {e}",
-                        self.dir.display()
-                    ))
-                })
+                .map_err(failed)
         })
     }
 }
