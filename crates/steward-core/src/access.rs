@@ -58,11 +58,16 @@ pub enum Operation {
     Consent,
     /// Ask permit decisions.
     Permit,
+    /// Take in data-subject requests (and vouch for a signed-in person), acknowledge
+    /// recipients' notices.
+    Request,
+    /// List, show, approve, deny and extend data-subject requests.
+    Decide,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 13] = [
         Self::Create,
         Self::Lookup,
         Self::Read,
@@ -74,6 +79,8 @@ impl Operation {
         Self::Staff,
         Self::Consent,
         Self::Permit,
+        Self::Request,
+        Self::Decide,
     ];
 
     /// Its name.
@@ -90,6 +97,8 @@ impl Operation {
             Self::Staff => "staff",
             Self::Consent => "consent",
             Self::Permit => "permit",
+            Self::Request => "request",
+            Self::Decide => "decide",
         }
     }
 
@@ -149,10 +158,11 @@ impl Role {
         match self {
             Self::Admin => &Operation::ALL,
             Self::Dpo => &[
-                Create, Lookup, Read, Rectify, Erase, Export, Audit, Consent, Permit,
+                Create, Lookup, Read, Rectify, Erase, Export, Audit, Consent, Permit, Request,
+                Decide,
             ],
-            Self::Support => &[Lookup, Read, Rectify, Consent, Permit],
-            Self::Service => &[Create, Lookup, Read, Rectify, Consent, Permit],
+            Self::Support => &[Lookup, Read, Rectify, Consent, Permit, Request],
+            Self::Service => &[Create, Lookup, Read, Rectify, Consent, Permit, Request],
             Self::Auditor => &[Audit],
         }
     }

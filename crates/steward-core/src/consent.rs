@@ -67,6 +67,8 @@ macro_rules! names {
     };
 }
 
+pub(crate) use names;
+
 names! {
     /// What an event records.
     Action {
@@ -583,6 +585,36 @@ impl Tokens {
         let mut bytes = [0u8; 16];
         bytes.copy_from_slice(id);
         Ok(DeviceId(bytes))
+    }
+
+    /// Signs `body` for `label` (a kind of token other than the consent links): the body and
+    /// a truncated MAC, URL-safe base64.
+    pub(crate) fn sign(&self, label: &[u8], body: &[u8]) -> String {
+        let mut raw = body.to_vec();
+        raw.extend_from_slice(&self.tag(label, body)[..TAG]);
+        B64.encode(raw)
+    }
+
+    /// Checks a token made by [`Tokens::sign`] and returns its body, which is exactly `len`
+    /// bytes long.
+    pub(crate) fn open(&self, label: &[u8], text: &str, len: usize) -> Result<Vec<u8>, TokenError> {
+        if text.len() > 256 {
+            return Err(TokenError::Malformed);
+        }
+        let raw = B64.decode(text).map_err(|_| TokenError::Malformed)?;
+        if raw.len() != len + TAG {
+            return Err(TokenError::Malformed);
+        }
+        let (body, tag) = raw.split_at(len);
+        if !steward_crypto::constant_time_eq(&self.tag(label, body)[..TAG], tag) {
+            return Err(TokenError::Forged);
+        }
+        Ok(body.to_vec())
+    }
+
+    /// A keyed digest of `data` for `label` (verification codes are kept only as this).
+    pub(crate) fn digest(&self, label: &[u8], data: &[u8]) -> [u8; 32] {
+        self.tag(label, data)
     }
 
     /// Signs a link token.

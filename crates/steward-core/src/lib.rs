@@ -15,6 +15,8 @@ pub mod ledger;
 pub mod mail;
 pub mod permit;
 pub mod rate_limit;
+pub mod request;
+pub mod requests;
 pub mod rotation;
 pub mod staff;
 pub mod store;

@@ -214,7 +214,7 @@ pub struct TrailEntry {
 }
 
 /// A category kept through an erasure, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Retained {
     /// The category.
     pub category: String,

@@ -7,6 +7,7 @@
 
 mod convert;
 mod postgres;
+mod requests;
 mod sqlite;
 
 pub use postgres::PgStore;

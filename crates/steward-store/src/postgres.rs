@@ -851,4 +851,6 @@ impl Store for PgStore {
         .map_err(|e| backend(&e))?;
         Ok(())
     }
+
+    crate::requests::request_methods!(Postgres, pool, "steward.", " FOR UPDATE SKIP LOCKED");
 }

@@ -911,4 +911,6 @@ impl Store for SqliteStore {
             .map_err(|e| backend(&e))?;
         Ok(())
     }
+
+    crate::requests::request_methods!(Sqlite, data, "", "");
 }
