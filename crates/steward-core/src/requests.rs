@@ -280,8 +280,9 @@ pub struct AccessData {
 /// The request workflow.
 pub struct Requests<S: Store> {
     ledger: Arc<Ledger<S>>,
-    contact_key: Sealed,
-    webhook_key: Sealed,
+    // Derived from the vault's root when opened; an error only if the vault has no root.
+    contact_key: Result<Sealed, steward_crypto::CryptoError>,
+    webhook_key: Result<Sealed, steward_crypto::CryptoError>,
     notifier: Arc<dyn Notifier>,
     sources: Vec<Arc<dyn DataSource>>,
 }
@@ -381,17 +382,24 @@ fn is_objectable(p: &Purpose) -> bool {
 
 impl<S: Store> Requests<S> {
     /// The workflow over `ledger` (and its vault and mailer), posting webhooks with `notifier`.
-    pub fn new(ledger: Arc<Ledger<S>>, notifier: Arc<dyn Notifier>) -> Result<Self, RequestError> {
+    pub fn new(ledger: Arc<Ledger<S>>, notifier: Arc<dyn Notifier>) -> Self {
         let keyring = ledger.vault().keyring();
-        let contact_key = Sealed(keyring.subkey("request-contact")?);
-        let webhook_key = Sealed(keyring.subkey("webhook-signing")?);
-        Ok(Self {
+        let contact_key = keyring.subkey("request-contact").map(Sealed);
+        let webhook_key = keyring.subkey("webhook-signing").map(Sealed);
+        Self {
             ledger,
             contact_key,
             webhook_key,
             notifier,
             sources: Vec::new(),
-        })
+        }
+    }
+
+    fn contact_key(&self) -> Result<&[u8; 32], RequestError> {
+        match &self.contact_key {
+            Ok(k) => Ok(&k.0),
+            Err(e) => Err(e.clone().into()),
+        }
     }
 
     /// Adds a source of personal data for access packages.
@@ -416,8 +424,11 @@ impl<S: Store> Requests<S> {
 
     /// The secret recipients check webhook signatures with (hex), for `steward request
     /// webhook-secret`.
-    pub fn webhook_secret(&self) -> String {
-        crate::audit::hex(self.webhook_key.0.as_ref())
+    pub fn webhook_secret(&self) -> Result<String, RequestError> {
+        match &self.webhook_key {
+            Ok(k) => Ok(crate::audit::hex(k.0.as_ref())),
+            Err(e) => Err(e.clone().into()),
+        }
     }
 
     /// The signature of a webhook body sent at `at`: `t=<unix>,v1=<hex HMAC-SHA256 of
@@ -425,8 +436,10 @@ impl<S: Store> Requests<S> {
     pub fn sign_webhook(&self, body: &str, at: OffsetDateTime) -> String {
         use hmac::{KeyInit, Mac};
         let t = at.unix_timestamp();
-        let Ok(mut mac) =
-            <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(self.webhook_key.0.as_ref())
+        let Ok(key) = &self.webhook_key else {
+            return String::new();
+        };
+        let Ok(mut mac) = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.0.as_ref())
         else {
             return String::new();
         };
@@ -445,7 +458,7 @@ impl<S: Store> Requests<S> {
             field,
             key_version: 1,
         };
-        Ok(seal(&self.contact_key.0, &aad, text.as_bytes())?)
+        Ok(seal(self.contact_key()?, &aad, text.as_bytes())?)
     }
 
     fn open_text(&self, id: Uuid, field: &str, sealed: &[u8]) -> Result<String, RequestError> {
@@ -455,7 +468,7 @@ impl<S: Store> Requests<S> {
             field,
             key_version: 1,
         };
-        let plain = open(&self.contact_key.0, &aad, sealed)?;
+        let plain = open(self.contact_key()?, &aad, sealed)?;
         String::from_utf8(plain.to_vec()).map_err(|_| {
             RequestError::Store(StoreError::Backend("a sealed address is not text".into()))
         })

@@ -42,6 +42,8 @@ pub struct ApiState<S: Store> {
     pub ledger: Arc<steward_core::ledger::Ledger<S>>,
     /// Rate limits and how client addresses are read.
     pub guard: Arc<Guard>,
+    /// The data-subject request workflow.
+    pub requests: Arc<steward_core::requests::Requests<S>>,
 }
 
 impl<S: Store> Clone for ApiState<S> {
@@ -50,6 +52,7 @@ impl<S: Store> Clone for ApiState<S> {
             vault: Arc::clone(&self.vault),
             ledger: Arc::clone(&self.ledger),
             guard: Arc::clone(&self.guard),
+            requests: Arc::clone(&self.requests),
         }
     }
 }
@@ -67,6 +70,10 @@ pub struct Guard {
     pub signin_user: RateLimiter<[u8; 32]>,
     /// Banner choices per client address (each may write ledger events).
     pub consent_ip: RateLimiter<IpAddr>,
+    /// Requests and verification codes per client address.
+    pub request_ip: RateLimiter<IpAddr>,
+    /// Requests per e-mail address (keyed by a salted hash, never the value).
+    pub request_identity: RateLimiter<[u8; 32]>,
     /// Take the client address from the last `X-Forwarded-For` hop (behind a trusted proxy).
     pub trust_forwarded: bool,
     salt: [u8; 32],
@@ -85,6 +92,10 @@ pub struct Rates {
     pub signin_user: (u32, time::Duration),
     /// Banner choices per client address.
     pub consent_ip: (u32, time::Duration),
+    /// Public requests and code attempts per client address.
+    pub request_ip: (u32, time::Duration),
+    /// Public requests per e-mail address.
+    pub request_identity: (u32, time::Duration),
 }
 
 impl Default for Rates {
@@ -95,6 +106,8 @@ impl Default for Rates {
             signin_ip: (30, time::Duration::MINUTE),
             signin_user: (10, time::Duration::MINUTE),
             consent_ip: (120, time::Duration::MINUTE),
+            request_ip: (20, time::Duration::MINUTE),
+            request_identity: (5, time::Duration::HOUR),
         }
     }
 }
@@ -112,6 +125,8 @@ impl Guard {
             signin_ip: RateLimiter::new(rates.signin_ip.0, rates.signin_ip.1),
             signin_user: RateLimiter::new(rates.signin_user.0, rates.signin_user.1),
             consent_ip: RateLimiter::new(rates.consent_ip.0, rates.consent_ip.1),
+            request_ip: RateLimiter::new(rates.request_ip.0, rates.request_ip.1),
+            request_identity: RateLimiter::new(rates.request_identity.0, rates.request_identity.1),
             trust_forwarded,
             salt,
         }
@@ -432,6 +447,24 @@ pub fn router<S: Store>(state: ApiState<S>) -> Router {
             "/v1/session",
             get(crate::session::current::<S>).delete(crate::session::sign_out::<S>),
         )
+        .route(
+            "/v1/requests",
+            post(crate::requests::create::<S>).get(crate::requests::list::<S>),
+        )
+        .route("/v1/requests/{id}", get(crate::requests::show::<S>))
+        .route(
+            "/v1/requests/{id}/approve",
+            post(crate::requests::approve::<S>),
+        )
+        .route("/v1/requests/{id}/deny", post(crate::requests::deny::<S>))
+        .route(
+            "/v1/requests/{id}/extend",
+            post(crate::requests::extend::<S>),
+        )
+        .route(
+            "/v1/requests/{id}/notifications/{recipient}/ack",
+            post(crate::requests::acknowledge::<S>),
+        )
         .layer(middleware::from_fn_with_state(
             state.clone(),
             authenticate::<S>,
@@ -439,6 +472,16 @@ pub fn router<S: Store>(state: ApiState<S>) -> Router {
     Router::new()
         .merge(authenticated)
         .route("/v1/session", post(crate::session::sign_in::<S>))
+        .route("/requests", post(crate::requests::intake::<S>))
+        .route(
+            "/requests/verify",
+            get(crate::requests::verify_page).post(crate::requests::verify_link::<S>),
+        )
+        .route(
+            "/requests/{id}/verify",
+            post(crate::requests::verify_code::<S>),
+        )
+        .route("/requests/{id}/package", get(crate::requests::package::<S>))
         .with_state(state)
 }
 

@@ -14,6 +14,7 @@ pub mod api;
 pub mod consent;
 pub mod mail;
 pub mod openapi;
+pub mod requests;
 pub mod session;
 
 use std::net::SocketAddr;
@@ -73,6 +74,7 @@ pub fn app_with<S: Store>(
 ) -> Router {
     let state = api::ApiState {
         vault: Arc::clone(ledger.vault()),
+        requests: Arc::new(requests::workflow(&ledger)),
         ledger,
         guard: Arc::new(api::Guard::new(config.rates, config.trust_forwarded)),
     };
@@ -240,13 +242,16 @@ pub async fn serve<S: Store>(
 }
 
 /// What runs beside the server: the ledger picks up events other processes wrote (every
-/// second), and queued policy notices go out (every minute, 500 at a time).
+/// second), due jobs run (mail, webhooks, delayed erasure; every second), unverified requests
+/// expire, and queued policy notices go out (every minute, 500 at a time).
 async fn background<S: Store>(ledger: Arc<Ledger<S>>) {
+    let requests = requests::workflow(&ledger);
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     let mut n: u64 = 0;
     loop {
         tick.tick().await;
         let _ = ledger.refresh().await;
+        let _ = requests.tick().await;
         if n.is_multiple_of(60) {
             let _ = ledger.send_policy_notices(500).await;
         }

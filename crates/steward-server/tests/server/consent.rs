@@ -11,13 +11,13 @@ use tokio::net::TcpListener;
 use super::{App, declaration, example, example_text, spawn, spawn_full};
 
 /// A real SMTP server on loopback that keeps every message it is given.
-struct Sink {
-    port: u16,
+pub(crate) struct Sink {
+    pub(crate) port: u16,
     messages: Arc<Mutex<Vec<String>>>,
 }
 
 impl Sink {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let messages = Arc::new(Mutex::new(Vec::new()));
@@ -67,20 +67,20 @@ impl Sink {
         Self { port, messages }
     }
 
-    fn all(&self) -> Vec<String> {
+    pub(crate) fn all(&self) -> Vec<String> {
         self.messages.lock().unwrap().clone()
     }
 }
 
 /// Quoted-printable soft line breaks undone, so a link reads whole.
-fn unfold(message: &str) -> String {
+pub(crate) fn unfold(message: &str) -> String {
     message
         .replace("=\r\n", "")
         .replace("=\n", "")
         .replace("=3D", "=")
 }
 
-fn link_in(message: &str, path: &str) -> String {
+pub(crate) fn link_in(message: &str, path: &str) -> String {
     let text = unfold(message);
     let start = text
         .find(&format!("{path}?token="))
@@ -89,11 +89,11 @@ fn link_in(message: &str, path: &str) -> String {
     text[begin..].split_whitespace().next().unwrap().to_owned()
 }
 
-fn token_of(link: &str) -> String {
+pub(crate) fn token_of(link: &str) -> String {
     link.split("token=").nth(1).unwrap().to_owned()
 }
 
-async fn call(
+pub(crate) async fn call(
     app: &App,
     method: reqwest::Method,
     path: &str,

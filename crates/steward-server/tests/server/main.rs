@@ -7,6 +7,7 @@ mod access;
 mod api;
 mod browser;
 mod consent;
+mod requests;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

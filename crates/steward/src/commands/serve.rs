@@ -143,6 +143,7 @@ async fn serve_with<S: steward_core::Store>(
                 signin_ip: args.signin_rate_ip,
                 signin_user: args.signin_rate_user,
                 consent_ip: args.consent_rate_ip,
+                ..steward_server::api::Rates::default()
             },
             trust_forwarded: args.trust_forwarded_for,
         };

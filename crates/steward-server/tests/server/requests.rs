@@ -1,0 +1,842 @@
+//! Data-subject requests over HTTP with a real SMTP sink and the clock moved: verification by
+//! link and by code, the access package opened with real ZIP and spreadsheet readers, erasure
+//! by account closure after the declared delay with invoices kept, rectification with
+//! recipients told by signed webhook, approval, denial, extension, expiry, and bad input.
+
+use std::io::{Cursor, Read};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use calamine::Reader;
+use serde_json::{Value, json};
+use steward_core::Store;
+
+use super::consent::{Sink, call, link_in, token_of, unfold};
+use super::{App, declaration, example_text, spawn_full};
+
+async fn served(text: String, sink: &Sink) -> App {
+    let mailer = Arc::new(
+        steward_server::mail::SmtpMailer::new(
+            &format!("smtp://127.0.0.1:{}", sink.port),
+            "Mailpro Privacy <privacy@mailpro.example>",
+        )
+        .unwrap(),
+    );
+    spawn_full(
+        declaration("004-mailpro.toml", text),
+        steward_server::ServerConfig::default(),
+        mailer,
+        tempfile::tempdir().unwrap(),
+    )
+    .await
+}
+
+/// Waits (at most 15 s) for a mail to `to` that contains `needle`; returns it unfolded.
+async fn mail_to(sink: &Sink, to: &str, needle: &str) -> String {
+    for _ in 0..150 {
+        if let Some(m) = sink
+            .all()
+            .into_iter()
+            .map(|m| unfold(&m))
+            .find(|m| m.contains(&format!("To: {to}")) && m.contains(needle))
+        {
+            return m;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no mail to {to} with `{needle}`");
+}
+
+async fn person(app: &App, email: &str, purpose: &str, fields: Value) -> String {
+    let (status, created) = call(
+        app,
+        reqwest::Method::POST,
+        "/v1/subjects",
+        &app.service,
+        Some(json!({
+            "purpose": purpose,
+            "identities": [{ "kind": "email", "value": email }],
+            "fields": fields
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_str().unwrap().to_owned()
+}
+
+async fn public(app: &App, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(app.url("/requests"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+async fn show(app: &App, id: &str) -> Value {
+    let (status, body) = call(
+        app,
+        reqwest::Method::GET,
+        &format!("/v1/requests/{id}"),
+        &app.dpo,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// Waits (at most 15 s) until the request reaches `status`.
+async fn reaches(app: &App, id: &str, status: &str) -> Value {
+    for _ in 0..150 {
+        let body = show(app, id).await;
+        if body["status"] == status {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "request {id} never reached {status}: {}",
+        show(app, id).await
+    );
+}
+
+#[tokio::test]
+async fn an_access_request_is_verified_by_link_and_its_package_holds_only_that_person() {
+    let sink = Sink::start().await;
+    let app = served(example_text("004-mailpro.toml"), &sink).await;
+    person(
+        &app,
+        "ana.lopez@example.com",
+        "account",
+        json!({ "user.name": "Ana Lopez", "user.contact.phone_number": "+41 44 555 01 01" }),
+    )
+    .await;
+    person(
+        &app,
+        "bo.berg@example.com",
+        "account",
+        json!({ "user.name": "Bo Berg", "user.contact.phone_number": "+41 44 555 02 02" }),
+    )
+    .await;
+
+    // Known and unknown addresses get the same answer.
+    let (status, known) = public(
+        &app,
+        json!({ "kind": "access", "email": "ana.lopez@example.com" }),
+    )
+    .await;
+    assert_eq!(status, 202, "{known}");
+    let (status, unknown) = public(
+        &app,
+        json!({ "kind": "access", "email": "nobody@example.com" }),
+    )
+    .await;
+    assert_eq!(status, 202, "{unknown}");
+    let shape = |v: &Value| {
+        let mut v = v.clone();
+        v.as_object_mut().unwrap().remove("id");
+        v
+    };
+    assert_eq!(shape(&known), shape(&unknown));
+    assert_eq!(known["status"], "awaiting-verification");
+    // One month, clamped: received 22 Nov, due 22 Dec.
+    assert!(
+        known["due_at"].as_str().unwrap().starts_with("2026-12-22"),
+        "{known}"
+    );
+    let id = known["id"].as_str().unwrap().to_owned();
+
+    let mail = mail_to(&sink, "ana.lopez@example.com", "/requests/verify").await;
+    let link = link_in(&mail, "/requests/verify");
+    // Opening the link only shows a button.
+    let page = reqwest::get(&link).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("<form method=\"post\""));
+    assert_eq!(show(&app, &id).await["status"], "awaiting-verification");
+    let client = reqwest::Client::new();
+    let confirmed = client
+        .post(&link)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 200);
+    // The same link again: used.
+    let again = client
+        .post(&link)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+    assert_eq!(again.json::<Value>().await.unwrap()["error"], "used-token");
+
+    let done = mail_to(&sink, "ana.lopez@example.com", "/package?token=").await;
+    let download = link_in(&done, &format!("/requests/{id}/package"));
+    let shown = reaches(&app, &id, "completed").await;
+    assert_eq!(shown["verification"]["method"], "email-link");
+
+    let response = reqwest::get(&download).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/zip");
+    let bytes = response.bytes().await.unwrap().to_vec();
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes.clone())).unwrap();
+    let mut names: Vec<String> = zip.file_names().map(|n| n.unwrap().into_owned()).collect();
+    names.sort();
+    for expected in [
+        "index.html",
+        "data.json",
+        "data.xlsx",
+        "csv/fields.csv",
+        "csv/consent.csv",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing: {names:?}"
+        );
+    }
+    let mut read = |name: &str| {
+        let mut text = String::new();
+        zip.by_name(name)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    };
+    let html = read("index.html");
+    assert!(html.contains("Ana Lopez"));
+    assert!(html.contains("Why we use your data"));
+    assert!(html.contains("Swiss accounting law") || html.contains("legal-obligation"));
+    assert!(html.contains("supervisory authority"));
+    let json: Value = serde_json::from_str(&read("data.json")).unwrap();
+    assert!(json["information"]["purposes"].as_array().unwrap().len() >= 3);
+    let csv = read("csv/fields.csv");
+    assert!(csv.starts_with("category,value,purpose,source,collected_at"));
+    assert!(csv.contains("+41 44 555 01 01"));
+    // Nothing of the other person anywhere in the package.
+    for name in &names {
+        let mut raw = Vec::new();
+        zip.by_name(name).unwrap().read_to_end(&mut raw).unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        assert!(
+            !text.contains("Bo Berg") && !text.contains("555 02 02"),
+            "{name} holds B's data"
+        );
+    }
+    // The spreadsheet, read by a real reader.
+    let mut xlsx_bytes = Vec::new();
+    zip.by_name("data.xlsx")
+        .unwrap()
+        .read_to_end(&mut xlsx_bytes)
+        .unwrap();
+    let mut book = calamine::Xlsx::new(Cursor::new(xlsx_bytes)).unwrap();
+    assert!(book.sheet_names().contains(&"fields".to_owned()));
+    let sheet = book.worksheet_range("fields").unwrap();
+    let cells: Vec<String> = sheet.cells().map(|(_, _, c)| c.to_string()).collect();
+    assert!(cells.contains(&"Ana Lopez".to_owned()), "{cells:?}");
+    assert!(!cells.iter().any(|c| c.contains("Bo Berg")));
+
+    // Another request's link does not open this package; a forged one neither.
+    let (_, other) = call(
+        &app,
+        reqwest::Method::POST,
+        "/v1/requests",
+        &app.service,
+        Some(json!({ "kind": "access", "email": "bo.berg@example.com", "vouch": true })),
+    )
+    .await;
+    let other_id = other["id"].as_str().unwrap();
+    let token = token_of(&download);
+    let wrong = reqwest::get(app.url(&format!("/requests/{other_id}/package?token={token}")))
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 403);
+    assert_eq!(
+        wrong.json::<Value>().await.unwrap()["error"],
+        "wrong-request"
+    );
+    let mut forged = token.clone().into_bytes();
+    forged[5] = if forged[5] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    let refused = reqwest::get(app.url(&format!("/requests/{id}/package?token={forged}")))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    // Three days later the link has expired.
+    app.clock
+        .advance(time::Duration::days(3) + time::Duration::minutes(1));
+    let expired = reqwest::get(&download).await.unwrap();
+    assert_eq!(expired.status(), 410);
+
+    // The unknown address was verified the same way and answered "nothing held".
+    let unknown_mail = mail_to(&sink, "nobody@example.com", "/requests/verify").await;
+    assert!(unknown_mail.contains("If it was you, confirm it here"));
+
+    // Every step is audited, and no address is in the audit.
+    let entries = app.store.audit_entries(0, u64::MAX, 10_000).await.unwrap();
+    let actions: Vec<&str> = entries.iter().map(|e| e.entry.action.as_str()).collect();
+    for a in [
+        "request.create",
+        "request.verified",
+        "request.executing",
+        "request.completed",
+        "request.download",
+    ] {
+        assert!(actions.contains(&a), "{a} not audited: {actions:?}");
+    }
+    let dump = format!("{entries:?}");
+    assert!(!dump.contains("ana.lopez") && !dump.contains("nobody@"));
+}
+
+#[tokio::test]
+async fn closing_an_account_erases_it_after_the_declared_delay_and_keeps_the_invoices() {
+    let sink = Sink::start().await;
+    let app = served(example_text("004-mailpro.toml"), &sink).await;
+    let subject = person(
+        &app,
+        "carla.rossi@example.com",
+        "account",
+        json!({ "user.contact.phone_number": "+39 06 555 0303" }),
+    )
+    .await;
+    for (category, value) in [
+        ("user.name", "Carla Rossi"),
+        ("user.financial", "Invoice 2026-114, CHF 240"),
+    ] {
+        let (status, body) = call(
+            &app,
+            reqwest::Method::PATCH,
+            &format!("/v1/subjects/{subject}/fields"),
+            &app.service,
+            Some(json!({ "purpose": "invoicing", "category": category, "value": value })),
+        )
+        .await;
+        assert_eq!(status, 204, "{body}");
+    }
+    // The application vouches for the signed-in person closing their account.
+    let (status, created) = call(
+        &app,
+        reqwest::Method::POST,
+        "/v1/requests",
+        &app.service,
+        Some(json!({ "kind": "erasure", "email": "carla.rossi@example.com", "close_account": true, "vouch": true })),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["status"], "executing");
+    let id = created["id"].as_str().unwrap().to_owned();
+    // 45 to 60 days: erased 45 days after closure.
+    let erase_at = created["outcome"]["erase_at"].as_str().unwrap();
+    assert!(erase_at.starts_with("2027-01-06"), "{created}");
+    // The account is closed at once: permits say so.
+    let (_, permit) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/v1/permits?subject={subject}&purpose=account"),
+        &app.service,
+        None,
+    )
+    .await;
+    assert_eq!(permit["reason"], "account-closed", "{permit}");
+    mail_to(&sink, "carla.rossi@example.com", "Your account is closed").await;
+    assert_eq!(show(&app, &id).await["status"], "executing");
+    // Still held after 44 days.
+    app.clock.advance(time::Duration::days(44));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        app.store
+            .load_subject(steward_core::SubjectId(subject.parse().unwrap()))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Day 45: erased, the invoices kept with the reason, the person told.
+    app.clock.advance(time::Duration::days(1));
+    let mail = mail_to(&sink, "carla.rossi@example.com", "Your data was erased").await;
+    assert!(mail.contains("Swiss accounting law"), "{mail}");
+    let shown = reaches(&app, &id, "completed").await;
+    let retained = shown["outcome"]["retained"].as_array().unwrap();
+    assert!(
+        retained.iter().any(|r| r["category"] == "user.financial"
+            && r["reason"]
+                .as_str()
+                .unwrap()
+                .contains("Code of Obligations")),
+        "{shown}"
+    );
+    let removed = shown["outcome"]["removed"].as_array().unwrap();
+    assert!(
+        removed.contains(&json!("user.contact.email"))
+            && removed.contains(&json!("user.contact.phone_number")),
+        "{shown}"
+    );
+    assert!(
+        app.store
+            .load_subject(steward_core::SubjectId(subject.parse().unwrap()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// A recipient's webhook endpoint on loopback that keeps what it is sent.
+async fn webhook() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let k = Arc::clone(&kept);
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let k = Arc::clone(&k);
+            async move {
+                let sig = headers
+                    .get("steward-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                k.lock().unwrap().push((sig, body));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (url, kept)
+}
+
+#[tokio::test]
+async fn a_rectification_by_code_changes_the_data_tells_the_person_and_the_recipients() {
+    let sink = Sink::start().await;
+    let (hook, received) = webhook().await;
+    let text = example_text("004-mailpro.toml")
+        .replace(
+            "verification = [\"account\", \"email-link\"]",
+            "verification = [\"email-code\", \"account\"]\nimmutable = [\"user.account.username\"]",
+        )
+        .replace(
+            "privacy_policy = \"https://www.zendesk.com/company/privacy\"",
+            &format!("privacy_policy = \"https://www.zendesk.com/company/privacy\"\ncategories = [\"user.name\", \"user.contact.email\"]\ncontact = \"{hook}\""),
+        );
+    let app = served(text, &sink).await;
+    let subject = person(
+        &app,
+        "dev.shah@example.com",
+        "support",
+        json!({ "user.name": "Dev Sha" }),
+    )
+    .await;
+
+    // An immutable field is refused at once, with the reason.
+    let (status, refused) = public(
+        &app,
+        json!({ "kind": "rectification", "email": "dev.shah@example.com", "changes": { "user.account.username": "dev2" } }),
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"], "immutable");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("never be changed")
+    );
+
+    let (status, created) = public(
+        &app,
+        json!({ "kind": "rectification", "email": "dev.shah@example.com", "changes": { "user.name": "Dev Shah" } }),
+    )
+    .await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let mail = mail_to(&sink, "dev.shah@example.com", "your verification code").await;
+    let code: String = mail
+        .split("enter this code where you made the request: ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(6)
+        .collect();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let client = reqwest::Client::new();
+    let attempt = |c: &str| {
+        client
+            .post(app.url(&format!("/requests/{id}/verify")))
+            .json(&json!({ "code": c }))
+            .send()
+    };
+    let r = attempt(wrong).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "wrong-code");
+    let r = attempt(&code).await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    let done = mail_to(&sink, "dev.shah@example.com", "Your data was changed").await;
+    assert!(done.contains("user.name"));
+    let shown = reaches(&app, &id, "completed").await;
+    assert_eq!(shown["outcome"]["changed"], json!(["user.name"]));
+    // The vault holds the new value.
+    let (_, read) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/v1/subjects/{subject}"),
+        &app.dpo,
+        None,
+    )
+    .await;
+    let _ = read;
+    let export = reqwest::Client::new()
+        .get(app.url(&format!("/v1/subjects/{subject}/export")))
+        .bearer_auth(&app.dpo)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(export.contains("Dev Shah"), "{export}");
+
+    // Art. 19: the recipient got a signed webhook, and acknowledges it.
+    for _ in 0..100 {
+        if !received.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (signature, body) = received
+        .lock()
+        .unwrap()
+        .first()
+        .cloned()
+        .expect("a webhook");
+    let notice: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(notice["request"], id.as_str());
+    assert_eq!(notice["categories"], json!(["user.name"]));
+    assert!(!body.contains("Dev Shah"), "no values in a notice");
+    let secret = app.ledger.vault().declaration().controller.name.clone();
+    let _ = secret;
+    assert!(
+        signature.starts_with("t=") && signature.contains(",v1="),
+        "{signature}"
+    );
+    let t = signature
+        .split(',')
+        .next()
+        .unwrap()
+        .trim_start_matches("t=");
+    let requests = steward_server::requests::workflow(&app.ledger);
+    let expected = requests.sign_webhook(
+        &body,
+        time::OffsetDateTime::from_unix_timestamp(t.parse().unwrap()).unwrap(),
+    );
+    assert_eq!(signature, expected);
+    let shown = reaches(&app, &id, "completed").await;
+    assert_eq!(shown["notifications"][0]["status"], "delivered", "{shown}");
+    let (status, acked) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/v1/requests/{id}/notifications/zendesk/ack"),
+        &app.service,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{acked}");
+    assert_eq!(acked["notifications"][0]["status"], "acknowledged");
+}
+
+#[tokio::test]
+async fn staff_approve_deny_and_extend_on_the_declared_calendar_and_unverified_requests_expire() {
+    let sink = Sink::start().await;
+    let text = example_text("004-mailpro.toml").replace(
+        "contact = \"legal@maxony.com\"",
+        "contact = \"legal@maxony.com\"\napproval = true\nacknowledge = \"10 business days\"\nunverified_expire = \"7 days\"",
+    );
+    let app = served(text, &sink).await;
+    let subject = person(
+        &app,
+        "eva.ng@example.com",
+        "newsletter",
+        json!({ "user.name": "Eva Ng" }),
+    )
+    .await;
+
+    // Unknown kind, a purpose on an access request, an objection to a contract purpose.
+    for (body, code) in [
+        (
+            json!({ "kind": "delete-everything", "email": "eva.ng@example.com" }),
+            "unknown-kind",
+        ),
+        (
+            json!({ "kind": "access", "email": "eva.ng@example.com", "purpose": "newsletter" }),
+            "invalid-request",
+        ),
+        (
+            json!({ "kind": "objection", "email": "eva.ng@example.com", "purpose": "account" }),
+            "purpose-not-applicable",
+        ),
+        (
+            json!({ "kind": "access", "email": "not an address" }),
+            "invalid-email",
+        ),
+        (
+            json!({ "kind": "access", "email": "eva.ng@example.com", "surprise": 1 }),
+            "invalid-body",
+        ),
+    ] {
+        let (status, refused) = call(
+            &app,
+            reqwest::Method::POST,
+            "/v1/requests",
+            &app.service,
+            Some(body),
+        )
+        .await;
+        assert!(status == 400 || status == 422, "{status} {refused}");
+        assert_eq!(refused["error"], code, "{refused}");
+    }
+    let (count, _) = call(&app, reqwest::Method::GET, "/v1/requests", &app.dpo, None).await;
+    assert_eq!(count, 200);
+
+    // A withdrawal vouched for waits for approval; receipt is acknowledged by mail.
+    let (_, created) = call(
+        &app,
+        reqwest::Method::POST,
+        "/v1/requests",
+        &app.service,
+        Some(json!({ "kind": "withdraw-consent", "email": "eva.ng@example.com", "purpose": "newsletter", "vouch": true })),
+    )
+    .await;
+    assert_eq!(created["status"], "awaiting-approval", "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    mail_to(&sink, "eva.ng@example.com", "we received your request").await;
+    let mut acknowledged = false;
+    for _ in 0..100 {
+        if show(&app, &id).await["acknowledged_at"].is_string() {
+            acknowledged = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(acknowledged, "receipt never marked acknowledged");
+    // The service key may not approve; the DPO may, once.
+    let (status, _) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/v1/requests/{id}/approve"),
+        &app.service,
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, approved) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/v1/requests/{id}/approve"),
+        &app.dpo,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{approved}");
+    let (status, twice) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/v1/requests/{id}/approve"),
+        &app.dpo,
+        None,
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(twice["error"], "wrong-state");
+    let (_, permit) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/v1/permits?subject={subject}&purpose=newsletter"),
+        &app.service,
+        None,
+    )
+    .await;
+    assert_eq!(permit["reason"], "withdrawn", "{permit}");
+    reaches(&app, &id, "completed").await;
+
+    // An access request waiting for approval: extended once (+2 months from the first due
+    // date), then denied with a reason the person reads.
+    let (_, access) = call(
+        &app,
+        reqwest::Method::POST,
+        "/v1/requests",
+        &app.service,
+        Some(json!({ "kind": "access", "email": "eva.ng@example.com", "vouch": true })),
+    )
+    .await;
+    let aid = access["id"].as_str().unwrap().to_owned();
+    assert!(access["due_at"].as_str().unwrap().starts_with("2026-12-22"));
+    let (status, extended) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/v1/requests/{aid}/extend"),
+        &app.dpo,
+        Some(json!({ "reason": "Your data is spread over several archived systems." })),
+    )
+    .await;
+    assert_eq!(status, 200, "{extended}");
+    assert!(
+        extended["due_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2027-02-22"),
+        "{extended}"
+    );
+    let (status, again) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/v1/requests/{aid}/extend"),
+        &app.dpo,
+        Some(json!({ "reason": "more" })),
+    )
+    .await;
+    assert_eq!(
+        (status, again["error"].as_str()),
+        (409, Some("already-extended"))
+    );
+    mail_to(
+        &sink,
+        "eva.ng@example.com",
+        "spread over several archived systems",
+    )
+    .await;
+    let (status, _) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/v1/requests/{aid}/deny"),
+        &app.dpo,
+        Some(json!({ "reason": "" })),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, denied) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/v1/requests/{aid}/deny"),
+        &app.dpo,
+        Some(json!({ "reason": "We could not confirm the account belongs to you." })),
+    )
+    .await;
+    assert_eq!(status, 200, "{denied}");
+    assert_eq!(denied["status"], "denied");
+    mail_to(&sink, "eva.ng@example.com", "could not confirm the account").await;
+
+    // A public request nobody verifies: overdue after its due date, expired after 7 days.
+    let (_, open) = public(
+        &app,
+        json!({ "kind": "erasure", "email": "eva.ng@example.com" }),
+    )
+    .await;
+    let oid = open["id"].as_str().unwrap().to_owned();
+    let (_, overdue) = call(
+        &app,
+        reqwest::Method::GET,
+        "/v1/requests?overdue=true",
+        &app.dpo,
+        None,
+    )
+    .await;
+    assert_eq!(overdue["requests"].as_array().unwrap().len(), 0);
+    app.clock.advance(time::Duration::days(8));
+    reaches(&app, &oid, "expired").await;
+    let (_, soon) = call(
+        &app,
+        reqwest::Method::GET,
+        "/v1/requests?status=open&due_before=2027-01-01T00:00:00Z",
+        &app.dpo,
+        None,
+    )
+    .await;
+    assert!(
+        soon["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] != "expired")
+    );
+    let (status, bad) = call(
+        &app,
+        reqwest::Method::GET,
+        "/v1/requests?status=lost",
+        &app.dpo,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, bad["error"].as_str()),
+        (400, Some("invalid-query"))
+    );
+}
+
+#[tokio::test]
+async fn a_request_waits_while_the_mail_server_is_down_and_is_never_marked_done() {
+    // A port nobody listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mailer = Arc::new(
+        steward_server::mail::SmtpMailer::new(
+            &format!("smtp://127.0.0.1:{closed}"),
+            "privacy@mailpro.example",
+        )
+        .unwrap(),
+    );
+    let app = spawn_full(
+        declaration("004-mailpro.toml", example_text("004-mailpro.toml")),
+        steward_server::ServerConfig::default(),
+        mailer,
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    person(
+        &app,
+        "fay.orr@example.com",
+        "account",
+        json!({ "user.name": "Fay Orr" }),
+    )
+    .await;
+    let (_, created) = call(
+        &app,
+        reqwest::Method::POST,
+        "/v1/requests",
+        &app.service,
+        Some(json!({ "kind": "restriction", "email": "fay.orr@example.com", "vouch": true })),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let mut shown = Value::Null;
+    for _ in 0..100 {
+        shown = show(&app, &id).await;
+        if shown["jobs"][0]["last_error"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(shown["status"], "executing", "{shown}");
+    assert_eq!(shown["jobs"][0]["done"], false);
+    assert!(
+        shown["jobs"][0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("mail"),
+        "{shown}"
+    );
+    // It is retried with backoff, still not done.
+    app.clock.advance(time::Duration::minutes(5));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let later = show(&app, &id).await;
+    assert_eq!(later["status"], "executing");
+    assert!(
+        later["jobs"][0]["attempts"].as_u64().unwrap() >= 2,
+        "{later}"
+    );
+}
