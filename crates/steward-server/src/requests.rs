@@ -494,14 +494,10 @@ pub async fn list<S: Store>(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid-query", message);
-    let q = match query {
-        Ok(Query(q)) => q,
-        Err(_) => {
-            let e =
-                bad("use status, kind, due_before, overdue and limit; see /openapi.json".into());
-            let entry = access.entry("request.list", state.vault.clock().now());
-            return Err(refuse(&state.vault, entry, e).await);
-        }
+    let Ok(Query(q)) = query else {
+        let e = bad("use status, kind, due_before, overdue and limit; see /openapi.json".into());
+        let entry = access.entry("request.list", state.vault.clock().now());
+        return Err(refuse(&state.vault, entry, e).await);
     };
     let mut filter = RequestFilter::default();
     if let Some(list) = &q.status {

@@ -96,6 +96,16 @@ pub enum Command {
     #[command(subcommand)]
     Subject(SubjectCommand),
 
+    /// Data-subject requests: take one in, list, show, approve, deny, extend
+    #[command(subcommand)]
+    Request(RequestCommand),
+
+    /// Write everything held on one person to an access package (ZIP: HTML, JSON, CSV, XLSX)
+    #[command(
+        after_help = "Examples:\n  steward export --email ana@example.com -o ana.zip\n\nThe package is what a person receives for an access request: a readable index.html with the\nGDPR Art. 15 information, data.json, one CSV per group and data.xlsx. It holds personal data:\nhand it over on a secure channel. The export is audited."
+    )]
+    Export(ExportArgs),
+
     /// Erase a person: their key is destroyed, their data deleted, legal holds kept and reported
     #[command(
         after_help = "Examples:\n  steward erase --email alice@example.com --dry-run     what would be removed and kept\n  steward erase --email alice@example.com\n  steward erase --subject 0193…                        by subject id\n\nPrints the erasure receipt (no personal data): categories removed, categories kept and why."
@@ -507,4 +517,105 @@ pub struct RopaArgs {
     /// Write to this file instead of standard output
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+/// `steward request …`.
+#[derive(Debug, Subcommand)]
+pub enum RequestCommand {
+    /// Take in a request received by post, phone or e-mail
+    #[command(
+        after_help = "Examples:\n  steward request create --kind access --email ana@example.com\n  steward request create --kind rectification --email ana@example.com --change user.name='Ana López'\n  steward request create --kind erasure --email ana@example.com --close-account --vouch\n\nWithout --vouch the person is sent a verification link (or code) by `steward serve`;\nwith --vouch you state that you verified them yourself."
+    )]
+    Create(RequestCreateArgs),
+    /// List requests, the soonest due first
+    #[command(
+        after_help = "Examples:\n  steward request list                       every open request\n  steward request list --overdue\n  steward request list --status awaiting-approval --kind erasure\n  steward request list --due-before 2026-12-31T00:00:00Z"
+    )]
+    List(RequestListArgs),
+    /// Show one request: status, due date, history, outcome, queued mail and notices
+    Show(RequestIdArgs),
+    /// Approve a request waiting for approval; it is carried out at once
+    Approve(RequestIdArgs),
+    /// Deny a request; the person is told the reason
+    Deny(RequestReasonArgs),
+    /// Extend a request's deadline by the declared extension, once; the person is told why
+    Extend(RequestReasonArgs),
+}
+
+/// `steward request create`.
+#[derive(Debug, clap::Args)]
+pub struct RequestCreateArgs {
+    /// access, portability, rectification, erasure, restriction, objection, opt-out-sale-share, withdraw-consent
+    #[arg(long)]
+    pub kind: String,
+    /// The person's e-mail address
+    #[arg(long)]
+    pub email: String,
+    /// The purpose (restriction, objection, withdraw-consent)
+    #[arg(long)]
+    pub purpose: Option<String>,
+    /// A new value, CATEGORY=VALUE (rectification; repeat for more)
+    #[arg(long = "change")]
+    pub changes: Vec<String>,
+    /// Erase by closing the account, after the declared delay
+    #[arg(long)]
+    pub close_account: bool,
+    /// You verified the person yourself
+    #[arg(long)]
+    pub vouch: bool,
+    /// email-link or email-code
+    #[arg(long)]
+    pub verification: Option<String>,
+    /// The address links in mail point to
+    #[arg(
+        long,
+        env = "STEWARD_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub public_url: String,
+}
+
+/// `steward request list`.
+#[derive(Debug, clap::Args)]
+pub struct RequestListArgs {
+    /// Statuses, comma-separated (default: every open one)
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only this kind
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only those open and past due
+    #[arg(long)]
+    pub overdue: bool,
+    /// Only those due before this RFC 3339 time
+    #[arg(long)]
+    pub due_before: Option<String>,
+}
+
+/// A request id.
+#[derive(Debug, clap::Args)]
+pub struct RequestIdArgs {
+    /// The request's id
+    pub id: String,
+}
+
+/// A request id and a reason.
+#[derive(Debug, clap::Args)]
+pub struct RequestReasonArgs {
+    /// The request's id
+    pub id: String,
+    /// Why, as told to the person
+    #[arg(long)]
+    pub reason: String,
+}
+
+/// `steward export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The person's e-mail address
+    #[arg(long)]
+    pub email: String,
+    /// Where to write the ZIP
+    #[arg(short, long)]
+    pub output: std::path::PathBuf,
 }

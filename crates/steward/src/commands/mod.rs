@@ -9,6 +9,7 @@ mod import;
 mod init;
 mod keys;
 mod notice;
+mod request;
 mod ropa;
 mod serve;
 pub(crate) mod subject;
@@ -35,6 +36,8 @@ pub fn run(cli: &Cli) -> Outcome {
         Command::Admin(command) => admin::run(&cli.global, command),
         Command::Subject(command) => subject::run(&cli.global, command),
         Command::Erase(args) => erase::run(&cli.global, args),
+        Command::Request(command) => request::run(&cli.global, command),
+        Command::Export(args) => request::export(&cli.global, args),
         Command::Taxonomy(args) => taxonomy::run(args),
     }
 }

@@ -1,0 +1,266 @@
+//! `steward request …` and `steward export`: the request workflow from the command line. Mail
+//! is queued; `steward serve` sends it (and runs the rest of the queue).
+
+use std::sync::Arc;
+
+use steward_core::Store;
+use steward_core::request::Status;
+use steward_core::requests::{Intake, RequestError, Requests};
+use steward_core::store::RequestFilter;
+use uuid::Uuid;
+
+use crate::cli::{ExportArgs, Global, RequestCommand};
+use crate::vault::{cli_access, with_vault};
+use crate::{Outcome, output};
+
+pub fn run(global: &Global, command: &RequestCommand) -> Outcome {
+    let (declaration, runtime) = match super::vault_command(global) {
+        Ok(v) => v,
+        Err(outcome) => return outcome,
+    };
+    let public_url = match command {
+        RequestCommand::Create(a) => a.public_url.clone(),
+        _ => "http://127.0.0.1:8080".to_owned(),
+    };
+    runtime.block_on(async {
+        with_vault!(global, declaration.clone(), |vault| {
+            match workflow(vault, &declaration, global, &public_url).await {
+                Ok(requests) => request(&requests, command).await,
+                Err(o) => o,
+            }
+        })
+    })
+}
+
+pub fn export(global: &Global, args: &ExportArgs) -> Outcome {
+    let (declaration, runtime) = match super::vault_command(global) {
+        Ok(v) => v,
+        Err(outcome) => return outcome,
+    };
+    runtime.block_on(async {
+        with_vault!(global, declaration.clone(), |vault| {
+            match workflow(vault, &declaration, global, "http://127.0.0.1:8080").await {
+                Ok(requests) => export_to(&requests, &declaration, args).await,
+                Err(o) => o,
+            }
+        })
+    })
+}
+
+async fn workflow<S: Store>(
+    vault: steward_core::Vault<S>,
+    declaration: &steward_policy::Declaration,
+    global: &Global,
+    public_url: &str,
+) -> Result<Requests<S>, Outcome> {
+    let (mailer, _) = super::serve::mailer(global, declaration, None, None).map_err(|e| {
+        output::stderr(&format!("error: {e}"));
+        Outcome::Unreadable
+    })?;
+    let ledger = steward_core::ledger::Ledger::open(
+        Arc::new(vault),
+        mailer,
+        steward_core::ledger::LedgerOptions {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            unsubscribe_mailto: None,
+        },
+        |_| {},
+    )
+    .await
+    .map_err(|e| {
+        output::stderr(&format!("error: {e}"));
+        Outcome::Unreadable
+    })?;
+    Ok(steward_server::requests::workflow(&Arc::new(ledger)))
+}
+
+fn fail(e: &RequestError) -> Outcome {
+    output::stderr(&format!("error: {e} ({})", e.code()));
+    if e.is_refusal() {
+        Outcome::Invalid
+    } else {
+        Outcome::Unreadable
+    }
+}
+
+fn print(value: &impl serde::Serialize) -> Outcome {
+    let text = serde_json::to_string_pretty(value)
+        .map(|s| s + "\n")
+        .unwrap_or_default();
+    match output::stdout(text.as_bytes()) {
+        Ok(()) => Outcome::Ok,
+        Err(_) => Outcome::Unreadable,
+    }
+}
+
+fn id(text: &str) -> Result<Uuid, Outcome> {
+    Uuid::parse_str(text).map_err(|_| {
+        output::stderr(&format!(
+            "error: `{text}` is not a request id (a UUID, as `steward request list` shows)"
+        ));
+        Outcome::Invalid
+    })
+}
+
+async fn request<S: Store>(requests: &Requests<S>, command: &RequestCommand) -> Outcome {
+    let access = cli_access();
+    let result = match command {
+        RequestCommand::Create(a) => {
+            let mut changes = Vec::new();
+            for c in &a.changes {
+                let Some((category, value)) = c.split_once('=') else {
+                    output::stderr(
+                        "error: write each --change as CATEGORY=VALUE, e.g. --change user.name='Ana López'",
+                    );
+                    return Outcome::Invalid;
+                };
+                changes.push((category.trim().to_owned(), value.to_owned()));
+            }
+            let intake = Intake {
+                kind: a.kind.clone(),
+                email: a.email.clone(),
+                purpose: a.purpose.clone(),
+                changes,
+                close_account: a.close_account,
+                verification: a.verification.clone(),
+            };
+            requests
+                .create(&access, intake, a.vouch)
+                .await
+                .map(|v| print(&v))
+        }
+        RequestCommand::List(a) => {
+            let mut filter = RequestFilter::default();
+            match &a.status {
+                Some(list) => {
+                    for s in list.split(',').map(str::trim) {
+                        if Status::parse(s).is_none() {
+                            output::stderr(&format!(
+                                "error: `{s}` is not a status; use one of {}",
+                                Status::names()
+                            ));
+                            return Outcome::Invalid;
+                        }
+                        filter.statuses.push(s.to_owned());
+                    }
+                }
+                None => {
+                    filter.statuses = Status::open()
+                        .iter()
+                        .map(|s| s.as_str().to_owned())
+                        .collect();
+                }
+            }
+            filter.kind = a.kind.clone();
+            if let Some(t) = &a.due_before {
+                match time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                {
+                    Ok(t) => filter.due_before = Some(t),
+                    Err(_) => {
+                        output::stderr(
+                            "error: --due-before is an RFC 3339 time, e.g. 2026-12-31T00:00:00Z",
+                        );
+                        return Outcome::Invalid;
+                    }
+                }
+            }
+            match requests.list(&access, filter, a.overdue, 1000).await {
+                Ok(views) => {
+                    let mut out = format!(
+                        "{:<36}  {:<18}  {:<21}  {:<10}  overdue\n",
+                        "id", "kind", "status", "due"
+                    );
+                    for v in &views {
+                        out.push_str(&format!(
+                            "{:<36}  {:<18}  {:<21}  {:<10}  {}\n",
+                            v.id,
+                            v.kind.as_str(),
+                            v.status.as_str(),
+                            v.due_at.date(),
+                            if v.overdue { "OVERDUE" } else { "" }
+                        ));
+                    }
+                    out.push_str(&format!("{} requests\n", views.len()));
+                    Ok(match output::stdout(out.as_bytes()) {
+                        Ok(()) => Outcome::Ok,
+                        Err(_) => Outcome::Unreadable,
+                    })
+                }
+                Err(e) => Err(e),
+            }
+        }
+        RequestCommand::Show(a) => match id(&a.id) {
+            Ok(i) => requests.get(&access, i).await.map(|(v, _)| print(&v)),
+            Err(o) => return o,
+        },
+        RequestCommand::Approve(a) => match id(&a.id) {
+            Ok(i) => requests.approve(&access, i).await.map(|v| print(&v)),
+            Err(o) => return o,
+        },
+        RequestCommand::Deny(a) => match id(&a.id) {
+            Ok(i) => requests
+                .deny(&access, i, &a.reason)
+                .await
+                .map(|v| print(&v)),
+            Err(o) => return o,
+        },
+        RequestCommand::Extend(a) => match id(&a.id) {
+            Ok(i) => requests
+                .extend(&access, i, &a.reason)
+                .await
+                .map(|v| print(&v)),
+            Err(o) => return o,
+        },
+    };
+    result.unwrap_or_else(|e| fail(&e))
+}
+
+async fn export_to<S: Store>(
+    requests: &Requests<S>,
+    declaration: &steward_policy::Declaration,
+    args: &ExportArgs,
+) -> Outcome {
+    let access = cli_access();
+    let subject = match requests.subject_of(&access, &args.email).await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            output::stderr("error: no subject has this e-mail address; nothing to export");
+            return Outcome::Invalid;
+        }
+        Err(e) => return fail(&e),
+    };
+    let data = match requests.gather(&access, None, Some(subject)).await {
+        Ok(d) => d,
+        Err(e) => return fail(&e),
+    };
+    // Written next to the target and renamed, so a failed export leaves no partial file.
+    let tmp = args.output.with_extension("zip.partial");
+    let written = std::fs::File::create(&tmp)
+        .map_err(|e| e.to_string())
+        .and_then(|f| {
+            steward_export::write_package(std::io::BufWriter::new(f), declaration, &data)
+                .map_err(|e| e.to_string())
+                .and_then(|w| w.into_inner().map_err(|e| e.to_string()))
+                .and_then(|f| f.sync_all().map_err(|e| e.to_string()))
+        })
+        .and_then(|()| std::fs::rename(&tmp, &args.output).map_err(|e| e.to_string()));
+    match written {
+        Ok(()) => {
+            output::stderr(&format!(
+                "wrote {} ({} fields, {} consent events); it holds personal data: hand it over securely",
+                args.output.display(),
+                data.fields.len(),
+                data.consent.as_ref().map_or(0, |c| c.events.len())
+            ));
+            Outcome::Ok
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            output::stderr(&format!(
+                "error: cannot write {}: {e}",
+                args.output.display()
+            ));
+            Outcome::Unreadable
+        }
+    }
+}
