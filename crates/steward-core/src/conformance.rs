@@ -873,6 +873,101 @@ pub async fn the_consent_ledger_chains_events_and_permits_follow_it<S: Store>(st
 }
 
 /// One `#[tokio::test]` per conformance case, each on a fresh store from `$make`.
+/// Requests are written with a revision guard, listed by filter, and their jobs are claimed
+/// once, leased, retried later and finished.
+pub async fn requests_and_jobs_are_guarded_leased_and_retried<S: Store>(store: S) {
+    use crate::store::{NewJob, RequestFilter, RequestRecord};
+    let at = datetime!(2026-11-22 10:00 UTC);
+    let id = uuid::Uuid::now_v7();
+    let mut record = RequestRecord {
+        id,
+        kind: "access".into(),
+        status: "awaiting-verification".into(),
+        subject: None,
+        received_at: at,
+        due_at: at + time::Duration::days(30),
+        updated_at: at,
+        revision: 1,
+        contact: vec![1, 2, 3],
+        payload: None,
+        body: "{}".into(),
+    };
+    let job = |kind: &str, run_at| NewJob {
+        kind: kind.into(),
+        request: Some(id),
+        run_at,
+        payload: "{}".into(),
+    };
+    store
+        .insert_request(
+            &record,
+            &[job("mail", at), job("erase", at + time::Duration::days(45))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.request(id).await.unwrap().as_ref(), Some(&record));
+    // A write against a stale revision changes nothing.
+    record.status = "verified".into();
+    record.revision = 2;
+    assert!(store.update_request(&record, 1, &[]).await.unwrap());
+    record.status = "denied".into();
+    record.revision = 2;
+    assert!(
+        !store
+            .update_request(&record, 1, &[job("mail", at)])
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.request(id).await.unwrap().unwrap().status, "verified");
+    assert_eq!(store.jobs_of(id).await.unwrap().len(), 2);
+    // Filters.
+    let open = RequestFilter {
+        statuses: vec!["verified".into(), "executing".into()],
+        kind: Some("access".into()),
+        due_before: Some(at + time::Duration::days(31)),
+        ..RequestFilter::default()
+    };
+    assert_eq!(store.list_requests(&open, 10).await.unwrap().len(), 1);
+    let none = RequestFilter {
+        due_before: Some(at),
+        ..RequestFilter::default()
+    };
+    assert!(store.list_requests(&none, 10).await.unwrap().is_empty());
+    // Only the due job is claimed, and only once while leased.
+    let lease = at + time::Duration::minutes(5);
+    let claimed = store.claim_jobs(at, lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!((claimed[0].kind.as_str(), claimed[0].attempts), ("mail", 1));
+    assert!(store.claim_jobs(at, lease, 10).await.unwrap().is_empty());
+    // Retried later, then done.
+    store
+        .retry_job(
+            claimed[0].id,
+            at + time::Duration::minutes(1),
+            "mail-failed",
+        )
+        .await
+        .unwrap();
+    assert!(store.claim_jobs(at, lease, 10).await.unwrap().is_empty());
+    let again = store
+        .claim_jobs(at + time::Duration::minutes(1), lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2);
+    assert_eq!(again[0].last_error.as_deref(), Some("mail-failed"));
+    store.finish_job(again[0].id, at).await.unwrap();
+    let later = at + time::Duration::days(46);
+    let due = store
+        .claim_jobs(later, later + time::Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].kind, "erase");
+    let jobs = store.jobs_of(id).await.unwrap();
+    assert!(jobs.iter().any(|j| j.kind == "mail" && j.done_at.is_some()));
+}
+
 #[macro_export]
 macro_rules! conformance_suite {
     ($make:expr) => {
@@ -892,6 +987,7 @@ macro_rules! conformance_suite {
             the_audit_chain_is_appended_in_order_and_verifies,
             scopes_and_roles_are_enforced_and_refusals_audited,
             the_consent_ledger_chains_events_and_permits_follow_it,
+            requests_and_jobs_are_guarded_leased_and_retried,
         );
     };
     (@cases $make:expr; $($case:ident),+ $(,)?) => {
