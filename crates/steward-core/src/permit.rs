@@ -152,7 +152,8 @@ pub struct Rule {
 }
 
 impl Rule {
-    fn objectable(&self) -> bool {
+    /// Whether the right to object (Art. 21) reaches the purpose.
+    pub(crate) fn objectable(&self) -> bool {
         self.marketing
             || matches!(
                 self.basis,

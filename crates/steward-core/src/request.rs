@@ -56,6 +56,25 @@ impl Status {
             .filter(|s| !s.is_final())
             .collect()
     }
+
+    /// Reads a comma-separated list of statuses, as a request filter takes them; `open`
+    /// stands for every open status. The error says what to write instead.
+    pub fn parse_list(text: &str) -> Result<Vec<String>, String> {
+        let mut out = Vec::new();
+        for s in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if s == "open" {
+                out.extend(Self::open().iter().map(|s| s.as_str().to_owned()));
+            } else if Self::parse(s).is_some() {
+                out.push(s.to_owned());
+            } else {
+                return Err(format!(
+                    "`{s}` is not a status; use open or one of {}",
+                    Self::names()
+                ));
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// The kinds of request: the rights of the declaration's vocabulary.

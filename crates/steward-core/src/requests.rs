@@ -203,13 +203,14 @@ pub struct Intake {
     pub verification: Option<String>,
 }
 
+/// A key that never shows in a log line.
+struct Sealed(Zeroizing<[u8; 32]>);
+
 impl std::fmt::Debug for Sealed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Sealed(<redacted>)")
     }
 }
-
-struct Sealed(Zeroizing<[u8; 32]>);
 
 /// Posts signed webhooks to recipients (Art. 19 notices). The server implements it over HTTP.
 pub trait Notifier: Send + Sync + 'static {
@@ -372,14 +373,6 @@ fn six_digits() -> Result<String, steward_crypto::CryptoError> {
     }
 }
 
-fn is_objectable(p: &Purpose) -> bool {
-    covers("marketing", &p.data_use)
-        || matches!(
-            p.basis,
-            LawfulBasis::Consent | LawfulBasis::LegitimateInterest | LawfulBasis::PublicTask
-        )
-}
-
 impl<S: Store> Requests<S> {
     /// The workflow over `ledger` (and its vault and mailer), posting webhooks with `notifier`.
     pub fn new(ledger: Arc<Ledger<S>>, notifier: Arc<dyn Notifier>) -> Self {
@@ -416,6 +409,15 @@ impl<S: Store> Requests<S> {
 
     fn now(&self) -> OffsetDateTime {
         self.ledger.vault().clock().now()
+    }
+
+    /// Whether the right to object (Art. 21) reaches purpose `id`: the permit rules decide.
+    fn objectable(&self, id: &str) -> bool {
+        let rules = self.ledger.rules();
+        rules
+            .purpose(id)
+            .and_then(|i| rules.rule(i))
+            .is_some_and(crate::permit::Rule::objectable)
     }
 
     fn rights(&self) -> &steward_policy::declaration::Rights {
@@ -585,7 +587,7 @@ impl<S: Store> Requests<S> {
                     p.basis.as_str()
                 )))
             }
-            Right::Objection if !is_objectable(p) => {
+            Right::Objection if !self.objectable(id) => {
                 Err(RequestError::PurposeNotApplicable(format!(
                     "purpose `{id}` is based on {}: the right to object (Art. 21) does not apply to it",
                     p.basis.as_str()
@@ -720,8 +722,7 @@ impl<S: Store> Requests<S> {
             None
         };
         let vault = self.ledger.vault();
-        let index = vault.keyring().blind_index("email", identity.value())?;
-        let subject = vault.store().find_subject("email", &index).await?;
+        let subject = vault.find(&identity).await?;
         let now = self.now();
         let id = Uuid::now_v7();
         let rights = self.rights();
@@ -1192,35 +1193,31 @@ impl<S: Store> Requests<S> {
     ) -> Result<RequestView, RequestError> {
         let result = async {
             access.may(Operation::Request)?;
-            for _ in 0..3 {
-                let mut req = self.load(id).await?;
-                let now = self.now();
-                let n = req
-                    .details
-                    .notifications
-                    .iter_mut()
-                    .find(|n| n.recipient == recipient)
-                    .ok_or_else(|| RequestError::UnknownRecipient(recipient.to_owned()))?;
-                if n.acknowledged_at.is_none() {
-                    n.acknowledged_at = Some(now);
-                    n.status = "acknowledged".to_owned();
-                }
-                req.updated_at = now;
-                match self.save(&mut req, &[]).await {
-                    Err(RequestError::Conflict) => continue,
-                    other => other?,
-                }
-                self.audit(
-                    access,
-                    "request.acknowledge",
-                    Some(&req),
-                    format!("{id} {recipient}"),
-                    None,
-                )
+            let now = self.now();
+            let req = self
+                .update(id, |req| {
+                    let n = req
+                        .details
+                        .notifications
+                        .iter_mut()
+                        .find(|n| n.recipient == recipient)
+                        .ok_or_else(|| RequestError::UnknownRecipient(recipient.to_owned()))?;
+                    if n.acknowledged_at.is_none() {
+                        n.acknowledged_at = Some(now);
+                        n.status = "acknowledged".to_owned();
+                    }
+                    Ok(())
+                })
                 .await?;
-                return Ok(req.view(now));
-            }
-            Err(RequestError::Conflict)
+            self.audit(
+                access,
+                "request.acknowledge",
+                Some(&req),
+                format!("{id} {recipient}"),
+                None,
+            )
+            .await?;
+            Ok(req.view(now))
         }
         .await;
         self.finish(access, "request.acknowledge", id.to_string(), result)
@@ -1381,7 +1378,7 @@ impl<S: Store> Requests<S> {
                                 |p| {
                                     if p.basis == LawfulBasis::Consent {
                                         Some((Action::Withdraw, Some(p.id.clone())))
-                                    } else if is_objectable(p) {
+                                    } else if self.objectable(&p.id) {
                                         Some((Action::Object, Some(p.id.clone())))
                                     } else {
                                         None
@@ -1730,6 +1727,12 @@ impl<S: Store> Requests<S> {
             .ok_or_else(|| RequestError::UnknownRecipient(recipient.to_owned()))?;
         let contact = processor.contact.clone().unwrap_or_default();
         let now = self.now();
+        let acknowledge = format!(
+            "{}/v1/requests/{}/notifications/{}/ack",
+            self.ledger.options().public_url.trim_end_matches('/'),
+            req.id,
+            recipient
+        );
         let body = serde_json::json!({
             "type": "steward.request.notice",
             "request": req.id,
@@ -1738,7 +1741,7 @@ impl<S: Store> Requests<S> {
             "categories": n.categories,
             "purpose": req.details.purpose,
             "at": now.unix_timestamp(),
-            "acknowledge": format!("{}/v1/requests/{}/notifications/{}/ack", self.ledger.options().public_url.trim_end_matches('/'), req.id, recipient),
+            "acknowledge": &acknowledge,
         })
         .to_string();
         if n.channel == "webhook" {
@@ -1768,10 +1771,7 @@ impl<S: Store> Requests<S> {
                     req.id,
                     req.subject.map(|s| s.0.to_string()).unwrap_or_default(),
                     n.categories.join(", "),
-                    serde_json::from_str::<serde_json::Value>(&body)
-                        .ok()
-                        .and_then(|v| v["acknowledge"].as_str().map(str::to_owned))
-                        .unwrap_or_default(),
+                    acknowledge,
                 ),
                 headers: Vec::new(),
                 kind: "request.recipient-notice",
@@ -1791,23 +1791,26 @@ impl<S: Store> Requests<S> {
                     n.status = "delivered".to_owned();
                 }
             }
+            Ok(())
         })
         .await
+        .map(drop)
     }
 
-    /// Loads, changes and saves a request, retrying when another writer came first.
+    /// Loads, changes and saves a request, retrying when another writer came first; the
+    /// request as saved.
     async fn update(
         &self,
         id: Uuid,
-        mut change: impl FnMut(&mut Request),
-    ) -> Result<(), RequestError> {
+        mut change: impl FnMut(&mut Request) -> Result<(), RequestError>,
+    ) -> Result<Request, RequestError> {
         for _ in 0..5 {
             let mut req = self.load(id).await?;
-            change(&mut req);
+            change(&mut req)?;
             req.updated_at = self.now();
             match self.save(&mut req, &[]).await {
                 Err(RequestError::Conflict) => continue,
-                other => return other,
+                other => return other.map(|()| req),
             }
         }
         Err(RequestError::Conflict)
@@ -1839,8 +1842,11 @@ impl<S: Store> Requests<S> {
         self.ledger.send(&system(), req.subject, &mail).await?;
         let now = self.now();
         if template == Template::Acknowledge {
-            self.update(id, |r| r.details.acknowledged_at = Some(now))
-                .await?;
+            self.update(id, |r| {
+                r.details.acknowledged_at = Some(now);
+                Ok(())
+            })
+            .await?;
         }
         if complete {
             for _ in 0..5 {

@@ -600,9 +600,7 @@ impl<S: Store> Vault<S> {
         let result = async {
             let purpose = purpose.map(|p| self.purpose(p)).transpose()?;
             self.authorize(access, Operation::Lookup, purpose, [category.as_str()])?;
-            let kind = identity.kind().as_str();
-            let index = self.keyring.blind_index(kind, identity.value())?;
-            Ok(self.store.find_subject(kind, &index).await?)
+            self.find(identity).await
         }
         .await;
         self.finish(entry, result, |found, e| {
@@ -710,6 +708,14 @@ impl<S: Store> Vault<S> {
 
     /// The subject's e-mail address, for the mail Steward itself sends (a double opt-in
     /// confirmation, a policy notice); the caller audits the mail.
+    /// The subject an identity belongs to, without an audit entry: for callers that audit the
+    /// act they look it up for (a data-subject request's intake).
+    pub(crate) async fn find(&self, identity: &Identity) -> Result<Option<SubjectId>, VaultError> {
+        let kind = identity.kind().as_str();
+        let index = self.keyring.blind_index(kind, identity.value())?;
+        Ok(self.store.find_subject(kind, &index).await?)
+    }
+
     pub(crate) async fn email_of(&self, id: SubjectId) -> Result<Option<String>, VaultError> {
         let (stored, key) = self.load(id).await?;
         let view = self.open_view(id, &stored, &key, |c| c == IdentityKind::Email.category())?;

@@ -19,6 +19,7 @@ use std::io::Write;
 use steward_core::requests::{AccessData, Group};
 use steward_policy::Declaration;
 use steward_policy::declaration::ExportFormat;
+use steward_policy::notice::escape as esc;
 use zip::write::SimpleFileOptions;
 
 /// Why a package could not be written.
@@ -304,21 +305,6 @@ fn source_text(d: &Declaration, p: &steward_policy::declaration::Purpose) -> Str
     }
 }
 
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}h1{font-size:1.6rem}h2{margin-top:2.5rem;border-bottom:1px solid #ccc}table{border-collapse:collapse;width:100%;margin:1rem 0;font-size:.9rem}th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top}th{background:#f3f3f3}.note{color:#555}";
 
 fn html(d: &Declaration, data: &AccessData, groups: &[Group]) -> String {
@@ -445,8 +431,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn html_escapes_what_people_typed() {
-        assert_eq!(esc("<b>&\"'"), "&lt;b&gt;&amp;&quot;&#39;");
+    fn file_names_keep_only_safe_characters() {
         assert_eq!(file_name("orders/2026 ü"), "orders_2026__");
         assert_eq!(file_name(""), "group");
     }

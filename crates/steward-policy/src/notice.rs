@@ -13,6 +13,7 @@ mod markdown;
 
 pub use content::build;
 pub(crate) use content::date as content_date;
+pub use html::escape;
 
 /// A rendered-independent privacy notice.
 #[derive(Debug, Clone, PartialEq, Eq)]

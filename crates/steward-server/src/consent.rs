@@ -667,13 +667,15 @@ pub struct TokenQuery {
 
 const PAGE_STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;color:#111}button{font:inherit;padding:.5rem 1rem;background:#1b4d89;color:#fff;border:0;border-radius:4px;cursor:pointer}";
 
-fn page(status: StatusCode, title: &str, text: &str, form: Option<(&str, &str, &str)>) -> Response {
-    let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
+/// A small page for a link someone followed: a title, a sentence and, optionally, a form with
+/// one button that posts the token to `action`.
+pub(crate) fn page(
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    form: Option<(&str, &str, &str)>,
+) -> Response {
+    use steward_policy::notice::escape as esc;
     let form = form.map_or(String::new(), |(action, token, label)| {
         format!(
             "<form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"token\" value=\"{}\"><button type=\"submit\">{}</button></form>",
@@ -829,7 +831,7 @@ pub async fn link_post<S: Store>(
     }
 }
 
-fn form_urlencoded(body: &[u8], name: &str) -> Option<String> {
+pub(crate) fn form_urlencoded(body: &[u8], name: &str) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?;
     text.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;

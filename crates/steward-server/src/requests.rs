@@ -30,6 +30,7 @@ use steward_core::{Access, Store};
 use uuid::Uuid;
 
 use crate::api::{ApiError, ApiState, Peer, body, refuse};
+use crate::consent::{TokenQuery, form_urlencoded, page};
 
 /// Posts webhooks over HTTP (10 s timeout; an answer other than 2xx is retried).
 #[derive(Debug, Clone)]
@@ -237,64 +238,30 @@ fn public_view(view: &steward_core::request::RequestView) -> serde_json::Value {
     })
 }
 
-/// The verification link's token.
-#[derive(Debug, Deserialize)]
-pub struct TokenQuery {
-    /// The token.
-    pub token: Option<String>,
-}
-
-const PAGE_STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem}button{font:inherit;padding:.5rem 1rem}";
-
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let csp = crate::content_security_policy(PAGE_STYLE);
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{title}</title><style>{PAGE_STYLE}</style></head><body><h1>{title}</h1>{body}</body></html>"
-    );
-    let mut r = (status, html).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&csp) {
-        h.insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
-
-fn attr(text: &str) -> String {
-    text.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect()
-}
-
 /// `GET /requests/verify?token=…`: a page with a button; following the link changes nothing.
 pub async fn verify_page(query: Result<Query<TokenQuery>, QueryRejection>) -> Response {
     let token = query.ok().and_then(|q| q.0.token).unwrap_or_default();
     page(
         StatusCode::OK,
         "Confirm your request",
-        &format!(
-            "<p>Press the button to confirm that you made this request.</p><form method=\"post\" action=\"/requests/verify?token={}\"><button type=\"submit\">Confirm my request</button></form>",
-            attr(&token)
-        ),
+        "Press the button to confirm that you made this request.",
+        Some(("/requests/verify", &token, "Confirm my request")),
     )
 }
 
-/// `POST /requests/verify?token=…`: verifies the request. Answers JSON when asked for it.
+/// `POST /requests/verify` with the token in the query or the form: verifies the request.
+/// Answers JSON when asked for it.
 pub async fn verify_link<S: Store>(
     State(state): State<ApiState<S>>,
     headers: HeaderMap,
     query: Result<Query<TokenQuery>, QueryRejection>,
+    form: axum::body::Bytes,
 ) -> Response {
-    let token = query.ok().and_then(|q| q.0.token).unwrap_or_default();
+    let token = query
+        .ok()
+        .and_then(|q| q.0.token)
+        .or_else(|| form_urlencoded(&form, "token"))
+        .unwrap_or_default();
     let wants_json = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -305,24 +272,15 @@ pub async fn verify_link<S: Store>(
         (Ok(_), false) => page(
             StatusCode::OK,
             "Thank you",
-            "<p>Your request is confirmed. We will write to you when it is done.</p>",
+            "Your request is confirmed. We will write to you when it is done.",
+            None,
         ),
         (Err(e), true) => ApiError::from(e).into_response(),
         (Err(e), false) => {
             let e = ApiError::from(e);
-            page(
-                e.status(),
-                "This link does not work",
-                &format!("<p>{}</p>", attr_text(e.message())),
-            )
+            page(e.status(), "This link does not work", e.message(), None)
         }
     }
-}
-
-fn attr_text(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// A verification code.
@@ -423,14 +381,14 @@ pub async fn package<S: Store>(
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };
-    let declaration = Arc::new(state.vault.declaration().clone());
+    let vault = Arc::clone(&state.vault);
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::task::spawn_blocking(move || {
         let writer = ChannelWriter {
             tx: tx.clone(),
             buf: Vec::new(),
         };
-        match steward_export::write_package(writer, &declaration, &data) {
+        match steward_export::write_package(writer, vault.declaration(), &data) {
             Ok(mut w) => {
                 let _ = std::io::Write::flush(&mut w);
             }
@@ -501,20 +459,7 @@ pub async fn list<S: Store>(
     };
     let mut filter = RequestFilter::default();
     if let Some(list) = &q.status {
-        for s in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            if s == "open" {
-                filter
-                    .statuses
-                    .extend(Status::open().iter().map(|s| s.as_str().to_owned()));
-            } else if Status::parse(s).is_some() {
-                filter.statuses.push(s.to_owned());
-            } else {
-                return Err(bad(format!(
-                    "`{s}` is not a status; use open or one of {}",
-                    Status::names()
-                )));
-            }
-        }
+        filter.statuses = Status::parse_list(list).map_err(bad)?;
     }
     if let Some(kind) = &q.kind {
         if steward_policy::declaration::Right::parse(kind).is_none() {

@@ -99,19 +99,23 @@ where
         .push_bind(r.body.clone());
 }
 
-/// Adds jobs as VALUES rows (kind, request, run_at, payload).
-pub fn push_jobs<DB: sqlx::Database>(q: &mut sqlx::QueryBuilder<DB>, jobs: &[NewJob])
+/// The INSERT of `jobs` into `<prefix>jobs`.
+pub fn insert_jobs<DB: sqlx::Database>(prefix: &str, jobs: &[NewJob]) -> sqlx::QueryBuilder<DB>
 where
-    for<'a> i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    for<'a> String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    for<'a> Option<Vec<u8>>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<Vec<u8>>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
+    let mut q = sqlx::QueryBuilder::new(format!(
+        "INSERT INTO {prefix}jobs (kind, request, run_at, payload) "
+    ));
     q.push_values(jobs, |mut b, j| {
         b.push_bind(j.kind.clone())
             .push_bind(j.request.map(|r| r.as_bytes().to_vec()))
             .push_bind(to_nanos(j.run_at))
             .push_bind(j.payload.clone());
     });
+    q
 }
 
 pub fn db(e: &sqlx::Error) -> StoreError {
@@ -128,7 +132,7 @@ macro_rules! request_methods {
             request: &steward_core::store::RequestRecord,
             jobs: &[steward_core::store::NewJob],
         ) -> Result<(), StoreError> {
-            use crate::requests::{REQUEST_COLUMNS, db, push_jobs, push_request};
+            use crate::requests::{REQUEST_COLUMNS, db, insert_jobs, push_request};
             let mut tx = self.$pool.begin().await.map_err(|e| db(&e))?;
             let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
                 "INSERT INTO {}requests ({REQUEST_COLUMNS}) VALUES (",
@@ -138,12 +142,11 @@ macro_rules! request_methods {
             q.push(")");
             q.build().execute(&mut *tx).await.map_err(|e| db(&e))?;
             if !jobs.is_empty() {
-                let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
-                    "INSERT INTO {}jobs (kind, request, run_at, payload) ",
-                    $prefix
-                ));
-                push_jobs(&mut q, jobs);
-                q.build().execute(&mut *tx).await.map_err(|e| db(&e))?;
+                insert_jobs::<$db>($prefix, jobs)
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| db(&e))?;
             }
             tx.commit().await.map_err(|e| db(&e))
         }
@@ -155,7 +158,7 @@ macro_rules! request_methods {
             jobs: &[steward_core::store::NewJob],
         ) -> Result<bool, StoreError> {
             use crate::convert::to_nanos;
-            use crate::requests::{db, push_jobs};
+            use crate::requests::{db, insert_jobs};
             let mut tx = self.$pool.begin().await.map_err(|e| db(&e))?;
             let mut q: sqlx::QueryBuilder<$db> =
                 sqlx::QueryBuilder::new(format!("UPDATE {}requests SET status = ", $prefix));
@@ -183,12 +186,11 @@ macro_rules! request_methods {
                 return Ok(false);
             }
             if !jobs.is_empty() {
-                let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
-                    "INSERT INTO {}jobs (kind, request, run_at, payload) ",
-                    $prefix
-                ));
-                push_jobs(&mut q, jobs);
-                q.build().execute(&mut *tx).await.map_err(|e| db(&e))?;
+                insert_jobs::<$db>($prefix, jobs)
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| db(&e))?;
             }
             tx.commit().await.map_err(|e| db(&e))?;
             Ok(true)
@@ -257,16 +259,15 @@ macro_rules! request_methods {
             &self,
             jobs: &[steward_core::store::NewJob],
         ) -> Result<(), StoreError> {
-            use crate::requests::{db, push_jobs};
+            use crate::requests::{db, insert_jobs};
             if jobs.is_empty() {
                 return Ok(());
             }
-            let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
-                "INSERT INTO {}jobs (kind, request, run_at, payload) ",
-                $prefix
-            ));
-            push_jobs(&mut q, jobs);
-            q.build().execute(&self.$pool).await.map_err(|e| db(&e))?;
+            insert_jobs::<$db>($prefix, jobs)
+                .build()
+                .execute(&self.$pool)
+                .await
+                .map_err(|e| db(&e))?;
             Ok(())
         }
 

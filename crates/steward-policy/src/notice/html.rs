@@ -46,7 +46,7 @@ footer { color: var(--muted); font-size: .9rem; padding: 2rem 1.25rem 3rem; }
 "#;
 
 /// Escapes text for HTML content and attribute values.
-pub(crate) fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

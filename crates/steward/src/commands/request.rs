@@ -131,24 +131,11 @@ async fn request<S: Store>(requests: &Requests<S>, command: &RequestCommand) -> 
         }
         RequestCommand::List(a) => {
             let mut filter = RequestFilter::default();
-            match &a.status {
-                Some(list) => {
-                    for s in list.split(',').map(str::trim) {
-                        if Status::parse(s).is_none() {
-                            output::stderr(&format!(
-                                "error: `{s}` is not a status; use one of {}",
-                                Status::names()
-                            ));
-                            return Outcome::Invalid;
-                        }
-                        filter.statuses.push(s.to_owned());
-                    }
-                }
-                None => {
-                    filter.statuses = Status::open()
-                        .iter()
-                        .map(|s| s.as_str().to_owned())
-                        .collect();
+            match Status::parse_list(a.status.as_deref().unwrap_or("open")) {
+                Ok(statuses) => filter.statuses = statuses,
+                Err(e) => {
+                    output::stderr(&format!("error: {e}"));
+                    return Outcome::Invalid;
                 }
             }
             filter.kind = a.kind.clone();
