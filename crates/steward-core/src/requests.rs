@@ -1292,7 +1292,11 @@ impl<S: Store> Requests<S> {
                     let sealed = req.payload.clone().unwrap_or_default();
                     let changes: Vec<(String, String)> =
                         serde_json::from_str(&self.open_text(req.id, "changes", &sealed)?)
-                            .unwrap_or_default();
+                            .map_err(|_| {
+                                RequestError::Store(StoreError::Backend(
+                                    "a request's sealed changes are not readable".into(),
+                                ))
+                            })?;
                     let stored = vault.store().load_subject(subject).await?;
                     for (category, value) in &changes {
                         let purpose = stored
@@ -1535,7 +1539,7 @@ impl<S: Store> Requests<S> {
                 data.trail = export.trail;
             }
             Err(VaultError::NotFound) => {
-                data.held = vault.read_held(access, subject).await.unwrap_or_default();
+                data.held = vault.read_held(access, subject).await?;
             }
             Err(e) => return Err(e.into()),
         }
