@@ -407,6 +407,81 @@ pub async fn erasure_removes_all_but_legal_holds_and_gives_a_receipt<S: Store>(s
         .unwrap();
 }
 
+pub async fn a_batch_erasure_erases_each_keeps_holds_and_audits_each<S: Store>(store: S) {
+    use crate::audit::{AuditFilter, Outcome};
+    let master = MasterKey::generate().unwrap();
+    let v = vault(store, &master).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let id = v
+            .create(
+                &cli(),
+                &account(&format!("p{i}@example.com"), "Batch Person"),
+            )
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    v.rectify(
+        &cli(),
+        ids[1],
+        "user.financial",
+        "Invoice 2026-18: CHF 80",
+        "invoicing",
+        &FieldSource::Api,
+    )
+    .await
+    .unwrap();
+    v.erase(&cli(), ids[2]).await.unwrap();
+    let results = v.erase_many(&cli(), &ids).await.unwrap();
+    assert_eq!(results.len(), 3);
+    assert!(results[0].as_ref().unwrap().retained.is_empty());
+    assert_eq!(
+        results[1].as_ref().unwrap().retained[0].category,
+        "user.financial"
+    );
+    assert!(
+        matches!(results[2], Err(VaultError::NotFound)),
+        "erased before: {:?}",
+        results[2]
+    );
+    for id in &ids {
+        assert!(v.store().load_subject(*id).await.unwrap().is_none());
+    }
+    assert_eq!(
+        v.read_held(&cli(), ids[1]).await.unwrap()[0].value,
+        "Invoice 2026-18: CHF 80"
+    );
+    assert!(v.read_held(&cli(), ids[0]).await.unwrap().is_empty());
+    // One audit entry per subject, the unknown one marked failed.
+    for (id, outcome) in ids.iter().zip([Outcome::Ok, Outcome::Ok, Outcome::Failed]) {
+        let filter = AuditFilter {
+            subject: Some(*id),
+            ..AuditFilter::default()
+        };
+        let entries = v.store().audit_search(&filter, 0, 100).await.unwrap();
+        let last = entries
+            .iter()
+            .rev()
+            .find(|e| e.entry.action == "subject.erase")
+            .unwrap();
+        assert_eq!(last.entry.outcome, outcome, "{id}");
+    }
+    // Refused for a role that may not erase: nothing erased, each refusal audited.
+    let id = v
+        .create(&cli(), &account("kept@example.com", "Kept Person"))
+        .await
+        .unwrap();
+    let service = crate::Access::new(crate::Principal {
+        actor: "key:stw_service".into(),
+        role: crate::Role::Service,
+        scope: crate::Scope::default(),
+    });
+    let refused = v.erase_many(&service, &[id]).await.unwrap();
+    assert!(matches!(refused[0], Err(VaultError::Denied(_))));
+    assert!(v.store().load_subject(id).await.unwrap().is_some());
+}
+
 pub async fn a_wrong_master_key_is_an_explicit_error<S: Store + Clone>(store: S) {
     let master = MasterKey::generate().unwrap();
     let v = vault(store.clone(), &master).await;
@@ -981,6 +1056,7 @@ macro_rules! conformance_suite {
             undeclared_or_disallowed_data_is_refused,
             rectification_changes_values_but_never_immutable_ones,
             erasure_removes_all_but_legal_holds_and_gives_a_receipt,
+            a_batch_erasure_erases_each_keeps_holds_and_audits_each,
             a_wrong_master_key_is_an_explicit_error,
             api_keys_are_stored_hashed_and_revoked_at_once,
             keys_rotate_without_touching_data_and_resume_after_an_interruption,

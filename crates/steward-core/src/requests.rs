@@ -6,6 +6,7 @@
 //! address is taken in, verified and answered exactly like a known one (the answer is that
 //! nothing is held).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -32,7 +33,7 @@ use crate::request::{
 use crate::store::{Job, NewJob, RequestFilter, Store, StoreError};
 use crate::subject::{FieldSource, SubjectId};
 use crate::time_math;
-use crate::vault::{FieldView, TrailEntry, VaultError};
+use crate::vault::{ErasureReceipt, FieldView, TrailEntry, VaultError};
 
 /// Wrong codes allowed before a code stops working.
 pub const MAX_CODE_ATTEMPTS: u32 = 5;
@@ -1621,10 +1622,11 @@ impl<S: Store> Requests<S> {
         let now = self.now();
         let store = self.ledger.vault().store();
         let jobs = store.claim_jobs(now, now + LEASE, limit).await?;
+        let mut erased = self.erase_due(&jobs).await;
         let (mut ran, mut failed) = (0, 0);
         for j in jobs {
             ran += 1;
-            match self.run_job(&j).await {
+            match self.run_job(&j, &mut erased).await {
                 Ok(()) => store.finish_job(j.id, self.now()).await?,
                 Err(e) => {
                     failed += 1;
@@ -1650,7 +1652,44 @@ impl<S: Store> Requests<S> {
         }
     }
 
-    async fn run_job(&self, j: &Job) -> Result<(), RequestError> {
+    /// Erases the subjects of the closed accounts among `jobs` in one batch (one write per
+    /// database, one audit append), by request. Empty when there is nothing to batch or the
+    /// batch failed: each job then erases on its own, and fails and retries on its own.
+    async fn erase_due(&self, jobs: &[Job]) -> HashMap<Uuid, Result<ErasureReceipt, VaultError>> {
+        let mut owners = Vec::new();
+        let mut subjects = Vec::new();
+        for id in jobs
+            .iter()
+            .filter(|j| j.kind == "erase")
+            .filter_map(|j| j.request)
+        {
+            let Ok(req) = self.load(id).await else {
+                continue;
+            };
+            let receipt = req
+                .details
+                .outcome
+                .as_ref()
+                .and_then(|o| o.receipt.as_ref());
+            if let (Some(subject), None) = (req.subject, receipt) {
+                owners.push(id);
+                subjects.push(subject);
+            }
+        }
+        if subjects.len() < 2 {
+            return HashMap::new();
+        }
+        match self.ledger.vault().erase_many(&system(), &subjects).await {
+            Ok(results) => owners.into_iter().zip(results).collect(),
+            Err(_) => HashMap::new(),
+        }
+    }
+
+    async fn run_job(
+        &self,
+        j: &Job,
+        erased: &mut HashMap<Uuid, Result<ErasureReceipt, VaultError>>,
+    ) -> Result<(), RequestError> {
         let work: Work = serde_json::from_str(&j.payload).map_err(|e| {
             RequestError::Store(StoreError::Backend(format!(
                 "job {} is unreadable: {e}",
@@ -1661,18 +1700,28 @@ impl<S: Store> Requests<S> {
         match work {
             Work::Mail { template, complete } => self.mail(id, template, complete).await,
             Work::Notify { recipient } => self.notify(id, &recipient).await,
-            Work::Erase => self.erase_closed(id).await,
+            Work::Erase => self.erase_closed(id, erased.remove(&id)).await,
         }
     }
 
-    async fn erase_closed(&self, id: Uuid) -> Result<(), RequestError> {
+    /// Erases a closed account's subject (or takes the result of the batch it was erased in)
+    /// and completes the request.
+    async fn erase_closed(
+        &self,
+        id: Uuid,
+        batched: Option<Result<ErasureReceipt, VaultError>>,
+    ) -> Result<(), RequestError> {
         let mut req = self.load(id).await?;
         let Some(subject) = req.subject else {
             return Ok(());
         };
         let mut outcome = req.details.outcome.clone().unwrap_or_default();
         if outcome.receipt.is_none() {
-            match self.ledger.vault().erase(&system(), subject).await {
+            let result = match batched {
+                Some(r) => r,
+                None => self.ledger.vault().erase(&system(), subject).await,
+            };
+            match result {
                 Ok(receipt) => {
                     outcome.removed = receipt.removed;
                     outcome.retained = receipt.retained;

@@ -228,13 +228,13 @@ pub trait Store: Clone + Send + Sync + 'static {
         field: &SealedField,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Erases a subject: destroys its key first (crypto-shredding), then deletes its
-    /// identities and fields, keeping `hold` if given. `false` when there was no such subject.
-    fn erase_subject(
+    /// Erases subjects: destroys their keys first (crypto-shredding), then deletes their
+    /// identities and fields, keeping each `hold` given; all or nothing, keys before rows.
+    /// For each subject, `false` when there was no such subject.
+    fn erase_subjects(
         &self,
-        id: SubjectId,
-        hold: Option<&Hold>,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+        batch: &[(SubjectId, Option<Hold>)],
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
 
     /// Fields held after erasure, with their wrapped hold key.
     fn held(&self, id: SubjectId) -> impl Future<Output = Result<Option<Hold>, StoreError>> + Send;

@@ -363,14 +363,7 @@ impl<S: Store> Vault<S> {
     ) -> Result<T, VaultError> {
         match &result {
             Ok(value) => fill(value, &mut entry),
-            Err(e) => {
-                entry.outcome = if matches!(e, VaultError::Denied(_)) {
-                    Outcome::Denied
-                } else {
-                    Outcome::Failed
-                };
-                entry.code = Some(e.code().to_owned());
-            }
+            Err(e) => refused(&mut entry, e),
         }
         self.record(entry).await?;
         result
@@ -960,22 +953,97 @@ impl<S: Store> Vault<S> {
         access: &Access,
         id: SubjectId,
     ) -> Result<ErasureReceipt, VaultError> {
-        let mut entry = access.entry("subject.erase", self.clock.now());
-        entry.subject = Some(id);
-        let result = async {
-            self.authorize(access, Operation::Erase, None, [])?;
-            self.erase_inner(id).await
-        }
-        .await;
-        self.finish(entry, result, |r, e| {
-            e.categories = touched(&r.removed, &r.retained);
-        })
-        .await
+        self.erase_many(access, &[id])
+            .await?
+            .pop()
+            .unwrap_or(Err(VaultError::NotFound))
     }
 
-    async fn erase_inner(&self, id: SubjectId) -> Result<ErasureReceipt, VaultError> {
-        let (stored, key) = self.load(id).await?;
+    /// Erases many subjects as [`Vault::erase`] does each, with one write per database and
+    /// one audit append for the lot (an entry per subject): for account erasures that come due
+    /// together, and bulk erasure. Each id gets its receipt or its own error (`NotFound`, a
+    /// key that does not open); a failure of the store fails the whole batch, which is
+    /// written all or nothing per database, keys first.
+    pub async fn erase_many(
+        &self,
+        access: &Access,
+        ids: &[SubjectId],
+    ) -> Result<Vec<Result<ErasureReceipt, VaultError>>, VaultError> {
         let now = self.clock.now();
+        let mut results: Vec<Result<ErasureReceipt, VaultError>> = Vec::with_capacity(ids.len());
+        let mut batch = Vec::new();
+        let mut slots = Vec::new();
+        match self.authorize(access, Operation::Erase, None, []) {
+            Err(VaultError::Denied(denied)) => {
+                for _ in ids {
+                    results.push(Err(VaultError::Denied(denied.clone())));
+                }
+            }
+            Err(e) => return Err(e),
+            Ok(()) => {
+                for &id in ids {
+                    match self.seal_holds(id, now).await {
+                        Ok((receipt, hold)) => {
+                            slots.push(results.len());
+                            batch.push((id, hold));
+                            results.push(Ok(receipt));
+                        }
+                        Err(e) => results.push(Err(e)),
+                    }
+                }
+            }
+        }
+        let written = if batch.is_empty() {
+            Ok(Vec::new())
+        } else {
+            self.store.erase_subjects(&batch).await
+        };
+        let failure = match written {
+            Ok(erased) => {
+                for (slot, erased) in slots.into_iter().zip(erased) {
+                    if !erased {
+                        results[slot] = Err(VaultError::NotFound);
+                    }
+                }
+                None
+            }
+            Err(e) => Some(e),
+        };
+        let entries = ids
+            .iter()
+            .zip(&results)
+            .map(|(id, result)| {
+                let mut entry = access.entry("subject.erase", now);
+                entry.subject = Some(*id);
+                match (result, &failure) {
+                    (Ok(r), None) => entry.categories = touched(&r.removed, &r.retained),
+                    (Ok(_), Some(_)) => {
+                        entry.outcome = Outcome::Failed;
+                        entry.code = Some("store-failed".to_owned());
+                    }
+                    (Err(e), _) => refused(&mut entry, e),
+                }
+                entry
+            })
+            .collect();
+        self.audit
+            .record_all(&self.store, entries)
+            .await
+            .map_err(VaultError::Audit)?;
+        match failure {
+            Some(e) => Err(e.into()),
+            None => Ok(results),
+        }
+    }
+
+    /// What erasing `id` removes and keeps (its receipt), and its held fields re-sealed under
+    /// a new hold key. Reads only.
+    async fn seal_holds(
+        &self,
+        id: SubjectId,
+        now: OffsetDateTime,
+    ) -> Result<(ErasureReceipt, Option<Hold>), VaultError> {
+        let (stored, key) = self.load(id).await?;
         let (removed, retained) = self.plan(&stored, now);
         let hold_key = SubjectKey::generate()?;
         let mut held = Vec::new();
@@ -1010,9 +1078,6 @@ impl<S: Store> Vault<S> {
                 fields: held,
             })
         };
-        if !self.store.erase_subject(id, hold.as_ref()).await? {
-            return Err(VaultError::NotFound);
-        }
         let digest = {
             let body = serde_json::json!({ "subject": id, "erased_at": now.unix_timestamp(), "removed": removed, "retained": retained });
             let mut hex = String::with_capacity(64);
@@ -1021,13 +1086,14 @@ impl<S: Store> Vault<S> {
             }
             hex
         };
-        Ok(ErasureReceipt {
+        let receipt = ErasureReceipt {
             subject: id,
             erased_at: now,
             removed,
             retained,
             digest,
-        })
+        };
+        Ok((receipt, hold))
     }
 
     /// Reads the fields kept after a subject's erasure (for the law's purposes only).
@@ -1068,6 +1134,16 @@ fn sorted(items: impl Iterator<Item = String>) -> Vec<String> {
     v.sort();
     v.dedup();
     v
+}
+
+/// Marks `entry` as refused (`Denied`) or failed, with the error's code.
+fn refused(entry: &mut AuditEntry, e: &VaultError) {
+    entry.outcome = if matches!(e, VaultError::Denied(_)) {
+        Outcome::Denied
+    } else {
+        Outcome::Failed
+    };
+    entry.code = Some(e.code().to_owned());
 }
 
 fn touched(removed: &[String], retained: &[Retained]) -> Vec<String> {

@@ -17,23 +17,15 @@
     clippy::cast_precision_loss
 )]
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use steward_core::consent::{Action, ConsentEvent, Evidence, Method, Party, Signal};
 use steward_core::ledger::{Ledger, LedgerOptions};
-use steward_core::{Access, Principal, Store, SubjectId, SystemClock, Vault};
-use steward_crypto::MasterKey;
-use steward_policy::Source;
-use steward_store::SqliteStore;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use steward_core::{Access, Principal, Store, SubjectId};
 
 fn subject(i: u64) -> SubjectId {
     let mut b = [0u8; 16];
@@ -79,8 +71,8 @@ fn event(i: u64, k: u64, policy: &str, terms: &dyn Fn(&str) -> Option<String>) -
 }
 
 fn main() {
-    let subjects = env("STEWARD_BENCH_SUBJECTS", 1_000_000);
-    let events = env("STEWARD_BENCH_EVENTS", 10_000_000);
+    let subjects = common::env("STEWARD_BENCH_SUBJECTS", 1_000_000);
+    let events = common::env("STEWARD_BENCH_EVENTS", 10_000_000);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -92,36 +84,7 @@ async fn run(subjects: u64, total: u64) {
     let kept = std::env::var_os("STEWARD_BENCH_DIR").map(PathBuf::from);
     let temp = tempfile::tempdir().unwrap();
     let dir = kept.clone().unwrap_or_else(|| temp.path().to_owned());
-    let text = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/004-mailpro.toml"),
-    )
-    .unwrap();
-    let declaration = Arc::new(
-        steward_policy::check(&Source::new("004-mailpro.toml", text))
-            .unwrap()
-            .declaration
-            .unwrap(),
-    );
-    let master_path = dir.join("bench-master.key");
-    let master = if master_path.exists() {
-        MasterKey::from_base64(std::fs::read_to_string(&master_path).unwrap().trim()).unwrap()
-    } else {
-        std::fs::create_dir_all(&dir).unwrap();
-        let m = MasterKey::generate().unwrap();
-        std::fs::write(&master_path, m.to_base64().as_bytes()).unwrap();
-        m
-    };
-    let store = SqliteStore::open(&dir).await.unwrap();
-    let vault = Arc::new(
-        Vault::open(
-            store.clone(),
-            &master,
-            Arc::clone(&declaration),
-            Arc::new(SystemClock),
-        )
-        .await
-        .unwrap(),
-    );
+    let (store, vault, declaration) = common::vault(&dir).await;
     let mailer = Arc::new(
         steward_server::mail::OutboxMailer::new(dir.join("outbox"), "privacy@example.com").unwrap(),
     );

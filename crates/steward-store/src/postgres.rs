@@ -225,52 +225,58 @@ impl Store for PgStore {
         tx.commit().await.map_err(|e| backend(&e))
     }
 
-    async fn erase_subject(&self, id: SubjectId, hold: Option<&Hold>) -> Result<bool, StoreError> {
-        let subject = id.as_bytes().as_slice();
-        // 1. Crypto-shredding: the key goes first (and the hold key, if any, is written).
+    async fn erase_subjects(
+        &self,
+        batch: &[(SubjectId, Option<Hold>)],
+    ) -> Result<Vec<bool>, StoreError> {
+        // Crypto-shredding first (the keys go, the hold keys are written), then the rows, in
+        // one transaction.
+        let mut erased = Vec::with_capacity(batch.len());
         let mut tx = self.begin().await?;
-        let deleted = sqlx::query("DELETE FROM steward_keys.subject_keys WHERE subject = $1")
-            .bind(subject)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| backend(&e))?;
-        if deleted.rows_affected() == 0 {
-            let _ = tx.rollback().await;
-            return Ok(false);
-        }
-        if let Some(hold) = hold {
-            sqlx::query("INSERT INTO steward_keys.hold_keys (subject, kek_version, wrapped) VALUES ($1, $2, $3) ON CONFLICT (subject) DO UPDATE SET kek_version = EXCLUDED.kek_version, wrapped = EXCLUDED.wrapped")
+        for (id, hold) in batch {
+            let subject = id.as_bytes().as_slice();
+            let deleted = sqlx::query("DELETE FROM steward_keys.subject_keys WHERE subject = $1")
                 .bind(subject)
-                .bind(i64::from(hold.key.kek_version))
-                .bind(&hold.key.bytes)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| backend(&e))?;
-        }
-        // 2. The rows, in the same transaction.
-        sqlx::query("DELETE FROM steward.subjects WHERE id = $1")
-            .bind(subject)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| backend(&e))?;
-        for held in hold.map_or(&[][..], |h| &h.fields) {
-            let f = &held.field;
-            sqlx::query("INSERT INTO steward.held_fields (id, subject, category, purpose, source, collected_at, sealed, reason, hold_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-                .bind(f.id.as_bytes().as_slice())
+            erased.push(deleted.rows_affected() > 0);
+            if deleted.rows_affected() == 0 {
+                continue;
+            }
+            if let Some(hold) = hold {
+                sqlx::query("INSERT INTO steward_keys.hold_keys (subject, kek_version, wrapped) VALUES ($1, $2, $3) ON CONFLICT (subject) DO UPDATE SET kek_version = EXCLUDED.kek_version, wrapped = EXCLUDED.wrapped")
+                    .bind(subject)
+                    .bind(i64::from(hold.key.kek_version))
+                    .bind(&hold.key.bytes)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| backend(&e))?;
+            }
+            sqlx::query("DELETE FROM steward.subjects WHERE id = $1")
                 .bind(subject)
-                .bind(&f.category)
-                .bind(&f.purpose)
-                .bind(&f.source)
-                .bind(to_nanos(f.collected_at))
-                .bind(&f.sealed)
-                .bind(&held.reason)
-                .bind(held.until.map(to_nanos))
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| backend(&e))?;
+            for held in hold.as_ref().map_or(&[][..], |h| &h.fields) {
+                let f = &held.field;
+                sqlx::query("INSERT INTO steward.held_fields (id, subject, category, purpose, source, collected_at, sealed, reason, hold_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+                    .bind(f.id.as_bytes().as_slice())
+                    .bind(subject)
+                    .bind(&f.category)
+                    .bind(&f.purpose)
+                    .bind(&f.source)
+                    .bind(to_nanos(f.collected_at))
+                    .bind(&f.sealed)
+                    .bind(&held.reason)
+                    .bind(held.until.map(to_nanos))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| backend(&e))?;
+            }
         }
         tx.commit().await.map_err(|e| backend(&e))?;
-        Ok(true)
+        Ok(erased)
     }
 
     async fn held(&self, id: SubjectId) -> Result<Option<Hold>, StoreError> {

@@ -287,54 +287,60 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(|e| backend(&e))
     }
 
-    async fn erase_subject(&self, id: SubjectId, hold: Option<&Hold>) -> Result<bool, StoreError> {
-        let subject = id.as_bytes().as_slice();
-        // 1. Crypto-shredding: the key goes first (and the hold key, if any, is written).
+    async fn erase_subjects(
+        &self,
+        batch: &[(SubjectId, Option<Hold>)],
+    ) -> Result<Vec<bool>, StoreError> {
+        // 1. Crypto-shredding: the keys go first (and the hold keys are written).
+        let mut erased = Vec::with_capacity(batch.len());
         let mut keys = Self::begin(&self.keys).await?;
-        let deleted = sqlx::query("DELETE FROM subject_keys WHERE subject = ?")
-            .bind(subject)
-            .execute(&mut *keys)
-            .await
-            .map_err(|e| backend(&e))?;
-        if deleted.rows_affected() == 0 {
-            let _ = keys.rollback().await;
-            return Ok(false);
-        }
-        if let Some(hold) = hold {
-            sqlx::query("INSERT INTO hold_keys (subject, kek_version, wrapped) VALUES (?, ?, ?) ON CONFLICT (subject) DO UPDATE SET kek_version = excluded.kek_version, wrapped = excluded.wrapped")
+        for (id, hold) in batch {
+            let subject = id.as_bytes().as_slice();
+            let deleted = sqlx::query("DELETE FROM subject_keys WHERE subject = ?")
                 .bind(subject)
-                .bind(i64::from(hold.key.kek_version))
-                .bind(&hold.key.bytes)
                 .execute(&mut *keys)
                 .await
                 .map_err(|e| backend(&e))?;
+            erased.push(deleted.rows_affected() > 0);
+            if let (true, Some(hold)) = (deleted.rows_affected() > 0, hold) {
+                sqlx::query("INSERT INTO hold_keys (subject, kek_version, wrapped) VALUES (?, ?, ?) ON CONFLICT (subject) DO UPDATE SET kek_version = excluded.kek_version, wrapped = excluded.wrapped")
+                    .bind(subject)
+                    .bind(i64::from(hold.key.kek_version))
+                    .bind(&hold.key.bytes)
+                    .execute(&mut *keys)
+                    .await
+                    .map_err(|e| backend(&e))?;
+            }
         }
         keys.commit().await.map_err(|e| backend(&e))?;
         // 2. The rows: unreadable already, now gone.
         let mut data = Self::begin(&self.data).await?;
-        sqlx::query("DELETE FROM subjects WHERE id = ?")
-            .bind(subject)
-            .execute(&mut *data)
-            .await
-            .map_err(|e| backend(&e))?;
-        for held in hold.map_or(&[][..], |h| &h.fields) {
-            let f = &held.field;
-            sqlx::query("INSERT INTO held_fields (id, subject, category, purpose, source, collected_at, sealed, reason, hold_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-                .bind(f.id.as_bytes().as_slice())
+        for ((id, hold), _) in batch.iter().zip(&erased).filter(|(_, e)| **e) {
+            let subject = id.as_bytes().as_slice();
+            sqlx::query("DELETE FROM subjects WHERE id = ?")
                 .bind(subject)
-                .bind(&f.category)
-                .bind(&f.purpose)
-                .bind(&f.source)
-                .bind(to_nanos(f.collected_at))
-                .bind(&f.sealed)
-                .bind(&held.reason)
-                .bind(held.until.map(to_nanos))
                 .execute(&mut *data)
                 .await
                 .map_err(|e| backend(&e))?;
+            for held in hold.as_ref().map_or(&[][..], |h| &h.fields) {
+                let f = &held.field;
+                sqlx::query("INSERT INTO held_fields (id, subject, category, purpose, source, collected_at, sealed, reason, hold_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                    .bind(f.id.as_bytes().as_slice())
+                    .bind(subject)
+                    .bind(&f.category)
+                    .bind(&f.purpose)
+                    .bind(&f.source)
+                    .bind(to_nanos(f.collected_at))
+                    .bind(&f.sealed)
+                    .bind(&held.reason)
+                    .bind(held.until.map(to_nanos))
+                    .execute(&mut *data)
+                    .await
+                    .map_err(|e| backend(&e))?;
+            }
         }
         data.commit().await.map_err(|e| backend(&e))?;
-        Ok(true)
+        Ok(erased)
     }
 
     async fn held(&self, id: SubjectId) -> Result<Option<Hold>, StoreError> {

@@ -343,6 +343,24 @@ async fn closing_an_account_erases_it_after_the_declared_delay_and_keeps_the_inv
     assert_eq!(permit["reason"], "account-closed", "{permit}");
     mail_to(&sink, "carla.rossi@example.com", "Your account is closed").await;
     assert_eq!(show(&app, &id).await["status"], "executing");
+    // A second account closed the same day: both erasures come due together (one batch).
+    let other = person(
+        &app,
+        "dario.bianchi@example.com",
+        "account",
+        json!({ "user.contact.phone_number": "+39 06 555 0404" }),
+    )
+    .await;
+    let (status, second) = call(
+        &app,
+        reqwest::Method::POST,
+        "/v1/requests",
+        &app.service,
+        Some(json!({ "kind": "erasure", "email": "dario.bianchi@example.com", "close_account": true, "vouch": true })),
+    )
+    .await;
+    assert_eq!(status, 201, "{second}");
+    let second = second["id"].as_str().unwrap().to_owned();
     // Still held after 44 days.
     app.clock.advance(time::Duration::days(44));
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -373,13 +391,27 @@ async fn closing_an_account_erases_it_after_the_declared_delay_and_keeps_the_inv
             && removed.contains(&json!("user.contact.phone_number")),
         "{shown}"
     );
+    for gone in [&subject, &other] {
+        assert!(
+            app.store
+                .load_subject(steward_core::SubjectId(gone.parse().unwrap()))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    let shown = reaches(&app, &second, "completed").await;
     assert!(
-        app.store
-            .load_subject(steward_core::SubjectId(subject.parse().unwrap()))
-            .await
-            .unwrap()
-            .is_none()
+        shown["outcome"]["retained"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+            && shown["outcome"]["removed"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("user.contact.phone_number")),
+        "{shown}"
     );
+    mail_to(&sink, "dario.bianchi@example.com", "Your data was erased").await;
 }
 
 /// A recipient's webhook endpoint on loopback that keeps what it is sent.

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod audit;
+mod requests;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -264,6 +265,9 @@ fn every_command_has_help_with_an_example() {
         "taxonomy",
         "import",
         "erase",
+        "export",
+        "request create",
+        "request list",
         "apikey create",
         "audit verify",
         "audit export",
