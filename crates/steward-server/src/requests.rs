@@ -32,22 +32,116 @@ use uuid::Uuid;
 use crate::api::{ApiError, ApiState, Peer, body, refuse};
 use crate::consent::{TokenQuery, form_urlencoded, page};
 
-/// Posts webhooks over HTTP (10 s timeout; an answer other than 2xx is retried).
-#[derive(Debug, Clone)]
+/// Posts webhooks: over HTTPS (TLS 1.2 or 1.3, the certificate checked against the Mozilla
+/// roots, or the roots given) or plain HTTP; HTTP/1.1, 10 s for the whole exchange, redirects
+/// not followed. The status is returned; anything but 2xx is retried by the job queue.
+#[derive(Clone)]
 pub struct HttpNotifier {
-    client: reqwest::Client,
+    /// `None` only if the TLS library refused its own defaults: then https:// posts fail
+    /// (and are retried), and nothing goes out in the clear.
+    tls: Option<tokio_rustls::TlsConnector>,
+    timeout: std::time::Duration,
+}
+
+impl std::fmt::Debug for HttpNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpNotifier")
+            .field("tls", &self.tls.is_some())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl HttpNotifier {
-    /// A notifier.
+    /// A notifier that trusts the Mozilla root certificates.
     pub fn new() -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
-        Self { client }
+        let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        Self::with_roots(roots)
     }
+
+    /// A notifier that trusts only `roots` (recipients behind a private CA).
+    pub fn with_roots(roots: tokio_rustls::rustls::RootCertStore) -> Self {
+        use tokio_rustls::rustls;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .ok()
+            .map(|b| {
+                let config = b.with_root_certificates(roots).with_no_client_auth();
+                tokio_rustls::TlsConnector::from(Arc::new(config))
+            });
+        Self {
+            tls,
+            timeout: std::time::Duration::from_secs(10),
+        }
+    }
+
+    async fn exchange(&self, url: &str, body: &str, signature: &str) -> Result<u16, String> {
+        let uri: axum::http::Uri = url
+            .parse()
+            .map_err(|_| "the recipient's address is not a URL".to_owned())?;
+        let https = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => return Err("the recipient's address is neither https:// nor http://".into()),
+        };
+        let authority = uri
+            .authority()
+            .ok_or("the recipient's address has no host")?
+            .clone();
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let request = axum::http::Request::post(path)
+            .header(header::HOST, authority.as_str())
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(
+                header::USER_AGENT,
+                concat!("steward/", env!("CARGO_PKG_VERSION")),
+            )
+            .header("steward-signature", signature)
+            .body(http_body_util::Full::new(axum::body::Bytes::from(
+                body.to_owned(),
+            )))
+            .map_err(|e| e.to_string())?;
+        let tcp = tokio::net::TcpStream::connect((host, port))
+            .await
+            .map_err(|e| format!("cannot connect: {e}"))?;
+        if !https {
+            return send(hyper_util::rt::TokioIo::new(tcp), request).await;
+        }
+        let connector = self.tls.as_ref().ok_or("TLS is not available")?;
+        let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_owned())
+            .map_err(|_| "the recipient's host is not a valid TLS name".to_owned())?;
+        let tls = connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS: {e}"))?;
+        send(hyper_util::rt::TokioIo::new(tls), request).await
+    }
+}
+
+/// One HTTP/1.1 exchange over `io`: the response's status.
+async fn send<T>(
+    io: T,
+    request: axum::http::Request<http_body_util::Full<axum::body::Bytes>>,
+) -> Result<u16, String>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(response.status().as_u16())
 }
 
 impl Default for HttpNotifier {
@@ -64,16 +158,9 @@ impl Notifier for HttpNotifier {
         signature: &'a str,
     ) -> Pin<Box<dyn Future<Output = Result<u16, String>> + Send + 'a>> {
         Box::pin(async move {
-            let response = self
-                .client
-                .post(url)
-                .header("content-type", "application/json")
-                .header("steward-signature", signature)
-                .body(body.to_owned())
-                .send()
+            tokio::time::timeout(self.timeout, self.exchange(url, body, signature))
                 .await
-                .map_err(|e| e.to_string())?;
-            Ok(response.status().as_u16())
+                .map_err(|_| format!("no answer within {} s", self.timeout.as_secs()))?
         })
     }
 }

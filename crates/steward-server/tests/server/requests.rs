@@ -872,3 +872,144 @@ async fn a_request_waits_while_the_mail_server_is_down_and_is_never_marked_done(
         "{later}"
     );
 }
+
+/// A recipient's HTTPS endpoint on loopback (a certificate for 127.0.0.1 from a test-only CA)
+/// that keeps each request it is sent and answers 200.
+async fn tls_webhook() -> (String, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio_rustls::rustls;
+    let cert = rustls::pki_types::CertificateDer::from(include_bytes!("tls/hook.der").to_vec());
+    let key =
+        rustls::pki_types::PrivateKeyDer::Pkcs8(include_bytes!("tls/hook-key.der").to_vec().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "https://{}/hook?from=steward",
+        listener.local_addr().unwrap()
+    );
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let k = Arc::clone(&kept);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                continue;
+            };
+            let mut raw = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Headers, then as much body as Content-Length says.
+            loop {
+                let n = tls.read(&mut buf).await.unwrap_or(0);
+                raw.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&raw).into_owned();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            k.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&raw).into_owned());
+            let _ = tls
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .await;
+            let _ = tls.shutdown().await;
+        }
+    });
+    (url, kept)
+}
+
+#[tokio::test]
+async fn webhooks_go_over_verified_tls_and_never_to_an_untrusted_certificate() {
+    use steward_core::requests::Notifier as _;
+    use steward_server::requests::HttpNotifier;
+    let (url, received) = tls_webhook().await;
+    let body = r#"{"event":"request.completed","kind":"erasure"}"#;
+
+    // Trusting the recipient's CA: delivered over TLS, path, query, body and signature intact.
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    roots
+        .add(tokio_rustls::rustls::pki_types::CertificateDer::from(
+            include_bytes!("tls/ca.der").to_vec(),
+        ))
+        .unwrap();
+    let trusting = HttpNotifier::with_roots(roots);
+    let status = trusting.post(&url, body, "t=1,v1=abc").await.unwrap();
+    assert_eq!(status, 200);
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0].starts_with("POST /hook?from=steward HTTP/1.1\r\n"),
+        "{}",
+        got[0]
+    );
+    let head = got[0].to_lowercase();
+    assert!(head.contains("steward-signature: t=1,v1=abc"), "{}", got[0]);
+    assert!(
+        head.contains("content-type: application/json"),
+        "{}",
+        got[0]
+    );
+    assert!(got[0].ends_with(body), "{}", got[0]);
+
+    // With the public roots only, the same endpoint's certificate is refused: nothing is sent.
+    let public = HttpNotifier::new();
+    let error = public.post(&url, body, "t=1,v1=abc").await.unwrap_err();
+    assert!(
+        error.contains("TLS") && error.contains("certificate"),
+        "{error}"
+    );
+    assert_eq!(
+        received.lock().unwrap().len(),
+        1,
+        "nothing went to an untrusted endpoint"
+    );
+
+    // By name too: the certificate names localhost.
+    let port = url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let by_name = format!("https://localhost:{port}/hook");
+    assert_eq!(trusting.post(&by_name, body, "s").await.unwrap(), 200);
+    assert_eq!(received.lock().unwrap().len(), 2);
+
+    // Nothing but http(s); nowhere to connect is an error to retry, not a panic.
+    assert!(
+        trusting
+            .post("ftp://127.0.0.1/x", body, "s")
+            .await
+            .unwrap_err()
+            .contains("https://")
+    );
+    assert!(
+        trusting
+            .post("http://127.0.0.1:9/x", body, "s")
+            .await
+            .unwrap_err()
+            .contains("cannot connect")
+    );
+}
