@@ -302,7 +302,10 @@ impl Store for SqliteStore {
                 .await
                 .map_err(|e| backend(&e))?;
             erased.push(deleted.rows_affected() > 0);
-            if let (true, Some(hold)) = (deleted.rows_affected() > 0, hold) {
+            if deleted.rows_affected() == 0 {
+                continue;
+            }
+            if let Some(hold) = hold {
                 sqlx::query("INSERT INTO hold_keys (subject, kek_version, wrapped) VALUES (?, ?, ?) ON CONFLICT (subject) DO UPDATE SET kek_version = excluded.kek_version, wrapped = excluded.wrapped")
                     .bind(subject)
                     .bind(i64::from(hold.key.kek_version))
