@@ -7,8 +7,8 @@ use std::fmt;
 
 use unicode_normalization::UnicodeNormalization;
 
-/// The largest identity Steward accepts, in bytes.
-pub const MAX_IDENTITY_BYTES: usize = 320;
+/// The longest identity Steward accepts, in characters (after trimming and NFC).
+pub const MAX_IDENTITY_CHARS: usize = 320;
 
 /// What kind of identity.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -114,11 +114,11 @@ impl Identity {
     /// Normalises and checks `raw` as an identity of `kind`.
     pub fn parse(kind: IdentityKind, raw: &str) -> Result<Self, IdentityError> {
         let trimmed: String = raw.trim().nfc().collect();
-        let too_long = trimmed.len() > MAX_IDENTITY_BYTES;
+        let too_long = trimmed.chars().count() > MAX_IDENTITY_CHARS;
         let value = match &kind {
             IdentityKind::Email => {
                 if too_long {
-                    return Err(IdentityError::Email("it is longer than 320 bytes"));
+                    return Err(IdentityError::Email("it is longer than 320 characters"));
                 }
                 normalise_email(&trimmed)?
             }
@@ -127,7 +127,7 @@ impl Identity {
                 let reason = if trimmed.is_empty() {
                     Some("it is empty")
                 } else if too_long {
-                    Some("it is longer than 320 bytes")
+                    Some("it is longer than 320 characters")
                 } else if trimmed.chars().any(char::is_control) {
                     Some("it contains control characters")
                 } else {
@@ -160,6 +160,9 @@ impl Identity {
     }
 }
 
+/// An e-mail address in one form whatever way it was written: the local part in lower case
+/// (NFC), the domain through IDNA (UTS #46, with the STD3 rules for host names) and back to
+/// Unicode, so `jose@BÜCHER.example` and `jose@xn--bcher-kva.example` are one address.
 fn normalise_email(text: &str) -> Result<String, IdentityError> {
     let lower = text.to_lowercase();
     let (local, domain) = lower
@@ -171,16 +174,6 @@ fn normalise_email(text: &str) -> Result<String, IdentityError> {
     if local.contains('@') {
         return Err(IdentityError::Email("it has more than one @"));
     }
-    if domain.is_empty()
-        || !domain.contains('.')
-        || domain.starts_with('.')
-        || domain.ends_with('.')
-        || domain.contains("..")
-    {
-        return Err(IdentityError::Email(
-            "the part after the @ is not a domain name",
-        ));
-    }
     if lower
         .chars()
         .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"'))
@@ -189,7 +182,39 @@ fn normalise_email(text: &str) -> Result<String, IdentityError> {
             "it contains spaces or characters an address cannot have",
         ));
     }
-    Ok(lower)
+    let not_a_domain = IdentityError::Email("the part after the @ is not a domain name");
+    // Host-name rules (letters, digits, hyphens, not first or last in a label), lengths as DNS
+    // has them; hyphens in the third and fourth place stay allowed, as real domains have them.
+    let ascii = idna::uts46::Uts46::new()
+        .to_ascii(
+            domain.as_bytes(),
+            idna::uts46::AsciiDenyList::STD3,
+            idna::uts46::Hyphens::CheckFirstLast,
+            idna::uts46::DnsLength::Verify,
+        )
+        .map_err(|_| not_a_domain.clone())?;
+    if !ascii.contains('.')
+        || ascii.starts_with('.')
+        || ascii.ends_with('.')
+        || ascii.contains("..")
+    {
+        return Err(not_a_domain);
+    }
+    let (unicode, checked) = idna::domain_to_unicode(&ascii);
+    checked.map_err(|_| not_a_domain)?;
+    Ok(format!("{local}@{unicode}"))
+}
+
+/// The form of a normalised address an SMTP server takes without SMTPUTF8: the domain in
+/// its ASCII (`xn--`) form. The local part is left as it is.
+pub fn smtp_address(address: &str) -> String {
+    match address.rsplit_once('@') {
+        Some((local, domain)) => match idna::domain_to_ascii(domain) {
+            Ok(ascii) => format!("{local}@{ascii}"),
+            Err(_) => address.to_owned(),
+        },
+        None => address.to_owned(),
+    }
 }
 
 fn normalise_phone(text: &str) -> Result<String, IdentityError> {
@@ -261,6 +286,29 @@ mod tests {
     }
 
     #[test]
+    fn an_internationalised_domain_is_one_address_however_it_is_written() {
+        let unicode = norm(IdentityKind::Email, "jose@bücher.example").unwrap();
+        assert_eq!(unicode, "jose@bücher.example");
+        for same in [
+            "jose@xn--bcher-kva.example",
+            "Jose@BÜCHER.example",
+            "jose@XN--BCHER-KVA.EXAMPLE",
+            "jose@bu\u{308}cher.example",
+        ] {
+            assert_eq!(norm(IdentityKind::Email, same).unwrap(), unicode, "{same}");
+        }
+        assert_eq!(smtp_address(&unicode), "jose@xn--bcher-kva.example");
+        assert_eq!(smtp_address("ana@example.com"), "ana@example.com");
+        for bad in [
+            "jose@bü_cher.example",
+            "jose@-bücher.example",
+            "jose@xn--zz.example",
+        ] {
+            assert!(norm(IdentityKind::Email, bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn phones_become_e164() {
         assert_eq!(
             norm(IdentityKind::Phone, "+41 (0)79 123 45 67").unwrap(),
@@ -324,7 +372,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn normalising_twice_changes_nothing(local in "[A-Za-z0-9._%+-]{1,20}", domain in "[A-Za-z0-9-]{1,20}\\.[A-Za-z]{2,6}", pad in " {0,3}") {
+        fn normalising_twice_changes_nothing(local in "[A-Za-z0-9._%+-]{1,20}", domain in "[A-Za-z0-9]([A-Za-z0-9-]{0,18}[A-Za-z0-9])?\\.[A-Za-z]{2,6}", pad in " {0,3}") {
             let once = norm(IdentityKind::Email, &format!("{pad}{local}@{domain}{pad}")).unwrap();
             prop_assert_eq!(norm(IdentityKind::Email, &once).unwrap(), once.as_str());
             prop_assert_eq!(once.clone(), once.to_lowercase());

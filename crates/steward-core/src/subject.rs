@@ -54,17 +54,20 @@ pub enum FieldSource {
     Import,
     /// The operator's application, through the API.
     Api,
+    /// The operator's staff, at the command line (from a letter, a call, a ticket).
+    Staff,
     /// A named third party (a processor id from the declaration).
     ThirdParty(String),
 }
 
 impl FieldSource {
-    /// How the source is stored and shown (`form`, `import`, `api`, `third-party:<id>`).
+    /// How the source is stored and shown (`form`, `import`, `api`, `staff`, `third-party:<id>`).
     pub fn encode(&self) -> String {
         match self {
             Self::Form => "form".to_owned(),
             Self::Import => "import".to_owned(),
             Self::Api => "api".to_owned(),
+            Self::Staff => "staff".to_owned(),
             Self::ThirdParty(id) => format!("third-party:{id}"),
         }
     }
@@ -75,6 +78,7 @@ impl FieldSource {
             "form" => Self::Form,
             "import" => Self::Import,
             "api" => Self::Api,
+            "staff" => Self::Staff,
             other => Self::ThirdParty(other.strip_prefix("third-party:")?.to_owned()),
         })
     }

@@ -398,6 +398,18 @@ pub struct Purpose {
     pub automated_decisions: Option<String>,
     /// Whether providing the data is required, and so what happens if it is not given.
     pub required: Option<bool>,
+    /// Purposes whose data this one may also use: the controller judged this purpose
+    /// compatible with the one the data was collected for (GDPR Art. 6(4)). Without it, a
+    /// purpose sees only what was collected for it (or what the person consented to it using).
+    pub compatible_with: Vec<String>,
+}
+
+impl Purpose {
+    /// Whether this purpose may use data collected for `collected_for`: its own, or one it is
+    /// declared compatible with.
+    pub fn may_use_collected_for(&self, collected_for: &str) -> bool {
+        self.id == collected_for || self.compatible_with.iter().any(|c| c == collected_for)
+    }
 }
 
 impl Purpose {
@@ -431,8 +443,11 @@ pub struct Processor {
     pub role: Role,
     /// What it does for the controller.
     pub service: Option<String>,
-    /// Categories shared with it.
+    /// Categories shared with it: those declared, or when none are, the union of the
+    /// categories of the purposes naming it in `recipients` (what Art. 19 notices cover).
     pub categories: Vec<String>,
+    /// Whether `categories` was filled from the purposes naming it (none were declared).
+    pub categories_from_purposes: bool,
     /// Where it processes the data.
     pub country: Option<String>,
     /// The transfer safeguard, when its country needs one.
@@ -515,6 +530,9 @@ pub struct Rights {
     pub unverified_expire: Duration,
     /// Whether staff approve requests before they are carried out.
     pub approval: bool,
+    /// Whether a person whose e-mail address is corrected is told at the old and the new one
+    /// (a changed sign-in address is how accounts are taken over).
+    pub notify_identity_change: bool,
     /// Categories that can never be changed (a username).
     pub immutable: Vec<String>,
     /// Languages requests may be written in.

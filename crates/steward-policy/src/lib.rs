@@ -21,7 +21,8 @@ mod raw;
 pub mod retention;
 pub mod ropa;
 pub mod source;
-mod suggest;
+pub mod spreadsheet;
+pub mod suggest;
 pub mod taxonomy;
 mod validate;
 

@@ -11,8 +11,8 @@ mod content;
 mod html;
 mod markdown;
 
-pub use content::build;
 pub(crate) use content::date as content_date;
+pub use content::{build, category_list};
 pub use html::escape;
 
 /// A rendered-independent privacy notice.

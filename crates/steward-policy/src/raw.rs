@@ -131,6 +131,8 @@ pub struct RawPurpose {
     pub stored: Option<bool>,
     pub automated_decisions: Option<String>,
     pub required: Option<bool>,
+    /// `None` when not written: `steward check` then names purposes sharing categories.
+    pub compatible_with: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -197,6 +199,7 @@ pub struct RawRights {
     pub verification_expires: Option<String>,
     pub unverified_expire: Option<String>,
     pub approval: Option<bool>,
+    pub notify_identity_change: Option<bool>,
     #[serde(default)]
     pub immutable: Vec<String>,
     #[serde(default)]

@@ -226,15 +226,6 @@ pub fn build(d: &Declaration) -> Record {
     }
 }
 
-/// Defuses a cell a spreadsheet would otherwise evaluate as a formula (CSV injection).
-pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        std::borrow::Cow::Owned(format!("'{cell}"))
-    } else {
-        std::borrow::Cow::Borrowed(cell)
-    }
-}
-
 impl Record {
     /// The rows of the flat forms (CSV, XLSX), one per activity, in [`COLUMNS`] order.
     pub fn rows(&self) -> Vec<[String; 18]> {
@@ -269,12 +260,12 @@ impl Record {
     /// The record as CSV with a header row. Cells that a spreadsheet would run as a formula
     /// (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) are prefixed with `'`.
     pub fn to_csv(&self) -> Result<Vec<u8>, csv::Error> {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        w.write_record(COLUMNS)?;
+        let mut w = crate::spreadsheet::CsvWriter::new(Vec::new());
+        w.row(COLUMNS)?;
         for row in self.rows() {
-            w.write_record(row.iter().map(|cell| spreadsheet_safe(cell).into_owned()))?;
+            w.row(&row)?;
         }
-        w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+        w.into_inner()
     }
 
     /// The record as pretty-printed JSON.

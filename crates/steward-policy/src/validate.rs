@@ -170,6 +170,48 @@ fn table_name(path: &Path) -> String {
     }
 }
 
+/// A recipient that declares no `categories` receives those of the purposes naming it in
+/// `recipients`, in the order declared: what its Art. 19
+/// notices cover and the notice lists.
+fn fill_recipient_categories(processors: &mut [Processor], purposes: &[Purpose]) {
+    for r in processors.iter_mut().filter(|r| r.categories.is_empty()) {
+        let mut all: Vec<String> = Vec::new();
+        for c in purposes
+            .iter()
+            .filter(|p| p.recipients.contains(&r.id))
+            .flat_map(|p| &p.categories)
+        {
+            if !all.contains(c) {
+                all.push(c.clone());
+            }
+        }
+        r.categories_from_purposes = !all.is_empty();
+        r.categories = all;
+    }
+}
+
+/// The categories two purposes both collect (one covering the other counts), sorted.
+fn shared(a: &Purpose, b: &Purpose) -> Vec<String> {
+    let mut out: Vec<String> = a
+        .categories
+        .iter()
+        .flat_map(|x| {
+            b.categories.iter().filter_map(move |y| {
+                if taxonomy::covers(x, y) {
+                    Some(y.clone())
+                } else if taxonomy::covers(y, x) {
+                    Some(x.clone())
+                } else {
+                    None
+                }
+            })
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 fn choices<T>(all: &[(T, &str)]) -> String {
     all.iter()
         .map(|(_, t)| format!("\"{t}\""))
@@ -585,7 +627,7 @@ impl Validator<'_> {
         let processors = self.processors(&raw.processors, &taxonomy);
         let processor_ids: Vec<String> = processors.iter().map(|p| p.id.clone()).collect();
         let home = controller.as_ref().map(|c| c.country.clone());
-        let (purposes, facts) =
+        let (mut purposes, facts) =
             self.purposes(&raw.purposes, &taxonomy, &processor_ids, home.as_deref());
         let signals = Signals {
             gpc: raw.signals.as_ref().and_then(|s| s.gpc).unwrap_or(true),
@@ -604,6 +646,9 @@ impl Validator<'_> {
         }
         self.sale_and_share(&purposes, signals);
         self.unused_processors(raw, &processors);
+        self.compatibility(&raw.purposes, &mut purposes);
+        let mut processors = processors;
+        fill_recipient_categories(&mut processors, &purposes);
 
         Some(Declaration {
             policy: policy?,
@@ -857,6 +902,7 @@ impl Validator<'_> {
                 role,
                 service: Self::optional(p.service.as_ref()),
                 categories,
+                categories_from_purposes: false,
                 country,
                 safeguard,
                 dpa: p.dpa,
@@ -1238,6 +1284,7 @@ impl Validator<'_> {
                 stored,
                 automated_decisions: Self::optional(p.automated_decisions.as_ref()),
                 required: p.required,
+                compatible_with: Vec::new(),
             });
         }
         (out, facts)
@@ -1620,6 +1667,7 @@ impl Validator<'_> {
             verification_expires: verification_expires?,
             unverified_expire: unverified_expire?,
             approval: r.approval.unwrap_or(false),
+            notify_identity_change: r.notify_identity_change.unwrap_or(false),
             immutable,
             languages,
             contact: contact?,
@@ -1921,6 +1969,138 @@ impl Validator<'_> {
                     Some("California and Colorado require honouring GPC as an opt-out of sale and sharing; remove `gpc = false` from [signals]".to_owned()),
                 );
             }
+        }
+    }
+
+    /// `compatible_with` names other purposes (GDPR Art. 6(4)); two purposes that collect the
+    /// same categories with no compatibility stated are named, since neither then sees what was
+    /// collected for the other.
+    fn compatibility(&mut self, raw: &[RawPurpose], purposes: &mut [Purpose]) {
+        let ids: Vec<String> = purposes.iter().map(|p| p.id.clone()).collect();
+        for (i, rp) in raw.iter().enumerate() {
+            let Some(own) = rp.id.as_deref().map(str::trim) else {
+                continue;
+            };
+            let Some(me) = ids.iter().position(|x| x == own) else {
+                continue;
+            };
+            let at = Path::root().key("purposes").index(i).key("compatible_with");
+            for (k, target) in rp.compatible_with.iter().flatten().enumerate() {
+                let target = target.trim();
+                let place = at.index(k);
+                if target == own {
+                    self.error(
+                        "compatible-with-itself",
+                        &place,
+                        format!("purpose `{own}` names itself as compatible"),
+                        Some(
+                            "name the purposes whose data this one may also use, not itself"
+                                .to_owned(),
+                        ),
+                    );
+                    continue;
+                }
+                let Some(t) = ids.iter().position(|x| x == target) else {
+                    let help = suggest::nearest(target, ids.iter().map(String::as_str))
+                        .map_or_else(
+                            || format!("declare a purpose with `id = \"{target}\"`, or remove it"),
+                            |s| format!("did you mean `{s}`?"),
+                        );
+                    self.error(
+                        "unknown-purpose",
+                        &place,
+                        format!("`{target}` is not a declared purpose"),
+                        Some(help),
+                    );
+                    continue;
+                };
+                if purposes[t].basis == LawfulBasis::Consent {
+                    self.warn(
+                        "compatible-with-consent",
+                        &place,
+                        format!("purpose `{own}` would use data people gave `{target}` by consent"),
+                        Some(format!("what people gave by consent serves only what they agreed to: collect what `{own}` needs for `{own}` itself, or ask for consent to it, rather than declaring it compatible (GDPR Art. 6(1)(a), 6(4))")),
+                    );
+                }
+                if shared(&purposes[me], &purposes[t]).is_empty() {
+                    self.warn(
+                        "compatible-shares-nothing",
+                        &place,
+                        format!("purposes `{own}` and `{target}` share no category, so `{own}` gains nothing from `{target}`"),
+                        Some(format!("remove `{target}`, or add the categories `{own}` uses to its `categories`")),
+                    );
+                }
+                if !purposes[me].compatible_with.iter().any(|x| x == target) {
+                    purposes[me].compatible_with.push(target.to_owned());
+                }
+            }
+        }
+        // One warning per purpose that says nothing of compatibility (`compatible_with`, even
+        // `[]`, says it was considered), naming every other purpose that collects some of its
+        // categories. Consent-based purposes are left out on both sides: once the person
+        // consents to one it sees what it declares, and what was given by consent is never
+        // another purpose's to declare compatible.
+        let stated: BTreeSet<&str> = raw
+            .iter()
+            .filter(|r| r.compatible_with.is_some())
+            .filter_map(|r| r.id.as_deref().map(str::trim))
+            .collect();
+        for pb in purposes.iter() {
+            if !pb.stored || pb.basis == LawfulBasis::Consent || stated.contains(pb.id.as_str()) {
+                continue;
+            }
+            let overlaps = |c: &String, pa: &Purpose| {
+                pa.categories
+                    .iter()
+                    .any(|x| taxonomy::covers(x, c) || taxonomy::covers(c, x))
+            };
+            let others: Vec<&Purpose> = purposes
+                .iter()
+                .filter(|pa| {
+                    pa.id != pb.id
+                        && pa.stored
+                        && pa.basis != LawfulBasis::Consent
+                        && !pb.compatible_with.contains(&pa.id)
+                        && pb.categories.iter().any(|c| overlaps(c, pa))
+                })
+                .collect();
+            if others.is_empty() {
+                continue;
+            }
+            let categories: Vec<&str> = pb
+                .categories
+                .iter()
+                .filter(|c| others.iter().any(|pa| overlaps(c, pa)))
+                .map(String::as_str)
+                .collect();
+            let Some(index) = raw
+                .iter()
+                .position(|r| r.id.as_deref().map(str::trim) == Some(pb.id.as_str()))
+            else {
+                continue;
+            };
+            let names: Vec<String> = others.iter().map(|o| format!("`{}`", o.id)).collect();
+            self.warn(
+                "purposes-share-categories",
+                &Path::root().key("purposes").index(index).key("categories"),
+                format!(
+                    "purpose `{}` collects {}, which {} also {}, and sees none of what was collected for {}",
+                    pb.id,
+                    categories.join(", "),
+                    names.join(", "),
+                    if others.len() == 1 { "collects" } else { "collect" },
+                    if others.len() == 1 { "it" } else { "them" },
+                ),
+                Some(format!(
+                    "that is purpose limitation (GDPR Art. 5(1)(b)); if `{}` may use what one of them collected, say so: `compatible_with = [{}]` (Art. 6(4)), or `compatible_with = []` if none",
+                    pb.id,
+                    others
+                        .iter()
+                        .map(|o| format!("\"{}\"", o.id))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            );
         }
     }
 

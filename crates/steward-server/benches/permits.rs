@@ -22,10 +22,11 @@ mod common;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
+use steward_core::store::prelude::*;
 
 use steward_core::consent::{Action, ConsentEvent, Evidence, Method, Party, Signal};
 use steward_core::ledger::{Ledger, LedgerOptions};
-use steward_core::{Access, Principal, Store, SubjectId};
+use steward_core::{Access, Principal, SubjectId};
 
 fn subject(i: u64) -> SubjectId {
     let mut b = [0u8; 16];

@@ -24,13 +24,13 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use steward_core::store::prelude::*;
 
 use steward_core::consent::{Action, ConsentEvent, Evidence, Method, Party};
 use steward_core::ledger::{Ledger, LedgerOptions};
 use steward_core::requests::{Intake, Requests};
 use steward_core::{
-    Access, FieldSource, Identity, IdentityKind, NewSubjectInput, Operation, Principal, Role,
-    Scope, Store,
+    Access, FieldSource, Identity, IdentityKind, NewSubjectInput, Operation, Principal, Role, Scope,
 };
 
 const FIELDS: usize = 1_000;
@@ -193,7 +193,7 @@ async fn run(subjects: u64) {
     for _ in 0..PACKAGES {
         let started = Instant::now();
         let data = requests
-            .gather(&package_access, None, Some(target))
+            .gather(&package_access, None, Some(target), &[])
             .await
             .unwrap();
         let gathered = started.elapsed();
@@ -269,12 +269,12 @@ async fn run(subjects: u64) {
     let started = Instant::now();
     let mut retained = 0;
     for id in &ids {
-        retained += vault.erase(&cli, *id).await.unwrap().retained.len();
+        retained += ledger.erase_one(&cli, *id).await.unwrap().retained.len();
     }
     let elapsed = started.elapsed().as_secs_f64();
     assert_eq!(retained, ERASURES);
     println!(
-        "vault erasures one by one: {ERASURES} in {:.2} s = {:.0} / s (each with its invoice retained)",
+        "erasures one by one (ledger event + vault): {ERASURES} in {:.2} s = {:.0} / s (each with its invoice retained)",
         elapsed,
         ERASURES as f64 / elapsed
     );
@@ -285,10 +285,10 @@ async fn run(subjects: u64) {
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for chunk in ids.chunks(ERASURES / 16 + 1) {
-        let (vault, cli, chunk) = (Arc::clone(&vault), cli.clone(), chunk.to_vec());
+        let (ledger, cli, chunk) = (Arc::clone(&ledger), cli.clone(), chunk.to_vec());
         tasks.spawn(async move {
             for id in chunk {
-                vault.erase(&cli, id).await.unwrap();
+                ledger.erase_one(&cli, id).await.unwrap();
             }
         });
     }
@@ -306,7 +306,7 @@ async fn run(subjects: u64) {
         let started = Instant::now();
         let mut retained = 0;
         for chunk in ids.chunks(size) {
-            for r in vault.erase_many(&cli, chunk).await.unwrap() {
+            for r in ledger.erase(&cli, chunk).await.unwrap() {
                 retained += r.unwrap().retained.len();
             }
         }

@@ -50,18 +50,41 @@
     return state.revision === CONFIG.revision && state.choices[id] === true;
   }
 
-  function activate() {
-    var nodes = document.querySelectorAll('script[type="text/plain"][data-purpose]');
-    Array.prototype.forEach.call(nodes, function (old) {
-      if (!allowed(old.getAttribute("data-purpose"))) { return; }
+  // Unblocked scripts run in document order, as they would have without the banner: an
+  // external one is loaded (or has failed) before the next one runs, so an inline script can
+  // call the library above it. One queue for the page, so a second activation waits its turn.
+  var queue = [];
+  var running = false;
+  function pump() {
+    while (queue.length) {
+      var old = queue.shift();
+      if (!old.parentNode) { continue; }
       var s = document.createElement("script");
       Array.prototype.forEach.call(old.attributes, function (a) {
-        if (a.name !== "type") { s.setAttribute(a.name, a.value); }
+        if (a.name !== "type" && a.name !== "data-steward-queued") { s.setAttribute(a.name, a.value); }
       });
       s.type = old.getAttribute("data-type") || "text/javascript";
-      if (!old.src) { s.text = old.text; }
+      if (old.hasAttribute("src")) {
+        s.async = false;
+        running = true;
+        s.onload = s.onerror = function () { running = false; pump(); };
+        old.parentNode.replaceChild(s, old);
+        return;
+      }
+      s.text = old.text;
       old.parentNode.replaceChild(s, old);
+    }
+    running = false;
+  }
+
+  function activate() {
+    var nodes = document.querySelectorAll('script[type="text/plain"][data-purpose]:not([data-steward-queued])');
+    Array.prototype.forEach.call(nodes, function (old) {
+      if (!allowed(old.getAttribute("data-purpose"))) { return; }
+      old.setAttribute("data-steward-queued", "");
+      queue.push(old);
     });
+    if (!running) { pump(); }
     var media = document.querySelectorAll("iframe[data-src][data-purpose], img[data-src][data-purpose]");
     Array.prototype.forEach.call(media, function (el) {
       if (allowed(el.getAttribute("data-purpose"))) {

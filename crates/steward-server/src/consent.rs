@@ -17,16 +17,24 @@ use serde_json::json;
 use steward_core::consent::{Action, DeviceId, Evidence, MAX_USER_AGENT, Method, Party, Signal};
 use steward_core::ledger::{ConsentError, Ledger, LinkOutcome, Record};
 use steward_core::permit::Decision;
+use steward_core::rate_limit::Hit;
 use steward_core::{Access, Store};
 use steward_policy::Declaration;
 use steward_policy::declaration::{CookieCategory, LawfulBasis};
 
-use crate::api::{ApiError, ApiState, Peer, body, refuse, subject_id};
+use crate::error::{ApiError, body, refuse, subject_id};
+use crate::state::{ApiState, Peer};
 
 /// The most permit questions in one batch.
 pub const MAX_BATCH: usize = 1000;
-/// The largest body `/consent/choices` reads.
+/// The largest body `/consent/choices` takes.
 const MAX_CHOICES_BODY: usize = 16 * 1024;
+
+/// The body limit of `/consent/choices`: a byte more than it takes, so that a larger body is
+/// refused (and audited) by the handler after reading no more than that.
+pub fn choices_limit() -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(MAX_CHOICES_BODY + 1)
+}
 
 impl From<ConsentError> for ApiError {
     fn from(e: ConsentError) -> Self {
@@ -40,23 +48,27 @@ impl From<ConsentError> for ApiError {
             | ConsentError::Shape(_)
             | ConsentError::NeedsEmail(_)
             | ConsentError::UnknownVersion(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ConsentError::EvidenceTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ConsentError::EvidenceTooLarge { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ConsentError::UnknownSubject => StatusCode::NOT_FOUND,
             ConsentError::Token(steward_core::consent::TokenError::Expired) => StatusCode::GONE,
+            // Well formed but not issued here: a credential that does not prove anything.
+            ConsentError::Token(steward_core::consent::TokenError::Forged) => StatusCode::FORBIDDEN,
             ConsentError::Token(_) => StatusCode::BAD_REQUEST,
             ConsentError::Replayed => StatusCode::CONFLICT,
             ConsentError::Denied(_) => StatusCode::FORBIDDEN,
             ConsentError::Vault(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ConsentError::Mail(_) => StatusCode::BAD_GATEWAY,
-            ConsentError::TermsChanged { .. }
-            | ConsentError::Store(_)
-            | ConsentError::Broken(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ConsentError::TermsChanged(_) | ConsentError::Store(_) | ConsentError::Broken(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         };
         let message = match status {
             StatusCode::INTERNAL_SERVER_ERROR => {
+                tracing::error!(target: "steward::consent", code = e.code(), cause = %e, "the consent ledger failed");
                 "the consent ledger failed; the operator's logs say why".to_owned()
             }
             StatusCode::BAD_GATEWAY => {
+                tracing::warn!(target: "steward::mail", code = e.code(), cause = %e, "a consent mail could not be sent");
                 "the event is recorded, but the mail could not be sent; the operator's logs say why"
                     .to_owned()
             }
@@ -80,11 +92,11 @@ fn evidence<S: Store>(
     let ip = state.guard.client(headers, peer);
     let user_agent = header_text(headers, "user-agent").map(str::to_owned);
     if let Some(ua) = &user_agent
-        && ua.len() > MAX_USER_AGENT
+        && ua.chars().count() > MAX_USER_AGENT
     {
         return Err(ConsentError::EvidenceTooLarge {
             field: "user_agent",
-            len: ua.len(),
+            len: ua.chars().count(),
             max: MAX_USER_AGENT,
         }
         .into());
@@ -115,7 +127,20 @@ fn party<S: Store>(
 ) -> Result<Party, ApiError> {
     match (subject, device) {
         (Some(s), None) => Ok(Party::Subject(subject_id(s)?)),
-        (None, Some(d)) => Ok(Party::Device(ledger.device(d).map_err(ConsentError::from)?)),
+        (None, Some(d)) => match ledger.device(d) {
+            Ok(device) => Ok(Party::Device(device)),
+            // A device id is no link: say what it should be rather than how to follow a link.
+            Err(steward_core::consent::TokenError::Forged) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forged-token",
+                "`device` is not a device id this Steward issued: take the one consent.js keeps (`StewardConsent.device()`)",
+            )),
+            Err(e) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                e.code(),
+                "`device` is not a device id: consent.js issues them as `dv1.` and 35 letters and digits (`StewardConsent.device()`)",
+            )),
+        },
         _ => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid-party",
@@ -186,7 +211,15 @@ pub async fn record<S: Store>(
         Err(e) => return Err(refused(e).await),
     };
     if let Some(ip) = &b.ip {
-        evidence.ip = Some(ledger.tokens().ip_hash(ip));
+        let Ok(ip) = ip.trim().parse::<std::net::IpAddr>() else {
+            return Err(refused(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-event",
+                "`ip` is the person's IPv4 or IPv6 address, such as 203.0.113.7",
+            ))
+            .await);
+        };
+        evidence.ip = Some(ledger.tokens().ip_hash(&ip.to_string()));
     }
     if b.user_agent.is_some() {
         evidence.user_agent.clone_from(&b.user_agent);
@@ -225,20 +258,36 @@ fn answer(purpose: &str, d: Decision) -> serde_json::Value {
     json!({ "purpose": purpose, "allowed": d.allowed, "reason": d.reason.code() })
 }
 
-/// Answers one question: the party read (and checked) from its text, then the decision.
+/// Answers one question: the party read (and checked) from its text, the caller's scope
+/// checked for the purpose, then the decision.
 fn ask<S: Store>(
     ledger: &Ledger<S>,
+    access: &Access,
     subject: Option<&str>,
     device: Option<&str>,
     purpose: &str,
 ) -> Result<Decision, ApiError> {
     let party = party(ledger, subject, device)?;
+    if let Some(p) = ledger.vault().declaration().purpose(purpose) {
+        access
+            .authorize(
+                steward_core::Operation::Permit,
+                steward_core::Reach::Data {
+                    purposes: &[p],
+                    categories: &[],
+                },
+            )
+            .map_err(|d| ApiError::new(StatusCode::FORBIDDEN, d.code, d.message))?;
+    }
     Ok(ledger.permit(&party, purpose)?)
 }
 
 fn may_ask(access: &Access) -> Result<(), ApiError> {
     access
-        .may(steward_core::Operation::Permit)
+        .authorize(
+            steward_core::Operation::Permit,
+            steward_core::access::Reach::Nothing,
+        )
         .map_err(|d| ApiError::new(StatusCode::FORBIDDEN, d.code, d.message))
 }
 
@@ -265,11 +314,15 @@ pub async fn permit<S: Store>(
     };
     match ask(
         &state.ledger,
+        &access,
         q.subject.as_deref(),
         q.device.as_deref(),
         &q.purpose,
     ) {
-        Ok(d) => Ok(Json(answer(&q.purpose, d)).into_response()),
+        Ok(d) => {
+            state.metrics.permit(d.reason.code());
+            Ok(Json(answer(&q.purpose, d)).into_response())
+        }
         Err(e) => Err(refuse_with(e).await),
     }
 }
@@ -313,7 +366,7 @@ pub async fn permits<S: Store>(
     };
     if b.questions.len() > MAX_BATCH {
         return Err(refuse_with(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "batch-too-large",
             format!(
                 "{} questions; ask at most {MAX_BATCH} per call",
@@ -326,11 +379,15 @@ pub async fn permits<S: Store>(
     for (i, q) in b.questions.iter().enumerate() {
         match ask(
             &state.ledger,
+            &access,
             q.subject.as_deref(),
             q.device.as_deref(),
             &q.purpose,
         ) {
-            Ok(d) => answers.push(answer(&q.purpose, d)),
+            Ok(d) => {
+                state.metrics.permit(d.reason.code());
+                answers.push(answer(&q.purpose, d));
+            }
             Err(e) => {
                 let e = ApiError::new(
                     e.status(),
@@ -411,7 +468,10 @@ pub async fn verify<S: Store>(
     Extension(access): Extension<Access>,
 ) -> Result<Response, ApiError> {
     let mut entry = access.entry("consent.verify", state.vault.clock().now());
-    if let Err(d) = access.may(steward_core::Operation::Audit) {
+    if let Err(d) = access.authorize(
+        steward_core::Operation::Audit,
+        steward_core::access::Reach::Nothing,
+    ) {
         let e = ApiError::new(StatusCode::FORBIDDEN, d.code, d.message);
         return Err(refuse(&state.vault, entry, e).await);
     }
@@ -555,9 +615,16 @@ pub async fn choices<S: Store>(
     State(state): State<ApiState<S>>,
     headers: HeaderMap,
     Peer(peer): Peer,
-    raw: Bytes,
+    raw: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    cors(match choices_inner(&state, &headers, peer, &raw).await {
+    // The route reads at most MAX_CHOICES_BODY + 1 bytes (`choices_limit`): one byte more
+    // than allowed is enough to refuse, and an anonymous caller cannot make it buffer more.
+    let raw = match raw {
+        Ok(raw) => Ok(raw),
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(MAX_CHOICES_BODY + 1),
+        Err(_) => Ok(Bytes::new()),
+    };
+    cors(match choices_inner(&state, &headers, peer, raw).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     })
@@ -567,32 +634,35 @@ async fn choices_inner<S: Store>(
     state: &ApiState<S>,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
-    raw: &[u8],
+    raw: Result<Bytes, usize>,
 ) -> Result<Response, ApiError> {
     let now = state.vault.clock().now();
     let access = steward_core::ledger::public("banner");
-    let ip = state.guard.client(headers, peer);
-    if let Err(wait) = state.guard.consent_ip.check(&ip, now) {
-        let entry = access.entry("consent.choices", now);
-        return Err(refuse(&state.vault, entry, ApiError::too_many(wait)).await);
-    }
+    let ip = crate::state::ip_text(state.guard.client(headers, peer));
+    let hit = Hit {
+        limit: "consent-ip",
+        rate: state.guard.rates.consent_ip,
+        value: ip.as_bytes(),
+    };
+    crate::state::limit(state, &[hit], || access.entry("consent.choices", now)).await?;
     let fail = |code: &'static str, message: String| {
         let entry = access.entry("consent.choices", now);
         let e = ApiError::new(StatusCode::BAD_REQUEST, code, message);
         async move { refuse(&state.vault, entry, e).await }
     };
-    if raw.len() > MAX_CHOICES_BODY {
-        let entry = access.entry("consent.choices", now);
-        let e = ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "evidence-too-large",
-            format!(
-                "the body is {} bytes; at most {MAX_CHOICES_BODY}",
-                raw.len()
-            ),
-        );
-        return Err(refuse(&state.vault, entry, e).await);
-    }
+    let raw = match raw {
+        Ok(raw) if raw.len() <= MAX_CHOICES_BODY => raw,
+        _ => {
+            let entry = access.entry("consent.choices", now);
+            let e = ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "evidence-too-large",
+                format!("the body is larger than {MAX_CHOICES_BODY} bytes"),
+            );
+            return Err(refuse(&state.vault, entry, e).await);
+        }
+    };
+    let raw = &raw[..];
     let Ok(b) = serde_json::from_slice::<ChoicesBody>(raw) else {
         return Err(fail(
             "invalid-body",
@@ -637,7 +707,8 @@ async fn choices_inner<S: Store>(
 }
 
 fn issue<S: Store>(ledger: &Ledger<S>) -> Result<(DeviceId, String), ApiError> {
-    ledger.tokens().issue_device().map_err(|_| {
+    ledger.tokens().issue_device().map_err(|e| {
+        tracing::error!(target: "steward::consent", cause = %e, "no randomness for a device id");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",

@@ -4,24 +4,35 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, Message};
+use lettre::message::{Mailbox, Message, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use steward_core::mail::{Mail, MailError, Mailer};
 
+/// The message as it goes out: `Date`, a `Message-ID` in the sender's domain and
+/// `MIME-Version: 1.0` (RFC 5322, RFC 2045 — large providers refuse mail without a
+/// Message-ID), the text as one UTF-8 plain-text part, the recipient's domain in its ASCII
+/// form so any SMTP server takes it, and the mail's own headers (RFC 8058's among them).
 fn message(from: &Mailbox, mail: &Mail) -> Result<Message, MailError> {
-    let to: Mailbox = mail
-        .to
+    let to: Mailbox = steward_core::identity::smtp_address(&mail.to)
         .parse()
         .map_err(|_| MailError("the recipient's address is not a valid e-mail address".into()))?;
+    let mut id = [0u8; 16];
+    steward_crypto::random_bytes(&mut id)
+        .map_err(|e| MailError(format!("no randomness for a Message-ID: {e}")))?;
+    let domain = steward_core::identity::smtp_address(from.email.as_ref())
+        .rsplit_once('@')
+        .map_or_else(|| "localhost".to_owned(), |(_, d)| d.to_owned());
     let mut message = Message::builder()
         .from(from.clone())
         .to(to)
         .subject(mail.subject.clone())
-        .header(lettre::message::header::ContentType::TEXT_PLAIN)
-        .body(mail.text.clone())
+        .message_id(Some(format!(
+            "<{}@{domain}>",
+            steward_core::audit::hex(&id)
+        )))
+        .singlepart(SinglePart::plain(mail.text.clone()))
         .map_err(|e| MailError(format!("the message could not be built: {e}")))?;
     for (name, value) in &mail.headers {
         let name = HeaderName::new_from_ascii(name.clone())
@@ -71,14 +82,39 @@ impl Mailer for SmtpMailer {
         mail: &'a Mail,
     ) -> Pin<Box<dyn Future<Output = Result<(), MailError>> + Send + 'a>> {
         Box::pin(async move {
-            let message = message(&self.from, mail)?;
-            self.transport
+            let message = message(&self.from, mail).inspect_err(|_| {
+                crate::telemetry::delivered("mail", "failed");
+            })?;
+            let sent = self
+                .transport
                 .send(message)
                 .await
                 .map(|_| ())
-                // lettre's errors name the server's reply, never the message.
-                .map_err(|e| MailError(format!("the SMTP server refused or failed: {e}")))
+                .map_err(|e| MailError(smtp_failure(&e)));
+            crate::telemetry::delivered("mail", if sent.is_ok() { "sent" } else { "failed" });
+            sent
         })
+    }
+}
+
+/// What an SMTP failure says without the server's reply text, which often repeats the
+/// recipient's address (`550 5.1.1 <ana@example.com>: Recipient address rejected`): the
+/// status code and whether it is permanent, or the kind of failure.
+fn smtp_failure(e: &lettre::transport::smtp::Error) -> String {
+    let kind = if e.is_permanent() {
+        "refused it for good"
+    } else if e.is_transient() {
+        "refused it for now"
+    } else if e.is_timeout() {
+        "did not answer in time"
+    } else if e.is_tls() {
+        "could not be reached over TLS"
+    } else {
+        "could not be reached or failed"
+    };
+    match e.status() {
+        Some(code) => format!("the SMTP server {kind} (status {code})"),
+        None => format!("the SMTP server {kind}"),
     }
 }
 
@@ -87,7 +123,6 @@ impl Mailer for SmtpMailer {
 pub struct OutboxMailer {
     dir: PathBuf,
     from: Mailbox,
-    counter: AtomicU64,
 }
 
 impl OutboxMailer {
@@ -96,11 +131,7 @@ impl OutboxMailer {
         let from = from
             .parse()
             .map_err(|_| MailError("--mail-from is not an e-mail address".into()))?;
-        Ok(Self {
-            dir,
-            from,
-            counter: AtomicU64::new(0),
-        })
+        Ok(Self { dir, from })
     }
 
     /// The folder.
@@ -115,15 +146,14 @@ impl Mailer for OutboxMailer {
         mail: &'a Mail,
     ) -> Pin<Box<dyn Future<Output = Result<(), MailError>> + Send + 'a>> {
         Box::pin(async move {
-            let message = message(&self.from, mail)?;
-            let mut id = [0u8; 8];
-            steward_crypto::random_bytes(&mut id)
-                .map_err(|e| MailError(format!("no randomness for a file name: {e}")))?;
-            let n = self.counter.fetch_add(1, Ordering::Relaxed);
+            let message = message(&self.from, mail).inspect_err(|_| {
+                crate::telemetry::delivered("mail", "failed");
+            })?;
+            // Named in the order written (a UUIDv7 is time-ordered), across restarts.
             let name = format!(
-                "{n:06}-{}-{}.eml",
-                mail.kind.replace('.', "-"),
-                steward_core::audit::hex(&id)
+                "{}-{}.eml",
+                uuid::Uuid::now_v7().simple(),
+                mail.kind.replace('.', "-")
             );
             let failed = |e: std::io::Error| {
                 MailError(format!(
@@ -131,14 +161,20 @@ impl Mailer for OutboxMailer {
                     self.dir.display()
                 ))
             };
-            tokio::fs::create_dir_all(&self.dir).await.map_err(failed)?;
-            let tmp = self.dir.join(format!(".{name}.tmp"));
-            tokio::fs::write(&tmp, message.formatted())
-                .await
-                .map_err(failed)?;
-            tokio::fs::rename(&tmp, self.dir.join(&name))
-                .await
-                .map_err(failed)
+            // The messages hold live verification and download links: owner-only.
+            let dir = self.dir.clone();
+            let bytes = message.formatted();
+            let sent = tokio::task::spawn_blocking(move || {
+                steward_core::files::private_dir(&dir)?;
+                let tmp = dir.join(format!(".{name}.tmp"));
+                steward_core::files::write_private(&tmp, &bytes)?;
+                std::fs::rename(&tmp, dir.join(&name))
+            })
+            .await
+            .map_err(|e| failed(std::io::Error::other(e)))
+            .and_then(|written| written.map_err(failed));
+            crate::telemetry::delivered("mail", if sent.is_ok() { "written" } else { "failed" });
+            sent
         })
     }
 }

@@ -23,33 +23,28 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
+use steward_core::rate_limit::Hit;
 use steward_core::request::Status;
 use steward_core::requests::{Intake, Notifier, RequestError, Requests, person};
 use steward_core::store::RequestFilter;
-use steward_core::{Access, Store};
+use steward_core::{Access, Identity, IdentityKind, Store};
 use uuid::Uuid;
 
-use crate::api::{ApiError, ApiState, Peer, body, refuse};
 use crate::consent::{TokenQuery, form_urlencoded, page};
+use crate::error::{ApiError, body, refuse};
+use crate::state::{ApiState, Peer, limit};
 
-/// Posts webhooks: over HTTPS (TLS 1.2 or 1.3, the certificate checked against the Mozilla
-/// roots, or the roots given) or plain HTTP; HTTP/1.1, 10 s for the whole exchange, redirects
-/// not followed. The status is returned; anything but 2xx is retried by the job queue.
-#[derive(Clone)]
+/// Posts webhooks with reqwest over rustls (the ring provider, as the rest of Steward): over
+/// HTTPS (TLS 1.2 or 1.3, the certificate checked against the Mozilla roots, or the roots
+/// given) or plain HTTP; HTTP/1.1, 10 s for the whole exchange, redirects not followed, no
+/// proxy taken from the environment. The status is returned; anything but 2xx is retried by
+/// the job queue.
+#[derive(Clone, Debug)]
 pub struct HttpNotifier {
-    /// `None` only if the TLS library refused its own defaults: then https:// posts fail
-    /// (and are retried), and nothing goes out in the clear.
-    tls: Option<tokio_rustls::TlsConnector>,
+    /// `None` only if the TLS library refused its own defaults: then every post fails (and is
+    /// retried), and nothing goes out in the clear.
+    client: Option<reqwest::Client>,
     timeout: std::time::Duration,
-}
-
-impl std::fmt::Debug for HttpNotifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpNotifier")
-            .field("tls", &self.tls.is_some())
-            .field("timeout", &self.timeout)
-            .finish()
-    }
 }
 
 impl HttpNotifier {
@@ -63,85 +58,106 @@ impl HttpNotifier {
     /// A notifier that trusts only `roots` (recipients behind a private CA).
     pub fn with_roots(roots: tokio_rustls::rustls::RootCertStore) -> Self {
         use tokio_rustls::rustls;
+        let timeout = std::time::Duration::from_secs(10);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
+        let client = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .ok()
-            .map(|b| {
-                let config = b.with_root_certificates(roots).with_no_client_auth();
-                tokio_rustls::TlsConnector::from(Arc::new(config))
+            .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+            .and_then(|tls| {
+                reqwest::Client::builder()
+                    .tls_backend_preconfigured(tls)
+                    .http1_only()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .no_proxy()
+                    .timeout(timeout)
+                    .user_agent(concat!("steward/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .ok()
             });
-        Self {
-            tls,
-            timeout: std::time::Duration::from_secs(10),
+        Self { client, timeout }
+    }
+
+    /// A notifier that trusts only the certificates in the PEM file at `path` (a private CA's
+    /// bundle, `serve --webhook-ca`), not the public roots.
+    ///
+    /// # Errors
+    /// A message naming the file and what is wrong with it: unreadable, not PEM, no
+    /// certificate in it, or a certificate that cannot serve as a root.
+    pub fn from_ca_file(path: &std::path::Path) -> Result<Self, String> {
+        use tokio_rustls::rustls::pki_types::CertificateDer;
+        use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("cannot read the webhook CA bundle {}: {e}", path.display()))?;
+        let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| {
+                format!(
+                    "the webhook CA bundle {} is not PEM: {e:?}; give the CA's certificates as `-----BEGIN CERTIFICATE-----` blocks",
+                    path.display()
+                )
+            })?;
+            roots.add(cert).map_err(|e| {
+                format!(
+                    "a certificate in the webhook CA bundle {} cannot be a root: {e}",
+                    path.display()
+                )
+            })?;
         }
+        if roots.is_empty() {
+            return Err(format!(
+                "the webhook CA bundle {} holds no certificate; give the CA's certificates as `-----BEGIN CERTIFICATE-----` blocks",
+                path.display()
+            ));
+        }
+        Ok(Self::with_roots(roots))
     }
 
     async fn exchange(&self, url: &str, body: &str, signature: &str) -> Result<u16, String> {
-        let uri: axum::http::Uri = url
-            .parse()
+        let url = reqwest::Url::parse(url)
             .map_err(|_| "the recipient's address is not a URL".to_owned())?;
-        let https = match uri.scheme_str() {
-            Some("https") => true,
-            Some("http") => false,
-            _ => return Err("the recipient's address is neither https:// nor http://".into()),
-        };
-        let authority = uri
-            .authority()
-            .ok_or("the recipient's address has no host")?
-            .clone();
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']');
-        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        let request = axum::http::Request::post(path)
-            .header(header::HOST, authority.as_str())
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(
-                header::USER_AGENT,
-                concat!("steward/", env!("CARGO_PKG_VERSION")),
-            )
-            .header("steward-signature", signature)
-            .body(http_body_util::Full::new(axum::body::Bytes::from(
-                body.to_owned(),
-            )))
-            .map_err(|e| e.to_string())?;
-        let tcp = tokio::net::TcpStream::connect((host, port))
-            .await
-            .map_err(|e| format!("cannot connect: {e}"))?;
-        if !https {
-            return send(hyper_util::rt::TokioIo::new(tcp), request).await;
+        if !matches!(url.scheme(), "https" | "http") {
+            return Err("the recipient's address is neither https:// nor http://".into());
         }
-        let connector = self.tls.as_ref().ok_or("TLS is not available")?;
-        let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_owned())
-            .map_err(|_| "the recipient's host is not a valid TLS name".to_owned())?;
-        let tls = connector
-            .connect(name, tcp)
+        let client = self.client.as_ref().ok_or("TLS is not available")?;
+        let response = client
+            .post(url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("steward-signature", signature)
+            .body(body.to_owned())
+            .send()
             .await
-            .map_err(|e| format!("TLS: {e}"))?;
-        send(hyper_util::rt::TokioIo::new(tls), request).await
+            .map_err(failure)?;
+        Ok(response.status().as_u16())
     }
 }
 
-/// One HTTP/1.1 exchange over `io`: the response's status.
-async fn send<T>(
-    io: T,
-    request: axum::http::Request<http_body_util::Full<axum::body::Bytes>>,
-) -> Result<u16, String>
-where
-    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(connection);
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(response.status().as_u16())
+/// Why a post failed, without its URL (a recipient's address may carry a token): the error and
+/// its causes, `TLS: …` when the handshake or the certificate failed, `cannot connect: …`
+/// when nothing answered.
+fn failure(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut why = e.to_string();
+    let mut tls = false;
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        // rustls's error reaches here wrapped (an I/O error inside the connector's), so it is
+        // known by what it says: a certificate or a handshake.
+        let text = cause.to_string();
+        tls |= cause.is::<tokio_rustls::rustls::Error>()
+            || text.contains("certificate")
+            || text.contains("handshake");
+        why.push_str(": ");
+        why.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    if tls {
+        format!("TLS: {why}")
+    } else if e.is_connect() {
+        format!("cannot connect: {why}")
+    } else {
+        why
+    }
 }
 
 impl Default for HttpNotifier {
@@ -158,16 +174,42 @@ impl Notifier for HttpNotifier {
         signature: &'a str,
     ) -> Pin<Box<dyn Future<Output = Result<u16, String>> + Send + 'a>> {
         Box::pin(async move {
-            tokio::time::timeout(self.timeout, self.exchange(url, body, signature))
+            let answered = tokio::time::timeout(self.timeout, self.exchange(url, body, signature))
                 .await
-                .map_err(|_| format!("no answer within {} s", self.timeout.as_secs()))?
+                .map_err(|_| format!("no answer within {} s", self.timeout.as_secs()))
+                .and_then(|answer| answer);
+            let outcome = match &answered {
+                Ok(200..=299) => "accepted",
+                Ok(_) => "refused",
+                Err(_) => "unreachable",
+            };
+            crate::telemetry::delivered("webhook", outcome);
+            answered
         })
     }
 }
 
 /// The workflow over `ledger`, posting webhooks over HTTP.
-pub fn workflow<S: Store>(ledger: &Arc<steward_core::ledger::Ledger<S>>) -> Requests<S> {
-    Requests::new(Arc::clone(ledger), Arc::new(HttpNotifier::new()))
+pub fn workflow<S: Store>(
+    ledger: &Arc<steward_core::ledger::Ledger<S>>,
+    webhooks: &Arc<HttpNotifier>,
+) -> Requests<S> {
+    workflow_with(ledger, webhooks, &[])
+}
+
+/// As [`workflow`], with the operator's own databases as sources for access packages.
+pub fn workflow_with<S: Store>(
+    ledger: &Arc<steward_core::ledger::Ledger<S>>,
+    webhooks: &Arc<HttpNotifier>,
+    sources: &[Arc<dyn steward_core::requests::DataSource>],
+) -> Requests<S> {
+    sources.iter().fold(
+        Requests::new(
+            Arc::clone(ledger),
+            Arc::clone(webhooks) as Arc<dyn Notifier>,
+        ),
+        |requests, source| requests.with_source(Arc::clone(source)),
+    )
 }
 
 impl From<RequestError> for ApiError {
@@ -186,15 +228,22 @@ impl From<RequestError> for ApiError {
             | RequestError::ReasonRequired
             | RequestError::WrongCode(_) => StatusCode::BAD_REQUEST,
             RequestError::Token(TokenError::Expired) => StatusCode::GONE,
+            // Well formed but not issued here: a credential that does not prove anything.
+            RequestError::Token(TokenError::Forged) => StatusCode::FORBIDDEN,
             RequestError::Token(_) => StatusCode::BAD_REQUEST,
             RequestError::NotOffered(..)
             | RequestError::PurposeNotApplicable(_)
             | RequestError::MethodNotOffered(..)
             | RequestError::NoExtension => StatusCode::UNPROCESSABLE_ENTITY,
             RequestError::Immutable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            RequestError::NotFound | RequestError::UnknownRecipient(_) => StatusCode::NOT_FOUND,
+            RequestError::NotFound
+            | RequestError::UnknownRecipient(_)
+            | RequestError::UnknownNotice => StatusCode::NOT_FOUND,
+            RequestError::SecretShown { .. } => StatusCode::CONFLICT,
+            RequestError::Delivery(_) => StatusCode::BAD_GATEWAY,
             RequestError::WrongState { .. }
             | RequestError::UsedToken
+            | RequestError::NotByCode
             | RequestError::AlreadyExtended
             | RequestError::Conflict => StatusCode::CONFLICT,
             RequestError::WrongRequest | RequestError::Denied(_) => StatusCode::FORBIDDEN,
@@ -205,7 +254,11 @@ impl From<RequestError> for ApiError {
             | RequestError::Store(_)
             | RequestError::Crypto(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
+        if status == StatusCode::BAD_GATEWAY {
+            tracing::warn!(target: "steward::requests", code = e.code(), cause = %e, "a delivery failed");
+        }
         if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(target: "steward::requests", code = e.code(), cause = %e, "a request could not be handled");
             return ApiError::new(
                 status,
                 "internal",
@@ -277,12 +330,14 @@ pub async fn intake<S: Store>(
 ) -> Response {
     let access = person();
     let now = state.vault.clock().now();
-    let ip = state.guard.client(&headers, peer);
-    if let Err(wait) = state.guard.request_ip.check(&ip, now) {
-        let entry = access.entry("request.create", now);
-        return refuse(&state.vault, entry, ApiError::too_many(wait))
-            .await
-            .into_response();
+    let ip = crate::state::ip_text(state.guard.client(&headers, peer));
+    let by_ip = Hit {
+        limit: "request-ip",
+        rate: state.guard.rates.request_ip,
+        value: ip.as_bytes(),
+    };
+    if let Err(e) = limit(&state, &[by_ip], || access.entry("request.create", now)).await {
+        return e.into_response();
     }
     let b = match body(json) {
         Ok(b) => b,
@@ -291,14 +346,17 @@ pub async fn intake<S: Store>(
             return refuse(&state.vault, entry, e).await.into_response();
         }
     };
-    let key = state
-        .guard
-        .key("request-email", &b.email.trim().to_lowercase());
-    if let Err(wait) = state.guard.request_identity.check(&key, now) {
-        let entry = access.entry("request.create", now);
-        return refuse(&state.vault, entry, ApiError::too_many(wait))
-            .await
-            .into_response();
+    // Counted under the address as Steward normalises it, so spellings of one address share
+    // one budget.
+    let email = Identity::parse(IdentityKind::Email, &b.email)
+        .map_or_else(|_| b.email.trim().to_lowercase(), |i| i.value().to_owned());
+    let by_email = Hit {
+        limit: "request-email",
+        rate: state.guard.rates.request_identity,
+        value: email.as_bytes(),
+    };
+    if let Err(e) = limit(&state, &[by_email], || access.entry("request.create", now)).await {
+        return e.into_response();
     }
     let (intake, vouch) = b.intake();
     match state.requests.create(&access, intake, vouch).await {
@@ -326,8 +384,27 @@ fn public_view(view: &steward_core::request::RequestView) -> serde_json::Value {
 }
 
 /// `GET /requests/verify?token=…`: a page with a button; following the link changes nothing.
-pub async fn verify_page(query: Result<Query<TokenQuery>, QueryRejection>) -> Response {
-    let token = query.ok().and_then(|q| q.0.token).unwrap_or_default();
+/// A link that no longer works (used, replaced, expired, altered) says so instead.
+pub async fn verify_page<S: Store>(
+    State(state): State<ApiState<S>>,
+    query: Result<Query<TokenQuery>, QueryRejection>,
+) -> Response {
+    let Some(token) = query
+        .ok()
+        .and_then(|q| q.0.token)
+        .filter(|t| steward_core::requests::looks_like_token(t))
+    else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "This link is incomplete",
+            "Open the link exactly as it was sent to you: part of it is missing.",
+            None,
+        );
+    };
+    if let Err(e) = state.requests.check_link(&token).await {
+        let e = ApiError::from(e);
+        return page(e.status(), "This link does not work", e.message(), None);
+    }
     page(
         StatusCode::OK,
         "Confirm your request",
@@ -336,23 +413,55 @@ pub async fn verify_page(query: Result<Query<TokenQuery>, QueryRejection>) -> Re
     )
 }
 
+/// The per-address limit of the public request endpoints (`request-ip`), for a link followed:
+/// each attempt, right or wrong, may write to the audit, so anonymous callers cannot fill it.
+async fn limit_link<S: Store>(
+    state: &ApiState<S>,
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+    action: &'static str,
+) -> Result<(), ApiError> {
+    let now = state.vault.clock().now();
+    let ip = crate::state::ip_text(state.guard.client(headers, peer));
+    let by_ip = Hit {
+        limit: "request-ip",
+        rate: state.guard.rates.request_ip,
+        value: ip.as_bytes(),
+    };
+    limit(state, &[by_ip], || person().entry(action, now)).await
+}
+
+/// A link's token, from the query or a posted form.
+fn posted_token(query: Result<Query<TokenQuery>, QueryRejection>, form: &[u8]) -> String {
+    query
+        .ok()
+        .and_then(|q| q.0.token)
+        .or_else(|| form_urlencoded(form, "token"))
+        .unwrap_or_default()
+}
+
+/// Whether the caller asked for JSON (a program) rather than a page (a person).
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
+}
+
 /// `POST /requests/verify` with the token in the query or the form: verifies the request.
 /// Answers JSON when asked for it.
 pub async fn verify_link<S: Store>(
     State(state): State<ApiState<S>>,
     headers: HeaderMap,
+    Peer(peer): Peer,
     query: Result<Query<TokenQuery>, QueryRejection>,
     form: axum::body::Bytes,
 ) -> Response {
-    let token = query
-        .ok()
-        .and_then(|q| q.0.token)
-        .or_else(|| form_urlencoded(&form, "token"))
-        .unwrap_or_default();
-    let wants_json = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/json"));
+    let token = posted_token(query, &form);
+    let wants_json = wants_json(&headers);
+    if let Err(e) = limit_link(&state, &headers, peer, "request.verify").await {
+        return e.into_response();
+    }
     let result = state.requests.verify_link(&token).await;
     match (result, wants_json) {
         (Ok(view), true) => Json(public_view(&view)).into_response(),
@@ -360,6 +469,70 @@ pub async fn verify_link<S: Store>(
             StatusCode::OK,
             "Thank you",
             "Your request is confirmed. We will write to you when it is done.",
+            None,
+        ),
+        (Err(e), true) => ApiError::from(e).into_response(),
+        (Err(e), false) => {
+            let e = ApiError::from(e);
+            page(e.status(), "This link does not work", e.message(), None)
+        }
+    }
+}
+
+/// `GET /requests/{id}/notifications/{recipient}/ack?token=`: the page a recipient told by
+/// e-mail opens; it changes nothing (mail scanners follow links) and asks for a button press.
+pub async fn ack_page<S: Store>(
+    State(state): State<ApiState<S>>,
+    Path((id, recipient)): Path<(String, String)>,
+    query: Result<Query<TokenQuery>, QueryRejection>,
+) -> Response {
+    let token = query.ok().and_then(|q| q.0.token).unwrap_or_default();
+    let checked = Uuid::parse_str(&id)
+        .map_err(|_| RequestError::UnknownNotice)
+        .and_then(|id| state.requests.check_ack_link(id, &recipient, &token));
+    if let Err(e) = checked {
+        let e = ApiError::from(e);
+        return page(e.status(), "This link does not work", e.message(), None);
+    }
+    page(
+        StatusCode::OK,
+        "Confirm you acted on this notice",
+        "Press the button once you have applied the same change (correction, erasure or restriction) to the data you hold on this person.",
+        Some((
+            &format!("/requests/{id}/notifications/{recipient}/ack"),
+            &token,
+            "We have applied it",
+        )),
+    )
+}
+
+/// `POST /requests/{id}/notifications/{recipient}/ack` with the token in the query or the
+/// form: the recipient acknowledges its Art. 19 notice. Answers JSON when asked for it (a
+/// webhook receiver), else a page.
+pub async fn ack_link<S: Store>(
+    State(state): State<ApiState<S>>,
+    Path((id, recipient)): Path<(String, String)>,
+    headers: HeaderMap,
+    query: Result<Query<TokenQuery>, QueryRejection>,
+    form: axum::body::Bytes,
+) -> Response {
+    let token = posted_token(query, &form);
+    let wants_json = wants_json(&headers);
+    let result = match Uuid::parse_str(&id) {
+        Ok(id) => {
+            state
+                .requests
+                .acknowledge_by_link(id, &recipient, &token)
+                .await
+        }
+        Err(_) => Err(RequestError::UnknownNotice),
+    };
+    match (result, wants_json) {
+        (Ok(ack), true) => Json(ack).into_response(),
+        (Ok(_), false) => page(
+            StatusCode::OK,
+            "Thank you",
+            "Your confirmation is recorded with the request.",
             None,
         ),
         (Err(e), true) => ApiError::from(e).into_response(),
@@ -387,12 +560,14 @@ pub async fn verify_code<S: Store>(
     json: Result<Json<CodeBody>, JsonRejection>,
 ) -> Response {
     let now = state.vault.clock().now();
-    let ip = state.guard.client(&headers, peer);
-    if let Err(wait) = state.guard.request_ip.check(&ip, now) {
-        let entry = person().entry("request.verify", now);
-        return refuse(&state.vault, entry, ApiError::too_many(wait))
-            .await
-            .into_response();
+    let ip = crate::state::ip_text(state.guard.client(&headers, peer));
+    let by_ip = Hit {
+        limit: "request-ip",
+        rate: state.guard.rates.request_ip,
+        value: ip.as_bytes(),
+    };
+    if let Err(e) = limit(&state, &[by_ip], || person().entry("request.verify", now)).await {
+        return e.into_response();
     }
     let result = async {
         let id = request_id(&id)?;
@@ -438,28 +613,24 @@ impl std::io::Write for ChannelWriter {
 /// `GET /requests/{id}/package?token=…`: the access package, streamed as a ZIP.
 pub async fn package<S: Store>(
     State(state): State<ApiState<S>>,
+    headers: HeaderMap,
+    Peer(peer): Peer,
     Path(id): Path<String>,
     query: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Response {
+    if let Err(e) = limit_link(&state, &headers, peer, "request.download").await {
+        return e.into_response();
+    }
     let token = query.ok().and_then(|q| q.0.token).unwrap_or_default();
     let result = async {
         let id = request_id(&id)?;
         let req = state.requests.open_download(id, &token).await?;
-        let access = Access::new(steward_core::Principal {
-            actor: "person".to_owned(),
-            role: steward_core::Role::Admin,
-            scope: steward_core::Scope {
-                operations: vec![
-                    steward_core::Operation::Export,
-                    steward_core::Operation::Consent,
-                ],
-                ..steward_core::Scope::default()
-            },
-        });
+        let access = steward_core::requests::holder();
+        let verified = state.requests.verified_identity(&req)?;
         Ok::<_, ApiError>(
             state
                 .requests
-                .gather(&access, Some(id), req.subject)
+                .gather(&access, Some(id), req.subject, &verified)
                 .await?,
         )
     }
@@ -498,10 +669,13 @@ pub async fn package<S: Store>(
     r
 }
 
-/// `POST /v1/requests`.
+/// `POST /v1/requests`. A caller who may look people up learns whom the address belongs to,
+/// so the look-up limits apply to it; nobody else learns it.
 pub async fn create<S: Store>(
     State(state): State<ApiState<S>>,
     Extension(access): Extension<Access>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
     json: Result<Json<IntakeBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let (intake, vouch) = match body(json) {
@@ -511,6 +685,21 @@ pub async fn create<S: Store>(
             return Err(refuse(&state.vault, entry, e).await);
         }
     };
+    if let Ok(identity) = Identity::parse(IdentityKind::Email, &intake.email) {
+        // Whoever may look people up learns the subject: that is a look-up.
+        if Requests::<S>::may_look_up(&access) {
+            crate::state::limit_lookup(&state, &access, &headers, peer, &identity).await?;
+        }
+        // Each request mails the address (a verification, a receipt): as many per address as
+        // the public form allows, whoever asks.
+        let by_email = Hit {
+            limit: "request-email",
+            rate: state.guard.rates.request_identity,
+            value: identity.value().as_bytes(),
+        };
+        let now = state.vault.clock().now();
+        limit(&state, &[by_email], || access.entry("request.create", now)).await?;
+    }
     let view = state.requests.create(&access, intake, vouch).await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
@@ -547,6 +736,11 @@ pub async fn list<S: Store>(
     let mut filter = RequestFilter::default();
     if let Some(list) = &q.status {
         filter.statuses = Status::parse_list(list).map_err(bad)?;
+        if filter.statuses.is_empty() {
+            return Err(bad(
+                "`status` names at least one status, or `open`; leave it out for all".into(),
+            ));
+        }
     }
     if let Some(kind) = &q.kind {
         if steward_policy::declaration::Right::parse(kind).is_none() {
@@ -562,9 +756,13 @@ pub async fn list<S: Store>(
                 })?,
         );
     }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(bad("`limit` is 1 to 1000".into()));
+    }
     let views = state
         .requests
-        .list(&access, filter, q.overdue, q.limit.unwrap_or(100))
+        .list(&access, filter, q.overdue, limit)
         .await?;
     Ok(Json(json!({ "requests": views })).into_response())
 }
@@ -577,18 +775,6 @@ pub async fn show<S: Store>(
 ) -> Result<Response, ApiError> {
     let id = request_id(&id)?;
     let (view, jobs) = state.requests.get(&access, id).await?;
-    let jobs: Vec<_> = jobs
-        .iter()
-        .map(|j| {
-            json!({
-                "kind": j.kind,
-                "attempts": j.attempts,
-                "run_at": j.run_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-                "done": j.done_at.is_some(),
-                "last_error": j.last_error,
-            })
-        })
-        .collect();
     let mut body = serde_json::to_value(&view).unwrap_or_default();
     body["jobs"] = json!(jobs);
     Ok(Json(body).into_response())

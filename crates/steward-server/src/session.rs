@@ -15,11 +15,13 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
+use steward_core::rate_limit::Hit;
 use steward_core::staff::SESSION_IDLE;
 use steward_core::{Access, Principal, Store, VaultError};
 use zeroize::Zeroizing;
 
-use crate::api::{ApiError, ApiState, Peer, refuse};
+use crate::error::{ApiError, refuse};
+use crate::state::{ApiState, Peer};
 
 /// The session cookie's name. The `__Host-` prefix makes browsers insist on Secure, Path=/ and
 /// no Domain, so no sibling host can set or read it.
@@ -127,6 +129,15 @@ fn cookie(value: &str, max_age: i64) -> Option<HeaderValue> {
     .ok()
 }
 
+/// The audit entry of a sign-in refused before the account was looked at: no name kept.
+fn anonymous_sign_in(now: time::OffsetDateTime) -> steward_core::audit::AuditEntry {
+    let mut entry = Access::new(Principal::cli()).entry("staff.sign-in", now);
+    entry.actor = "anonymous".to_owned();
+    entry.role = "none".to_owned();
+    entry.flagged = false;
+    entry
+}
+
 /// Signs a staff member in. Rate-limited per client address and per username; every failure
 /// answers the same.
 pub async fn sign_in<S: Store>(
@@ -143,27 +154,22 @@ pub async fn sign_in<S: Store>(
             "sign in from Steward's own pages",
         ));
     }
-    let Ok(Json(mut body)) = json else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-body",
-            "send JSON {\"username\": …, \"password\": …, \"code\": … (with TOTP)} with `Content-Type: application/json`",
-        ));
-    };
-    let ip = state.guard.client(&headers, peer);
-    let user_key = state.guard.key("staff", &body.username);
-    if let Err(wait) = state
-        .guard
-        .signin_ip
-        .check(&ip, now)
-        .and_then(|()| state.guard.signin_user.check(&user_key, now))
-    {
-        let mut entry = Access::new(Principal::cli()).entry("staff.sign-in", now);
-        entry.actor = "anonymous".to_owned();
-        entry.role = "none".to_owned();
-        entry.flagged = false;
-        return Err(refuse(&state.vault, entry, ApiError::too_many(wait)).await);
-    }
+    // 413 for a body over the limit, 415 for one not sent as JSON, like every endpoint.
+    let mut body = crate::error::body(json)?;
+    let ip = crate::state::ip_text(state.guard.client(&headers, peer));
+    let hits = [
+        Hit {
+            limit: "signin-ip",
+            rate: state.guard.rates.signin_ip,
+            value: ip.as_bytes(),
+        },
+        Hit {
+            limit: "signin-user",
+            rate: state.guard.rates.signin_user,
+            value: body.username.as_bytes(),
+        },
+    ];
+    crate::state::limit(&state, &hits, || anonymous_sign_in(now)).await?;
     let password = Zeroizing::new(std::mem::take(&mut body.password));
     let session = match state
         .vault
@@ -173,6 +179,9 @@ pub async fn sign_in<S: Store>(
         Ok(s) => s,
         Err(VaultError::Denied(d)) => {
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, d.code, d.message));
+        }
+        Err(e @ VaultError::Staff(steward_core::staff::StaffError::Busy)) => {
+            return Err(refuse(&state.vault, anonymous_sign_in(now), e.into()).await);
         }
         Err(e) => return Err(e.into()),
     };

@@ -14,10 +14,11 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use steward_core::store::prelude::*;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use steward_core::SubjectId;
 use steward_core::audit::{AuditChain, AuditEntry, AuditLog, Outcome, SealedEntry};
-use steward_core::{Store, SubjectId};
 use steward_store::SqliteStore;
 use time::OffsetDateTime;
 use uuid::Uuid;

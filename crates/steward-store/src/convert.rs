@@ -421,3 +421,12 @@ pub fn policy_version(row: VersionRow) -> Result<PolicyVersion, StoreError> {
 pub fn terms_json(v: &PolicyVersion) -> String {
     serde_json::to_string(&v.terms).unwrap_or_else(|_| "[]".to_owned())
 }
+
+/// Whether `rows` (ids as stored) are exactly `expected`, in any order.
+pub fn same_ids(rows: &[(Vec<u8>,)], expected: &[uuid::Uuid]) -> bool {
+    let mut got: Vec<&[u8]> = rows.iter().map(|(id,)| id.as_slice()).collect();
+    let mut want: Vec<&[u8]> = expected.iter().map(|id| id.as_bytes().as_slice()).collect();
+    got.sort_unstable();
+    want.sort_unstable();
+    got == want
+}

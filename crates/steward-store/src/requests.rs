@@ -340,6 +340,56 @@ macro_rules! request_methods {
             Ok(())
         }
 
+        async fn operations(
+            &self,
+            now: time::OffsetDateTime,
+            soon: time::OffsetDateTime,
+        ) -> Result<steward_core::store::Operations, StoreError> {
+            use crate::convert::{from_nanos, to_nanos};
+            use crate::requests::db;
+            let count = |n: i64| u64::try_from(n).unwrap_or(0);
+            let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(
+                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN lease_until > ",
+            );
+            q.push_bind(to_nanos(now))
+                .push(" THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN last_error IS NOT NULL THEN 1 ELSE 0 END), 0), MIN(CASE WHEN run_at <= ")
+                .push_bind(to_nanos(now))
+                .push(format!(
+                    " THEN run_at END) FROM {}jobs WHERE done_at IS NULL",
+                    $prefix
+                ));
+            let (pending, running, failing, oldest): (i64, i64, i64, Option<i64>) = q
+                .build_query_as()
+                .fetch_one(&self.$pool)
+                .await
+                .map_err(|e| db(&e))?;
+            let mut q: sqlx::QueryBuilder<$db> =
+                sqlx::QueryBuilder::new("SELECT COUNT(*), COALESCE(SUM(CASE WHEN due_at >= ");
+            q.push_bind(to_nanos(now))
+                .push(" AND due_at < ")
+                .push_bind(to_nanos(soon))
+                .push(" THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN due_at < ")
+                .push_bind(to_nanos(now))
+                .push(format!(
+                    " THEN 1 ELSE 0 END), 0) FROM {}requests WHERE status NOT IN ('completed', 'denied', 'expired')",
+                    $prefix
+                ));
+            let (open, due_soon, overdue): (i64, i64, i64) = q
+                .build_query_as()
+                .fetch_one(&self.$pool)
+                .await
+                .map_err(|e| db(&e))?;
+            Ok(steward_core::store::Operations {
+                jobs_pending: count(pending),
+                jobs_running: count(running),
+                jobs_failing: count(failing),
+                oldest_due_job: oldest.map(from_nanos).transpose()?,
+                requests_open: count(open),
+                requests_due_soon: count(due_soon),
+                requests_overdue: count(overdue),
+            })
+        }
+
         async fn jobs_of(
             &self,
             request: uuid::Uuid,

@@ -22,7 +22,7 @@ pub struct Cli {
 }
 
 /// Options every command takes.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Global {
     /// The declaration to read
     #[arg(
@@ -52,6 +52,18 @@ pub struct Global {
         hide_env_values = true
     )]
     pub database_url: Option<String>,
+    /// Read the master key from this file (a mounted secret) instead of DATA_DIR/master.key
+    #[arg(
+        long,
+        global = true,
+        env = "STEWARD_MASTER_KEY_FILE",
+        value_name = "FILE"
+    )]
+    pub master_key_file: Option<PathBuf>,
+    /// The configuration file for `serve` and these options (default: ./steward.toml if there
+    /// is one); flags and STEWARD_* variables override it
+    #[arg(long, global = true, env = "STEWARD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,15 +92,15 @@ pub enum Command {
     )]
     Taxonomy(TaxonomyArgs),
 
-    /// Serve the privacy notice over HTTP (the API and privacy centre arrive here as they are built)
+    /// Serve the privacy notice, the consent banner, the API and people's requests over HTTP, and run the background jobs
     #[command(
-        after_help = "Examples:\n  steward serve                                   serves ./privacy.toml on 127.0.0.1:8080\n  steward serve -d examples/004-mailpro.toml --listen 0.0.0.0:8080\n\nPages: /privacy (HTML), /privacy.md (Markdown), /healthz.\nStop with Ctrl-C; requests in flight are finished first."
+        after_help = "Examples:\n  steward serve                                   serves ./privacy.toml on 127.0.0.1:8080\n  steward serve -d examples/004-mailpro.toml --listen 0.0.0.0:8080\n\nServes: /privacy (HTML), /privacy.md (Markdown), /consent.js, /requests (people's own\nrequests and their links), /v1/… (the API, described at /openapi.json), /healthz (alive),\n/readyz (the store answers), /metrics (Prometheus, with an audit-reading key or on\n--metrics-listen).\nRuns beside them: mail, Art. 19 notices, delayed erasure, expiry of unverified requests.\nRate limits count across every process that shares the database.\n\nA changed declaration is taken up without a restart on SIGHUP, or as soon as it is saved\nwith --watch:\n  kill -HUP $(pgrep -f \"steward serve\")\n  steward serve --watch\nIt is checked first (as `steward check` does, against the data too); one with errors is\nrefused and the one in force stays, with the reasons printed.\nStop with Ctrl-C; requests in flight are finished first."
     )]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 
     /// Import people from a CSV (with a header row) or JSON Lines file into the vault
     #[command(
-        after_help = "Columns (CSV header or JSON keys) are identity kinds (email, phone, username) or\ndeclared data categories (user.name, user.contact.address …). Every value is sealed.\n\nExamples:\n  steward import --purpose accounts customers.csv\n  steward import --purpose newsletter subscribers.jsonl\n\nThe whole file is checked first: if any line is bad, the bad lines are listed by number and\nnothing is written. Lines whose identity is already in the vault are skipped, so a run that\nwas interrupted can simply be repeated."
+        after_help = "Columns (CSV header or JSON keys) are identity kinds (email, phone, username) or\ndeclared data categories (user.name, user.contact.address …). Every value is sealed.\n\nExamples:\n  steward import --purpose accounts customers.csv\n  steward import --purpose newsletter subscribers.jsonl\n\nThe whole file is checked first: if any line is bad, the bad lines are listed by number and\nnothing is written. Lines whose identity is already in the vault are skipped and counted, so\na run that was interrupted can simply be repeated; with --update their values are written for\nthe person already there instead (each an audited correction):\n  steward import --purpose accounts customers.csv --update"
     )]
     Import(ImportArgs),
 
@@ -99,6 +111,16 @@ pub enum Command {
     /// Data-subject requests: take one in, list, show, approve, deny, extend
     #[command(subcommand)]
     Request(RequestCommand),
+
+    /// Recipients told of corrections, erasures and restrictions (GDPR Art. 19): who they are
+    /// and their webhook signing secrets
+    #[command(subcommand)]
+    Recipient(RecipientCommand),
+
+    /// The operator's own databases (the declaration's datasets): write a manifest, check it,
+    /// find or erase a person in them
+    #[command(subcommand)]
+    Datasets(DatasetsCommand),
 
     /// Write everything held on one person to an access package (ZIP: HTML, JSON, CSV, XLSX)
     #[command(
@@ -148,13 +170,18 @@ pub struct IdentityArgs {
     /// A username
     #[arg(long, value_name = "NAME")]
     pub username: Option<String>,
+    /// Look the person up for this declared purpose: it finds them by an identity collected
+    /// for it (or a purpose it may use), and a legal hold's purpose finds an erased person
+    /// whose data it keeps
+    #[arg(long)]
+    pub purpose: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum SubjectCommand {
     /// Print the subject id an identity belongs to
     #[command(
-        after_help = "Examples:\n  steward subject find --email alice@example.com\n  steward subject find --phone '+41 79 123 45 67'"
+        after_help = "Examples:\n  steward subject find --email alice@example.com\n  steward subject find --phone '+41 79 123 45 67'\n  steward subject find --email alice@example.com --purpose invoicing   also after an erasure, if invoices are held"
     )]
     Find(IdentityArgs),
     /// Show what a declared purpose may see of a subject
@@ -162,18 +189,47 @@ pub enum SubjectCommand {
         after_help = "Examples:\n  steward subject show 0193b6c8-… --purpose accounts\n  steward subject show 0193b6c8-… --purpose newsletter --format text"
     )]
     Show(ShowArgs),
+    /// Correct a subject's data for a purpose (GDPR Art. 16); an e-mail, phone or username
+    /// changes the identity they are found by
+    #[command(
+        after_help = "Examples:\n  steward subject correct 0193b6c8-… --purpose accounts --set user.name='Ana López'\n  steward subject correct 0193b6c8-… --purpose accounts --set user.contact.email=ana@new.example\n\nA corrected e-mail address, phone number or username is the identity from then on: the old\none no longer finds the person, and one that belongs to someone else is refused. Where the\ndeclaration sets `rights.notify_identity_change`, the person is told at both addresses.\nCategories in `rights.immutable` are refused. Each change is audited (never its value)."
+    )]
+    Correct(CorrectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CorrectArgs {
+    /// The subject id (from `steward subject find`)
+    pub id: String,
+    /// The declared purpose the data is held for
+    #[arg(long)]
+    pub purpose: String,
+    /// CATEGORY=VALUE, the new value (repeat for more)
+    #[arg(long = "set", value_name = "CATEGORY=VALUE", required = true)]
+    pub changes: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// The subject id (from `steward subject find`)
     pub id: String,
-    /// The declared purpose you are reading for: only its categories are shown
+    /// The declared purpose you are reading for: what it may use is shown (its categories,
+    /// collected for it or a purpose it names in `compatible_with`, or all it declares once the
+    /// person consented to it)
     #[arg(long)]
     pub purpose: String,
     /// Output format
     #[arg(long, value_enum, default_value = "json")]
-    pub format: CheckFormat,
+    pub format: ViewFormat,
+}
+
+/// How a subject is shown.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ViewFormat {
+    /// JSON, as the API answers
+    Json,
+    /// Lines for people, each field with where it came from
+    Text,
 }
 
 #[derive(Debug, Args)]
@@ -218,6 +274,10 @@ pub struct ImportArgs {
     /// Subjects written per transaction
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub batch: u32,
+    /// For people already in the vault, write this file's values (each an audited correction)
+    /// instead of skipping them
+    #[arg(long)]
+    pub update: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -240,10 +300,11 @@ pub struct RotateArgs {
 pub enum ApiKeyCommand {
     /// Create a key; it is printed once and only its hash is kept
     #[command(
-        after_help = "Examples:\n  steward apikey create --role service --name shop-backend\n  steward apikey create --role support --name helpdesk --purpose account --expires-in-days 90\n  steward apikey create --role service --name mailer --purpose newsletter --operation read --category user.contact.email\n  steward apikey create --role auditor --name external-audit --expires-in-days 30\n\nRoles (the most a key may ever do):\n  admin    everything: personal data, erasure, keys, staff, the audit\n  dpo      personal data, exports, erasure and the audit; no keys or staff\n  support  look up, read, correct; each call names a ticket (Steward-Reason) and is\n           flagged in the audit; never for marketing purposes unless --purpose names them\n  service  the application: create, look up, read for a purpose, correct\n  auditor  the audit trail and its verification; no personal data\n\n--purpose, --category and --operation narrow the role further (repeat them).\nUse the key as `Authorization: Bearer <key>`."
+        after_help = "Examples:\n  steward apikey create --role service --name shop-backend\n  steward apikey create --role support --name helpdesk --purpose account --expires-in-days 90\n  steward apikey create --role service --name mailer --purpose newsletter \\\n      --operation read --category user.contact.email\n  steward apikey create --role dpo --name shop-closures --operation request --operation erase\n  steward apikey create --role auditor --name external-audit --expires-in-days 30\n\nRoles (the most a key may ever do):\n  admin    everything: personal data, erasure, keys, staff, the audit\n  dpo      personal data, exports, erasure, requests and the audit; no keys or staff\n  support  look up, read, correct, consent, permits, take in requests; each call names a\n           ticket (Steward-Reason) and is flagged in the audit; never for marketing\n           purposes unless --purpose names them\n  service  the application: create, look up, read for a purpose, correct, consent,\n           permits, take in requests\n  auditor  the audit trail and its verification; no personal data\n\nOperations: create, lookup, read, rectify, erase, export, audit, keys, staff, consent\n(record consent events), permit (ask permits), request (take in data-subject requests),\ndecide (list, show, approve, deny and extend them).\n--purpose, --category and --operation narrow the role further (repeat them). A request\nmade on someone's behalf does only what the key may do directly.\nUse the key as `Authorization: Bearer <key>`."
     )]
     Create(ApiKeyCreateArgs),
     /// List keys: prefix, role, scope, expiry, revocation (never the keys)
+    #[command(after_help = "Example:\n  steward apikey list")]
     List,
     /// Revoke a key at once, by its prefix (stw_1a2b3c4d)
     #[command(after_help = "Example:\n  steward apikey revoke stw_1a2b3c4d")]
@@ -291,7 +352,7 @@ pub struct ApiKeyCreateArgs {
     /// Only these data categories, and the categories under them (repeat for more)
     #[arg(long = "category", value_name = "KEY")]
     pub categories: Vec<String>,
-    /// Only these operations: create, lookup, read, rectify, erase, export, audit, keys, staff
+    /// Only these operations: create, lookup, read, rectify, erase, export, audit, keys, staff, consent, permit, request, decide
     #[arg(long = "operation", value_name = "OP")]
     pub operations: Vec<String>,
     /// The key stops working after this many days
@@ -361,10 +422,15 @@ pub enum AdminCommand {
     )]
     Create(AdminCreateArgs),
     /// List staff accounts: role, TOTP, locked, disabled
+    #[command(after_help = "Example:\n  steward admin list")]
     List,
     /// Unlock an account locked after repeated failures
+    #[command(after_help = "Example:\n  steward admin unlock alice")]
     Unlock(AdminNameArgs),
     /// Disable an account and end its sessions
+    #[command(
+        after_help = "Example:\n  steward admin disable alice\n\nThe account can no longer sign in, and its open sessions end at once."
+    )]
     Disable(AdminNameArgs),
 }
 
@@ -416,6 +482,7 @@ pub enum NoticeFormat {
     /// One self-contained HTML page
     Html,
     /// Markdown
+    #[value(alias = "markdown")]
     Md,
 }
 
@@ -462,20 +529,35 @@ pub struct ServeArgs {
     #[arg(long, env = "STEWARD_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
     /// Look-ups allowed per client address
-    #[arg(long, default_value = "600/min", value_name = "RATE", value_parser = rate)]
+    #[arg(long, env = "STEWARD_LOOKUP_RATE_IP", default_value = "600/min", value_name = "RATE", value_parser = rate)]
     pub lookup_rate_ip: (u32, time::Duration),
     /// Look-ups allowed per identity (e-mail, phone …)
-    #[arg(long, default_value = "30/min", value_name = "RATE", value_parser = rate)]
+    #[arg(long, env = "STEWARD_LOOKUP_RATE_IDENTITY", default_value = "30/min", value_name = "RATE", value_parser = rate)]
     pub lookup_rate_identity: (u32, time::Duration),
     /// Staff sign-in attempts allowed per client address
-    #[arg(long, default_value = "30/min", value_name = "RATE", value_parser = rate)]
+    #[arg(long, env = "STEWARD_SIGNIN_RATE_IP", default_value = "30/min", value_name = "RATE", value_parser = rate)]
     pub signin_rate_ip: (u32, time::Duration),
     /// Staff sign-in attempts allowed per username
-    #[arg(long, default_value = "10/min", value_name = "RATE", value_parser = rate)]
+    #[arg(long, env = "STEWARD_SIGNIN_RATE_USER", default_value = "10/min", value_name = "RATE", value_parser = rate)]
     pub signin_rate_user: (u32, time::Duration),
     /// Consent-banner submissions allowed per client address
-    #[arg(long, default_value = "120/min", value_name = "RATE", value_parser = rate)]
+    #[arg(long, env = "STEWARD_CONSENT_RATE_IP", default_value = "120/min", value_name = "RATE", value_parser = rate)]
     pub consent_rate_ip: (u32, time::Duration),
+    /// Public data-subject requests and verification codes allowed per client address
+    #[arg(long, env = "STEWARD_REQUEST_RATE_IP", default_value = "20/min", value_name = "RATE", value_parser = rate)]
+    pub request_rate_ip: (u32, time::Duration),
+    /// Public data-subject requests allowed per e-mail address
+    #[arg(long, env = "STEWARD_REQUEST_RATE_EMAIL", default_value = "5/hour", value_name = "RATE", value_parser = rate)]
+    pub request_rate_email: (u32, time::Duration),
+    /// Calls refused for a missing, unknown, revoked or expired key or session, per client address (past it: 429, and the refusals are summarised in the audit rather than written one by one)
+    #[arg(long, env = "STEWARD_AUTH_FAILURE_RATE_IP", default_value = "60/min", value_name = "RATE", value_parser = rate)]
+    pub auth_failure_rate_ip: (u32, time::Duration),
+    /// Connections served at once; more wait until one closes
+    #[arg(long, env = "STEWARD_MAX_CONNECTIONS", default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+    /// Seconds a client has to send a request's headers (and the most a kept-alive connection idles)
+    #[arg(long, env = "STEWARD_HEADER_TIMEOUT", default_value_t = 10, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout: u64,
     /// The address people reach Steward at, for links in mail (default: http://LISTEN)
     #[arg(long, env = "STEWARD_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
@@ -490,9 +572,33 @@ pub struct ServeArgs {
     /// The sender of Steward's mail (default: the declaration's controller e-mail)
     #[arg(long, env = "STEWARD_MAIL_FROM", value_name = "ADDRESS")]
     pub mail_from: Option<String>,
+    /// Trust only the CA certificates in this PEM file for recipients' webhooks (a private
+    /// CA), instead of the public roots; e.g. --webhook-ca /etc/steward/recipients-ca.pem
+    #[arg(long, env = "STEWARD_WEBHOOK_CA", value_name = "FILE")]
+    pub webhook_ca: Option<PathBuf>,
     /// An address for mailto: unsubscribes in List-Unsubscribe (optional)
-    #[arg(long, value_name = "ADDRESS")]
+    #[arg(long, env = "STEWARD_UNSUBSCRIBE_MAILTO", value_name = "ADDRESS")]
     pub unsubscribe_mailto: Option<String>,
+    /// Reload the declaration when its file changes (checked every second), as on SIGHUP
+    #[arg(long, env = "STEWARD_WATCH")]
+    pub watch: bool,
+    /// Print every setting serve would use and where it came from (flag, environment,
+    /// configuration file, default; secrets masked), then exit
+    #[arg(long)]
+    pub print_config: bool,
+    /// How log lines are written to standard error: pretty (a line per event) or json; levels
+    /// from RUST_LOG (default info, e.g. RUST_LOG=steward=debug)
+    #[arg(
+        long,
+        env = "STEWARD_LOG_FORMAT",
+        default_value = "pretty",
+        value_name = "FORMAT"
+    )]
+    pub log_format: steward_server::telemetry::LogFormat,
+    /// Also serve /metrics without a key on this address (only where scrapers alone can reach
+    /// it); on the main address /metrics needs a key that may read the audit
+    #[arg(long, env = "STEWARD_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 fn rate(text: &str) -> Result<(u32, time::Duration), String> {
@@ -529,17 +635,122 @@ pub enum RequestCommand {
     Create(RequestCreateArgs),
     /// List requests, the soonest due first
     #[command(
-        after_help = "Examples:\n  steward request list                       every open request\n  steward request list --overdue\n  steward request list --status awaiting-approval --kind erasure\n  steward request list --due-before 2026-12-31T00:00:00Z"
+        after_help = "Examples:\n  steward request list                       every open request\n  steward request list --overdue\n  steward request list --status awaiting-approval --kind erasure\n  steward request list --due-before 2026-12-31T00:00:00Z\n  REQUEST=$(steward request list --kind access --ids | head -n 1)"
     )]
     List(RequestListArgs),
     /// Show one request: status, due date, history, outcome, queued mail and notices
+    #[command(
+        after_help = "Example:\n  steward request show 0193b6c8-…      (the id from `steward request list`)"
+    )]
     Show(RequestIdArgs),
     /// Approve a request waiting for approval; it is carried out at once
+    #[command(
+        after_help = "Example:\n  steward request approve 0193b6c8-…\n\nOnly requests in awaiting-approval (a vouched request beyond the key that took it in)."
+    )]
     Approve(RequestIdArgs),
     /// Deny a request; the person is told the reason
+    #[command(
+        after_help = "Example:\n  steward request deny 0193b6c8-… --reason \"We could not confirm that the address is yours.\""
+    )]
     Deny(RequestReasonArgs),
     /// Extend a request's deadline by the declared extension, once; the person is told why
+    #[command(
+        after_help = "Example:\n  steward request extend 0193b6c8-… --reason \"Your data is spread over several archived systems.\""
+    )]
     Extend(RequestReasonArgs),
+}
+
+/// `steward datasets …`.
+#[derive(Debug, Subcommand)]
+pub enum DatasetsCommand {
+    /// Write a dataset manifest for a known application's tables
+    #[command(
+        after_help = "Examples:\n  steward datasets template wordpress -o wordpress.toml\n  steward datasets template wordpress --prefix wp2_ --erase-comments delete\n\nThen name it in the declaration and check it:\n  [[datasets]]\n  id = \"wordpress\"\n  manifest = \"wordpress.toml\"\n  steward datasets check"
+    )]
+    Template(DatasetsTemplateArgs),
+    /// Check each dataset's manifest against the declaration and, when its database can be
+    /// reached, against the live schema
+    #[command(
+        after_help = "Examples:\n  steward datasets check\n  WORDPRESS_DATABASE_URL=mysql://steward@127.0.0.1/wordpress steward datasets check\n\nExits 1 when a manifest has errors: each names its place and the fix."
+    )]
+    Check,
+    /// Show what the datasets hold on a person (as an access package would), or with --erase
+    /// erase it there as the manifests say (--dry-run: only show the statements)
+    #[command(
+        after_help = "Examples:\n  steward datasets find --email ana@example.com\n  steward datasets find --email ana@example.com --erase --dry-run\n  steward datasets find --email ana@example.com --erase\n\nAn erasure runs in one transaction per database, owned rows first; it is complete only\nwhen every targeted field was changed or is reported kept with its reason."
+    )]
+    Find(DatasetsFindArgs),
+}
+
+/// `steward datasets template`.
+#[derive(Debug, clap::Args)]
+pub struct DatasetsTemplateArgs {
+    /// The application: wordpress
+    pub application: String,
+    /// The table prefix
+    #[arg(long, default_value = "wp_")]
+    pub prefix: String,
+    /// The declared purpose the accounts serve
+    #[arg(long, default_value = "accounts")]
+    pub accounts: String,
+    /// The declared purpose comments serve
+    #[arg(long, default_value = "comments")]
+    pub comments: String,
+    /// What erasure does to comments: anonymise (WordPress's way: the text stays) or delete
+    #[arg(long, default_value = "anonymise")]
+    pub erase_comments: String,
+    /// The variable that will hold the connection URL
+    #[arg(long, default_value = "WORDPRESS_DATABASE_URL")]
+    pub url_env: String,
+    /// Write to this file instead of standard output (never over an existing one)
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `steward datasets find`.
+#[derive(Debug, clap::Args)]
+pub struct DatasetsFindArgs {
+    /// The person's e-mail address
+    #[arg(long)]
+    pub email: Option<String>,
+    /// The person's username
+    #[arg(long)]
+    pub username: Option<String>,
+    /// The person's phone number
+    #[arg(long)]
+    pub phone: Option<String>,
+    /// Only this dataset (its id in the declaration)
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Erase what is found, as the manifests say
+    #[arg(long)]
+    pub erase: bool,
+    /// With --erase: print the statements and row counts, change nothing
+    #[arg(long, requires = "erase")]
+    pub dry_run: bool,
+}
+
+/// `steward recipient …`.
+#[derive(Debug, Subcommand)]
+pub enum RecipientCommand {
+    /// List the declared recipients: what each receives, how it is told, its secret's generation
+    #[command(after_help = "Example:\n  steward recipient list")]
+    List,
+    /// Show a recipient's webhook signing secret, once; --rotate makes and shows a new one
+    #[command(
+        after_help = "Examples:\n  steward recipient secret zendesk              shown once: hand it to the recipient\n  steward recipient secret zendesk --rotate     a new one; the old one signs beside it for a day\n\nEach recipient has its own secret. A webhook carries\n  Steward-Signature: t=<unix seconds>,v1=<hex>\nwhere <hex> is the HMAC-SHA256 of \"<unix seconds>.<body>\" keyed with the secret's 32 bytes\n(decode its 64 hex digits first). After a rotation a second v1= is signed with the old\nsecret for 24 hours; accept either. Reject a t= far from your clock (say 5 minutes): a\nretried notice is signed anew. The body's `acknowledge` link is the recipient's alone:\nPOST to it once the change is applied."
+    )]
+    Secret(RecipientSecretArgs),
+}
+
+/// `steward recipient secret`.
+#[derive(Debug, clap::Args)]
+pub struct RecipientSecretArgs {
+    /// The recipient's id in the declaration (`[[processors]] id`)
+    pub id: String,
+    /// Make a new secret (the old one keeps signing beside it for 24 hours)
+    #[arg(long)]
+    pub rotate: bool,
 }
 
 /// `steward request create`.
@@ -590,6 +801,9 @@ pub struct RequestListArgs {
     /// Only those due before this RFC 3339 time
     #[arg(long)]
     pub due_before: Option<String>,
+    /// Only their ids, one per line, soonest due first (for scripts)
+    #[arg(long)]
+    pub ids: bool,
 }
 
 /// A request id.

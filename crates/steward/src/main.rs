@@ -8,13 +8,12 @@
 mod cli;
 mod clock;
 mod commands;
+mod config;
 mod master_key;
 mod output;
 mod vault;
 
 use std::process::ExitCode;
-
-use clap::Parser;
 
 /// How a command ended, and so the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +37,33 @@ impl From<Outcome> for ExitCode {
 }
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let expanded = match config::expand(std::env::args_os().collect()) {
+        Ok(e) => e,
+        Err(e) => {
+            output::stderr(&format!("error: {e}"));
+            return Outcome::Unreadable.into();
+        }
+    };
+    let matches =
+        match <cli::Cli as clap::CommandFactory>::command().try_get_matches_from(&expanded.args) {
+            Ok(m) => m,
+            Err(e) => match config::blame(&expanded, &e) {
+                // A value the configuration file gave: named by its file and key, not a flag.
+                Some(message) => {
+                    output::stderr(&format!("error: {message}"));
+                    return Outcome::Unreadable.into();
+                }
+                None => e.exit(),
+            },
+        };
+    let args = match <cli::Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(a) => a,
+        Err(e) => e.exit(),
+    };
+    if let cli::Command::Serve(serve) = &args.command
+        && serve.print_config
+    {
+        return commands::serve::print_config(&expanded, &matches).into();
+    }
     commands::run(&args).into()
 }

@@ -7,6 +7,16 @@ use std::path::Path;
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, then renames it.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_through_temporary(path, bytes, false)
+}
+
+/// The same for a file that holds personal data or names (an audit export): readable by its
+/// owner only (0600), whatever the umask.
+pub fn write_private_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_through_temporary(path, bytes, true)
+}
+
+fn write_through_temporary(path: &Path, bytes: &[u8], private: bool) -> io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -20,7 +30,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         std::process::id()
     ));
     let result = (|| {
-        let mut file = fs::File::create(&tmp)?;
+        let _ = fs::remove_file(&tmp);
+        let mut file = if private {
+            steward_core::files::create_private(&tmp)?
+        } else {
+            fs::File::create(&tmp)?
+        };
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&tmp, path)

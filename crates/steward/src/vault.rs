@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use steward_core::{Identity, IdentityKind, SystemClock, Vault};
 use steward_policy::Declaration;
-use steward_store::{PgStore, SqliteStore};
+use steward_store::{PgStore, Sharing, SqliteStore};
 
 use crate::cli::Global;
 use crate::{Outcome, master_key, output};
@@ -18,11 +18,17 @@ pub enum AnyStore {
     Pg(PgStore),
 }
 
-/// Opens the store named by the global options, printing why not on failure.
+/// Opens the store named by the global options, beside other processes, printing why not on
+/// failure.
 pub async fn open_store(global: &Global) -> Result<AnyStore, Outcome> {
+    open_store_as(global, Sharing::Shared).await
+}
+
+/// Opens the store shared or alone (`steward keys rotate`), printing why not on failure.
+pub async fn open_store_as(global: &Global, sharing: Sharing) -> Result<AnyStore, Outcome> {
     let opened = match &global.database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            PgStore::connect(url).await.map(AnyStore::Pg)
+            PgStore::connect_as(url, sharing).await.map(AnyStore::Pg)
         }
         Some(_) => {
             output::stderr(
@@ -30,11 +36,41 @@ pub async fn open_store(global: &Global) -> Result<AnyStore, Outcome> {
             );
             return Err(Outcome::Unreadable);
         }
-        None => SqliteStore::open(&global.data_dir)
+        None => SqliteStore::open_as(&global.data_dir, sharing)
             .await
             .map(AnyStore::Sqlite),
     };
     opened.map_err(|e| {
+        output::stderr(&format!("error: {e}"));
+        Outcome::Unreadable
+    })
+}
+
+/// The master key for `store`: made on first use of a new store only (see
+/// [`master_key::load_or_create`]), printing why not on failure.
+pub async fn load_master_key<S: steward_core::Store>(
+    store: &S,
+    global: &Global,
+) -> Result<steward_crypto::MasterKey, Outcome> {
+    let failed = |e: steward_core::StoreError| {
+        output::stderr(&format!("error: {e}"));
+        Outcome::Unreadable
+    };
+    let root = store.root("index").await.map_err(failed)?;
+    let people = store.count_subjects().await.map_err(failed)?;
+    if root.is_none() && people > 0 {
+        // The data are there, the key store is empty: a new key would open nothing of theirs.
+        output::stderr(&format!(
+            "error: the key store is missing or empty, but the data hold {people} people: restore the key store (keys.db beside steward.db, or the steward_keys schema) from its backup; nothing was written"
+        ));
+        return Err(Outcome::Unreadable);
+    }
+    master_key::load_or_create(
+        &global.data_dir,
+        global.master_key_file.as_deref(),
+        root.is_some(),
+    )
+    .map_err(|e| {
         output::stderr(&format!("error: {e}"));
         Outcome::Unreadable
     })
@@ -46,16 +82,50 @@ pub async fn open<S: steward_core::Store>(
     global: &Global,
     declaration: Declaration,
 ) -> Result<Vault<S>, Outcome> {
-    let master = master_key::load_or_create(&global.data_dir).map_err(|e| {
-        output::stderr(&format!("error: {e}"));
-        Outcome::Unreadable
-    })?;
+    let next = global.data_dir.join("master.key.next");
+    if next.exists() {
+        output::stderr(&format!(
+            "error: {} exists: a key rotation was interrupted, and some people's keys open only with that new key. Run `steward keys rotate` to finish it (it resumes with that file). If the rotation had finished (it said so, with STEWARD_MASTER_KEY), set STEWARD_MASTER_KEY to the file's contents and delete the file.",
+            next.display()
+        ));
+        return Err(Outcome::Unreadable);
+    }
+    let master = load_master_key(&store, global).await?;
     Vault::open(store, &master, Arc::new(declaration), Arc::new(SystemClock))
         .await
         .map_err(|e| {
             output::stderr(&format!("error: {e}"));
             Outcome::Unreadable
         })
+}
+
+/// The consent ledger over `vault`, as the command line needs it (links in mail point to
+/// `public_url`): for erasure, which writes to it, and for requests.
+pub async fn open_ledger<S: steward_core::Store>(
+    vault: Vault<S>,
+    declaration: &Declaration,
+    global: &Global,
+    public_url: &str,
+) -> Result<steward_core::ledger::Ledger<S>, Outcome> {
+    let (mailer, _) =
+        crate::commands::serve::mailer(global, declaration, None, None).map_err(|e| {
+            output::stderr(&format!("error: {e}"));
+            Outcome::Unreadable
+        })?;
+    steward_core::ledger::Ledger::open(
+        Arc::new(vault),
+        mailer,
+        steward_core::ledger::LedgerOptions {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            unsubscribe_mailto: None,
+        },
+        |_| {},
+    )
+    .await
+    .map_err(|e| {
+        output::stderr(&format!("error: {e}"));
+        Outcome::Unreadable
+    })
 }
 
 /// Runs `$body` with `$vault` bound to the vault of whichever store the options name.

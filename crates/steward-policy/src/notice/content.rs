@@ -104,8 +104,9 @@ fn category_names(d: &Declaration, keys: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// "Name, e-mail address and phone number".
-fn category_list(d: &Declaration, keys: &[String]) -> String {
+/// The names of taxonomy keys as a person reads them, in the taxonomy's words: "Name, e-mail
+/// address and phone number" (one key: "Username").
+pub fn category_list(d: &Declaration, keys: &[String]) -> String {
     sentence_case(&and_list(&category_names(d, keys)))
 }
 
@@ -422,6 +423,25 @@ fn what_we_collect(d: &Declaration) -> Section {
             "Where it comes from".to_owned(),
             vec![t(source_sentence(d, &p.source))],
         ));
+        if !p.compatible_with.is_empty() {
+            let names: Vec<String> = p
+                .compatible_with
+                .iter()
+                .map(|id| {
+                    d.purposes
+                        .iter()
+                        .find(|o| &o.id == id)
+                        .map_or_else(|| id.clone(), |o| format!("“{}”", o.name))
+                })
+                .collect();
+            facts.push((
+                "Also uses".to_owned(),
+                vec![t(format!(
+                    "What you gave us for {}, which we judged compatible with why it was collected (GDPR Art. 6(4)). Nothing else collected for another purpose is used for this one.",
+                    and_list(&names)
+                ))],
+            ));
+        }
         if let Some(required) = p.required {
             facts.push((
                 "Must you provide it?".to_owned(),
@@ -681,17 +701,8 @@ fn sharing(d: &Declaration) -> Section {
         let rows = recipients
             .iter()
             .map(|p| {
-                let mut categories = p.categories.clone();
-                if categories.is_empty() {
-                    for purpose in d.purposes.iter().filter(|x| x.recipients.contains(&p.id)) {
-                        for c in &purpose.categories {
-                            if !categories.contains(c) {
-                                categories.push(c.clone());
-                            }
-                        }
-                    }
-                }
-                let data = category_list(d, &categories);
+                // Declared, or filled from the purposes naming the recipient.
+                let data = category_list(d, &p.categories);
                 let mut links = Vec::new();
                 if let Some(policy) = &p.privacy_policy {
                     links.push(link("Privacy policy", policy));
@@ -857,7 +868,7 @@ fn retention(d: &Declaration) -> Section {
         heading: "How long we keep your data".to_owned(),
         blocks: vec![
             Block::Para(vec![t(
-                "We keep personal data only as long as we need it for the purpose it was collected for, then erase it. When you ask us to erase your data, we erase it at once, except what the law obliges us to keep, which we erase when that obligation ends.",
+                "We keep personal data only as long as we need it for the purpose it was collected for, then erase it. When you ask us to erase your data, we erase it without undue delay, except what the law obliges us to keep, which we erase when that obligation ends.",
             )]),
             Block::Table(Table {
                 caption: "Retention periods".to_owned(),
@@ -1110,12 +1121,12 @@ fn breaches(d: &Declaration) -> Section {
     }
     let mut blocks = if items.is_empty() {
         vec![Block::Para(vec![t(
-            "If personal data we hold is lost, stolen or exposed, we contain it, record it in our breach register, and notify the competent authority and the people affected as the law requires.",
+            "If personal data we hold is lost, stolen or exposed, we contain it, document what happened, its effects and what we did about it, and notify the competent authority and the people affected as the law requires.",
         )])]
     } else {
         vec![
             Block::Para(vec![t(
-                "If personal data we hold is lost, stolen or exposed, we contain it, record it in our breach register and act as follows, counting from the moment we become aware of it:",
+                "If personal data we hold is lost, stolen or exposed, we contain it, document what happened, its effects and what we did about it, and act as follows, counting from the moment we become aware of it:",
             )]),
             Block::List(items),
         ]

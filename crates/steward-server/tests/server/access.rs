@@ -5,19 +5,20 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use steward_core::audit::{AuditFilter, Outcome};
 use steward_core::staff::{NewStaff, totp};
-use steward_core::{Access, Principal, Role, Scope, Store};
+use steward_core::store::prelude::*;
+use steward_core::{Access, Principal, Role, Scope};
 
 use super::{App, declaration, example, example_text, spawn, spawn_with};
 
 /// One request with any headers; the status, the JSON body and the response headers.
-async fn call(
+pub(crate) async fn call(
     app: &App,
     method: reqwest::Method,
     path: &str,
     headers: &[(&str, &str)],
     body: Option<Value>,
 ) -> (u16, Value, HeaderMap) {
-    let mut request = reqwest::Client::new().request(method, app.url(path));
+    let mut request = crate::client().request(method, app.url(path));
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -35,7 +36,7 @@ async fn call(
     )
 }
 
-fn bearer(key: &str) -> String {
+pub(crate) fn bearer(key: &str) -> String {
     format!("Bearer {key}")
 }
 
@@ -103,7 +104,22 @@ async fn support_never_reads_marketing_only_categories_and_every_read_is_flagged
             call(app, reqwest::Method::GET, &path, &h, None).await
         }
     };
-    // The data is there: an admin reading for advertising sees it.
+    // The data is there: once Pat consents, an admin reading for advertising sees it.
+    let (status, body, _) = read(&app.admin, "advertising", &[]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("permit-denied")),
+        "not before Pat consents: {body}"
+    );
+    let (status, body, _) = call(
+        &app,
+        reqwest::Method::POST,
+        "/v1/consent",
+        &[("authorization", &bearer(&app.service))],
+        Some(json!({ "subject": id, "action": "grant", "purpose": "advertising", "method": "form", "notice": "2019-02-05" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
     let (status, body, _) = read(&app.admin, "advertising", &[]).await;
     assert_eq!(status, 200);
     assert!(body.to_string().contains("age 30-39"));
@@ -388,7 +404,7 @@ async fn look_ups_are_rate_limited_per_identity_and_per_address() {
             lookup_ip: (6, time::Duration::MINUTE),
             ..steward_server::api::Rates::default()
         },
-        trust_forwarded: false,
+        ..steward_server::ServerConfig::default()
     };
     let app = spawn_with(example("004-mailpro.toml"), config).await;
     let look = |email: &'static str| {

@@ -2,12 +2,12 @@
 //! data, and the OpenAPI document (checked in, and every operation really routed).
 
 use serde_json::{Value, json};
-use steward_core::Store;
+use steward_core::store::prelude::*;
 
 use super::{App, example, spawn};
 
 fn client() -> reqwest::Client {
-    reqwest::Client::new()
+    crate::client()
 }
 
 async fn send(
@@ -94,10 +94,10 @@ async fn a_subject_is_created_found_read_corrected_and_erased_over_http() {
         &format!("/v1/subjects/{id}"),
         Some(&app.service),
         None,
-        Some("newsletter"),
+        Some("invoicing"),
     )
     .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 200, "{narrow}");
     let categories: Vec<&str> = narrow["fields"]
         .as_array()
         .unwrap()
@@ -107,7 +107,21 @@ async fn a_subject_is_created_found_read_corrected_and_erased_over_http() {
     assert_eq!(
         categories,
         ["user.name"],
-        "the newsletter sees e-mail and name, never the phone number: {narrow}"
+        "invoicing (compatible with the account) sees the name, never the phone number: {narrow}"
+    );
+    let (status, refused) = send(
+        &app,
+        reqwest::Method::GET,
+        &format!("/v1/subjects/{id}"),
+        Some(&app.service),
+        None,
+        Some("newsletter"),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (403, Some("permit-denied")),
+        "the newsletter reads nothing before the person consents: {refused}"
     );
     let (status, missing) = send(
         &app,
@@ -326,14 +340,27 @@ async fn refusals_say_why_and_never_echo_personal_data() {
 #[tokio::test]
 async fn openapi_json_in_the_repository_matches_the_served_document() {
     let app = spawn(example("003-allcot.toml")).await;
-    let served: Value = reqwest::get(app.url("/openapi.json"))
+    let served: Value = crate::get(app.url("/openapi.json"))
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
+    // The server describes the API in the declaration's own words; the repository keeps the
+    // generic description.
+    let declaration = example("003-allcot.toml");
+    assert_eq!(
+        served,
+        steward_server::openapi::document(Some(&declaration))
+    );
+    assert_ne!(served, steward_server::openapi::document(None));
+    assert!(
+        served.to_string().contains("\"enum\":[\"accounts\""),
+        "the declared purposes are listed"
+    );
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi.json");
-    let pretty = serde_json::to_string_pretty(&served).unwrap() + "\n";
+    let generic = steward_server::openapi::document(None);
+    let pretty = serde_json::to_string_pretty(&generic).unwrap() + "\n";
     if std::env::var_os("STEWARD_UPDATE_DOCS").is_some() {
         std::fs::write(&path, &pretty).unwrap();
     }
@@ -347,7 +374,7 @@ async fn openapi_json_in_the_repository_matches_the_served_document() {
 #[tokio::test]
 async fn every_documented_operation_is_routed() {
     let app = spawn(example("003-allcot.toml")).await;
-    let document = steward_server::openapi::document();
+    let document = steward_server::openapi::document(None);
     let mut operations = 0;
     for (path, item) in document["paths"].as_object().unwrap() {
         for (method, _) in item.as_object().unwrap() {
@@ -374,5 +401,5 @@ async fn every_documented_operation_is_routed() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 31);
+    assert_eq!(operations, 33);
 }

@@ -72,8 +72,9 @@ impl Driver {
                 std::env::var_os("STEWARD_TEST_BROWSER").is_none(),
                 "STEWARD_TEST_BROWSER is set but chromedriver is not installed (apt-get install chromium chromium-driver)"
             );
-            eprintln!(
-                "SKIPPED: browser test — chromedriver is not installed (set STEWARD_TEST_BROWSER=1 to require it)"
+            steward_core::conformance::skipped(
+                "browser",
+                "install chromium and chromium-driver (set STEWARD_TEST_BROWSER=1 to require them)",
             );
             return None;
         };
@@ -89,7 +90,7 @@ impl Driver {
             .spawn()
             .expect("start chromedriver");
         let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
+        let client = crate::client();
         let mut ready = false;
         for _ in 0..100 {
             if let Ok(r) = client.get(format!("{base}/status")).send().await
@@ -252,13 +253,104 @@ async fn operator_site() -> std::net::SocketAddr {
 </body></html>"##
         ))
     }
+    // A page whose statistics library is external and slow, used by the inline script after
+    // it — the order a site without a banner relies on.
+    async fn ordered(
+        Query(q): Query<std::collections::HashMap<String, String>>,
+    ) -> axum::response::Html<String> {
+        let steward = q.get("steward").cloned().unwrap_or_default();
+        axum::response::Html(format!(
+            r##"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title>
+<script>window.order = []; window.errors = []; window.addEventListener('error', function (e) {{ window.errors.push(String(e.message)); }});</script>
+<script src="http://127.0.0.1:{steward}/consent.js"></script></head>
+<body><h1>Shop</h1>
+<script type="text/plain" data-purpose="site-statistics" src="/stats-lib.js"></script>
+<script type="text/plain" data-purpose="advertising" src="/ads-lib.js"></script>
+<script type="text/plain" data-purpose="site-statistics">window.order.push('inline'); window.stats.track('page');</script>
+<script type="text/plain" data-purpose="site-statistics" src="/stats-plugin.js"></script>
+</body></html>"##
+        ))
+    }
+    async fn library(name: &'static str, delay_ms: u64) -> impl axum::response::IntoResponse {
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        (
+            [("content-type", "text/javascript")],
+            match name {
+                "stats" => {
+                    "window.order.push('lib'); window.stats = { tracked: [], track: function (p) { this.tracked.push(p); } };"
+                }
+                "plugin" => "window.order.push('plugin'); window.stats.track('plugin');",
+                _ => "window.order.push('ads');",
+            },
+        )
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        let app = axum::Router::new().route("/page", axum::routing::get(page));
+        let app = axum::Router::new()
+            .route("/page", axum::routing::get(page))
+            .route("/ordered", axum::routing::get(ordered))
+            .route(
+                "/stats-lib.js",
+                axum::routing::get(|| library("stats", 400)),
+            )
+            .route(
+                "/stats-plugin.js",
+                axum::routing::get(|| library("plugin", 0)),
+            )
+            .route("/ads-lib.js", axum::routing::get(|| library("ads", 0)));
         let _ = axum::serve(listener, app).await;
     });
     address
+}
+
+#[tokio::test]
+async fn scripts_unblocked_by_consent_run_in_document_order() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let app = spawn(example("004-mailpro.toml")).await;
+    let site = operator_site().await;
+    let page = format!("http://{site}/ordered?steward={}", app.address.port());
+    driver.open(&page).await;
+    assert!(
+        driver
+            .until("return !!document.getElementById('steward-accept')")
+            .await,
+        "no banner"
+    );
+    // Accept everything but what GPC would block (nothing here): the slow library loads
+    // before the inline script that calls it, and the plugin after both.
+    driver
+        .script("document.getElementById('steward-accept').click(); return true")
+        .await;
+    assert!(
+        driver
+            .until("return window.order.indexOf('plugin') >= 0")
+            .await,
+        "the statistics scripts never all ran"
+    );
+    let seen = driver
+        .script("return [window.order.filter(function (x) { return x !== 'ads'; }), window.errors, window.stats.tracked]")
+        .await;
+    assert_eq!(
+        seen,
+        json!([["lib", "inline", "plugin"], [], ["page", "plugin"]]),
+        "out of order"
+    );
+    // And again on a reload, where the choice is already known.
+    driver.open(&page).await;
+    assert!(
+        driver
+            .until("return window.order.indexOf('plugin') >= 0")
+            .await,
+        "the statistics scripts never ran on reload"
+    );
+    let seen = driver
+        .script("return [window.order.filter(function (x) { return x !== 'ads'; }), window.errors]")
+        .await;
+    assert_eq!(seen, json!([["lib", "inline", "plugin"], []]));
+    driver.quit().await;
 }
 
 fn device_of(app: &super::App, text: &Value) -> steward_core::consent::Party {

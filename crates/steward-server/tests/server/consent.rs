@@ -2,9 +2,9 @@
 //! banner endpoint and signals, policy acceptance, and bad input refused and audited.
 
 use std::sync::{Arc, Mutex};
+use steward_core::store::prelude::*;
 
 use serde_json::{Value, json};
-use steward_core::Store;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -33,10 +33,14 @@ impl Sink {
                     let mut lines = BufReader::new(read).lines();
                     write.write_all(b"220 sink ESMTP\r\n").await.unwrap();
                     let mut data: Option<String> = None;
+                    let mut envelope = String::new();
                     while let Ok(Some(line)) = lines.next_line().await {
                         if let Some(body) = data.as_mut() {
                             if line == "." {
-                                kept.lock().unwrap().push(std::mem::take(body));
+                                // The envelope's recipients first, as the sink saw them.
+                                let message = format!("{envelope}{}", std::mem::take(body));
+                                kept.lock().unwrap().push(message);
+                                envelope.clear();
                                 data = None;
                                 write.write_all(b"250 2.0.0 queued\r\n").await.unwrap();
                             } else {
@@ -46,6 +50,9 @@ impl Sink {
                             continue;
                         }
                         let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                        if verb == "RCPT" {
+                            envelope.push_str(&format!("X-Sink-{line}\n"));
+                        }
                         let reply: &[u8] = match verb.as_str() {
                             "EHLO" => b"250-sink\r\n250 8BITMIME\r\n",
                             "HELO" | "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 2.0.0 ok\r\n",
@@ -100,7 +107,7 @@ pub(crate) async fn call(
     key: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut r = reqwest::Client::new()
+    let mut r = crate::client()
         .request(method, app.url(path))
         .bearer_auth(key);
     if let Some(b) = body {
@@ -146,7 +153,7 @@ async fn permit(app: &App, id: &str, purpose: &str) -> Value {
 }
 
 async fn post_form(url: &str, body: &str) -> (u16, String) {
-    let response = reqwest::Client::new()
+    let response = crate::client()
         .post(url)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body.to_owned())
@@ -214,7 +221,7 @@ async fn double_opt_in_mail_arrives_over_smtp_and_only_its_link_confirms() {
     );
 
     // Opening the link (as a mail scanner would) changes nothing: it shows a button.
-    let page = reqwest::get(&link).await.unwrap();
+    let page = crate::get(&link).await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("<form method=\"post\""));
     assert_eq!(
@@ -291,7 +298,7 @@ async fn double_opt_in_mail_arrives_over_smtp_and_only_its_link_confirms() {
     let mut forged = token_of(&second);
     forged.replace_range(10..11, if &forged[10..11] == "A" { "B" } else { "A" });
     let (status, _) = post_form(&app.url("/consent/confirm"), &format!("token={forged}")).await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 403);
     assert_eq!(
         permit(&app, &id, "newsletter").await["reason"],
         "not-confirmed"
@@ -416,19 +423,35 @@ async fn bad_input_is_refused_precisely_audited_and_never_written() {
             422,
             "invalid-event",
         ),
+        // A field of another action is refused, not ignored.
+        (
+            json!({ "subject": id, "action": "grant", "purpose": "site-statistics", "signal": "gpc" }),
+            422,
+            "invalid-event",
+        ),
+        (
+            json!({ "subject": id, "action": "restrict", "version": "2019-02-05" }),
+            422,
+            "invalid-event",
+        ),
+        (
+            json!({ "subject": id, "action": "restrict", "ip": "not an address" }),
+            422,
+            "invalid-event",
+        ),
         (
             json!({ "subject": id, "action": "grant", "purpose": "site-statistics", "notice": "x".repeat(65) }),
-            413,
+            422,
             "evidence-too-large",
         ),
         (
             json!({ "subject": id, "action": "grant", "purpose": "site-statistics", "user_agent": "x".repeat(513) }),
-            413,
+            422,
             "evidence-too-large",
         ),
         (
             json!({ "device": "dv1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "action": "grant", "purpose": "site-statistics" }),
-            400,
+            403,
             "forged-token",
         ),
         (
@@ -479,7 +502,7 @@ async fn bad_input_is_refused_precisely_audited_and_never_written() {
         .into_iter()
         .filter(|e| e.entry.action.starts_with("consent.") && e.entry.outcome.as_str() == "denied")
         .count();
-    assert_eq!(denied, 12);
+    assert_eq!(denied, 15);
     // An auditor cannot record consent; a permit for an unknown purpose is refused.
     let (status, _) = call(
         &app,
@@ -539,12 +562,12 @@ async fn bad_input_is_refused_precisely_audited_and_never_written() {
     .await;
     assert_eq!(
         (status, answer["error"].as_str().unwrap()),
-        (413, "batch-too-large")
+        (422, "batch-too-large")
     );
 }
 
 async fn choices(app: &App, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
-    let mut r = reqwest::Client::new()
+    let mut r = crate::client()
         .post(app.url("/consent/choices"))
         .header("content-type", "text/plain")
         .body(body.to_string());
@@ -560,7 +583,7 @@ async fn choices(app: &App, body: Value, headers: &[(&str, &str)]) -> (u16, Valu
 #[tokio::test]
 async fn the_banner_endpoint_issues_device_ids_records_choices_and_honours_signals_once() {
     let app = spawn(example("004-mailpro.toml")).await;
-    let script = reqwest::get(app.url("/consent.js")).await.unwrap();
+    let script = crate::get(app.url("/consent.js")).await.unwrap();
     assert_eq!(
         script.headers()["content-type"],
         "text/javascript; charset=utf-8"
@@ -576,7 +599,7 @@ async fn the_banner_endpoint_issues_device_ids_records_choices_and_honours_signa
         !script.contains("\"newsletter\""),
         "e-mail consent is not a banner choice"
     );
-    let gpc: Value = reqwest::get(app.url("/.well-known/gpc.json"))
+    let gpc: Value = crate::get(app.url("/.well-known/gpc.json"))
         .await
         .unwrap()
         .json()
@@ -628,7 +651,7 @@ async fn the_banner_endpoint_issues_device_ids_records_choices_and_honours_signa
     .await;
     assert_eq!(
         (status, answer["error"].as_str().unwrap()),
-        (400, "forged-token")
+        (403, "forged-token")
     );
     let (status, answer) = choices(
         &app,
@@ -811,4 +834,38 @@ async fn a_must_accept_policy_version_queues_a_notice_and_acceptance_restores_th
     );
     assert_eq!(ledger.versions().len(), 2);
     assert!(ledger.verify(|_| {}).await.unwrap() >= 1);
+}
+
+#[tokio::test]
+async fn an_oversized_banner_body_is_refused_unread_and_audited() {
+    let app = spawn(example("004-mailpro.toml")).await;
+    let seq = app.ledger.seq();
+    // 1 MiB of choices: refused after at most 16 KiB + 1 byte was read.
+    let padding = "x".repeat(1024 * 1024);
+    let (status, refused) = choices(
+        &app,
+        json!({ "revision": "2019-02-05", "choices": { "site-statistics": true }, "padding": padding }),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 413, "{refused}");
+    assert_eq!(refused["error"], "evidence-too-large", "{refused}");
+    assert_eq!(app.ledger.seq(), seq, "nothing recorded");
+    let denied = audit(&app)
+        .await
+        .into_iter()
+        .filter(|e| {
+            e.entry.action == "consent.choices"
+                && e.entry.code.as_deref() == Some("evidence-too-large")
+        })
+        .count();
+    assert_eq!(denied, 1, "the refusal is audited");
+    // Just under the limit is read and judged on its content.
+    let (status, _) = choices(
+        &app,
+        json!({ "revision": "2019-02-05", "choices": { "site-statistics": true }, "padding": "x".repeat(15 * 1024) }),
+        &[],
+    )
+    .await;
+    assert_ne!(status, 413);
 }

@@ -7,15 +7,19 @@ mod access;
 mod api;
 mod browser;
 mod consent;
+mod edges;
+mod promises;
 mod requests;
+mod trust;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use steward_core::store::prelude::*;
 
 use std::sync::Arc;
 
 use steward_core::api_key::NewApiKey;
-use steward_core::{ManualClock, Store, Vault};
+use steward_core::{ManualClock, Vault};
 use steward_core::{Role, Scope};
 use steward_crypto::MasterKey;
 use steward_policy::{Declaration, Source};
@@ -79,6 +83,28 @@ impl App {
     /// `http://<address><path>`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
+    }
+
+    /// The data folder (SQLite files, the outbox).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// A new API key with `role`, narrowed by `scope`, made the way `steward apikey create`
+    /// makes it.
+    pub async fn key(&self, role: Role, scope: Scope) -> String {
+        self.vault
+            .create_api_key(
+                &steward_core::Access::new(steward_core::Principal::cli()),
+                role,
+                scope,
+                None,
+                "test",
+            )
+            .await
+            .unwrap()
+            .secret
+            .to_string()
     }
 }
 
@@ -173,10 +199,23 @@ pub async fn spawn_full(
     }
 }
 
+/// An HTTP client for the tests. reqwest takes its TLS from rustls without a built-in crypto
+/// provider (Steward's notifier brings its own configuration); the tests install ring, the
+/// provider Steward uses everywhere, as the process default first.
+fn client() -> reqwest::Client {
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+/// `GET url` with [`client`].
+async fn get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
+    client().get(url).send().await
+}
+
 #[tokio::test]
 async fn the_notice_is_served_with_a_strict_content_security_policy() {
     let app = spawn(example("004-mailpro.toml")).await;
-    let response = reqwest::get(format!("http://{}/privacy", app.address))
+    let response = crate::get(format!("http://{}/privacy", app.address))
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
@@ -198,7 +237,7 @@ async fn the_notice_is_served_with_a_strict_content_security_policy() {
 #[tokio::test]
 async fn the_markdown_notice_and_health_check_are_served() {
     let app = spawn(example("003-allcot.toml")).await;
-    let md = reqwest::get(format!("http://{}/privacy.md", app.address))
+    let md = crate::get(format!("http://{}/privacy.md", app.address))
         .await
         .unwrap();
     assert_eq!(md.headers()["content-type"], "text/markdown; charset=utf-8");
@@ -208,7 +247,7 @@ async fn the_markdown_notice_and_health_check_are_served() {
             .unwrap()
             .starts_with("# Privacy notice: ALLCOT")
     );
-    let health: serde_json::Value = reqwest::get(format!("http://{}/healthz", app.address))
+    let health: serde_json::Value = crate::get(format!("http://{}/healthz", app.address))
         .await
         .unwrap()
         .json()
@@ -221,12 +260,12 @@ async fn the_markdown_notice_and_health_check_are_served() {
 #[tokio::test]
 async fn unknown_paths_are_404_and_the_root_leads_to_the_notice() {
     let app = spawn(example("003-allcot.toml")).await;
-    let missing = reqwest::get(format!("http://{}/wp-admin", app.address))
+    let missing = crate::get(format!("http://{}/wp-admin", app.address))
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
     assert!(missing.text().await.unwrap().contains("/privacy"));
-    let root = reqwest::get(format!("http://{}/", app.address))
+    let root = crate::get(format!("http://{}/", app.address))
         .await
         .unwrap();
     assert_eq!(root.url().path(), "/privacy", "redirected");

@@ -6,15 +6,15 @@
 use std::io::{Cursor, Read};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use steward_core::store::prelude::*;
 
 use calamine::Reader;
 use serde_json::{Value, json};
-use steward_core::Store;
 
 use super::consent::{Sink, call, link_in, token_of, unfold};
 use super::{App, declaration, example_text, spawn_full};
 
-async fn served(text: String, sink: &Sink) -> App {
+pub(crate) async fn served(text: String, sink: &Sink) -> App {
     let mailer = Arc::new(
         steward_server::mail::SmtpMailer::new(
             &format!("smtp://127.0.0.1:{}", sink.port),
@@ -32,7 +32,7 @@ async fn served(text: String, sink: &Sink) -> App {
 }
 
 /// Waits (at most 15 s) for a mail to `to` that contains `needle`; returns it unfolded.
-async fn mail_to(sink: &Sink, to: &str, needle: &str) -> String {
+pub(crate) async fn mail_to(sink: &Sink, to: &str, needle: &str) -> String {
     for _ in 0..150 {
         if let Some(m) = sink
             .all()
@@ -47,7 +47,7 @@ async fn mail_to(sink: &Sink, to: &str, needle: &str) -> String {
     panic!("no mail to {to} with `{needle}`");
 }
 
-async fn person(app: &App, email: &str, purpose: &str, fields: Value) -> String {
+pub(crate) async fn person(app: &App, email: &str, purpose: &str, fields: Value) -> String {
     let (status, created) = call(
         app,
         reqwest::Method::POST,
@@ -64,8 +64,8 @@ async fn person(app: &App, email: &str, purpose: &str, fields: Value) -> String 
     created["id"].as_str().unwrap().to_owned()
 }
 
-async fn public(app: &App, body: Value) -> (u16, Value) {
-    let r = reqwest::Client::new()
+pub(crate) async fn public(app: &App, body: Value) -> (u16, Value) {
+    let r = crate::client()
         .post(app.url("/requests"))
         .json(&body)
         .send()
@@ -75,7 +75,7 @@ async fn public(app: &App, body: Value) -> (u16, Value) {
     (status, r.json().await.unwrap())
 }
 
-async fn show(app: &App, id: &str) -> Value {
+pub(crate) async fn show(app: &App, id: &str) -> Value {
     let (status, body) = call(
         app,
         reqwest::Method::GET,
@@ -89,7 +89,7 @@ async fn show(app: &App, id: &str) -> Value {
 }
 
 /// Waits (at most 15 s) until the request reaches `status`.
-async fn reaches(app: &App, id: &str, status: &str) -> Value {
+pub(crate) async fn reaches(app: &App, id: &str, status: &str) -> Value {
     for _ in 0..150 {
         let body = show(app, id).await;
         if body["status"] == status {
@@ -152,11 +152,11 @@ async fn an_access_request_is_verified_by_link_and_its_package_holds_only_that_p
     let mail = mail_to(&sink, "ana.lopez@example.com", "/requests/verify").await;
     let link = link_in(&mail, "/requests/verify");
     // Opening the link only shows a button.
-    let page = reqwest::get(&link).await.unwrap();
+    let page = crate::get(&link).await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("<form method=\"post\""));
     assert_eq!(show(&app, &id).await["status"], "awaiting-verification");
-    let client = reqwest::Client::new();
+    let client = crate::client();
     let confirmed = client
         .post(&link)
         .header("accept", "application/json")
@@ -173,13 +173,39 @@ async fn an_access_request_is_verified_by_link_and_its_package_holds_only_that_p
         .unwrap();
     assert_eq!(again.status(), 409);
     assert_eq!(again.json::<Value>().await.unwrap()["error"], "used-token");
+    // Opened again, the page says so rather than offering a button that fails.
+    let used = crate::get(&link).await.unwrap();
+    assert_eq!(used.status(), 409);
+    let text = used.text().await.unwrap();
+    assert!(
+        text.contains("This link does not work") && !text.contains("<form"),
+        "{text}"
+    );
+    // A code for a request confirmed by link is told so.
+    let (status, body) = public(
+        &app,
+        json!({ "kind": "access", "email": "code@example.com" }),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let r = client
+        .post(app.url(&format!(
+            "/requests/{}/verify",
+            body["id"].as_str().unwrap()
+        )))
+        .json(&json!({ "code": "123456" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "not-by-code");
 
     let done = mail_to(&sink, "ana.lopez@example.com", "/package?token=").await;
     let download = link_in(&done, &format!("/requests/{id}/package"));
     let shown = reaches(&app, &id, "completed").await;
     assert_eq!(shown["verification"]["method"], "email-link");
 
-    let response = reqwest::get(&download).await.unwrap();
+    let response = crate::get(&download).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/zip");
     let bytes = response.bytes().await.unwrap().to_vec();
@@ -214,7 +240,13 @@ async fn an_access_request_is_verified_by_link_and_its_package_holds_only_that_p
     let json: Value = serde_json::from_str(&read("data.json")).unwrap();
     assert!(json["information"]["purposes"].as_array().unwrap().len() >= 3);
     let csv = read("csv/fields.csv");
-    assert!(csv.starts_with("category,value,purpose,source,collected_at"));
+    assert!(csv.starts_with(
+        "Data,Value,Purpose,Why we hold it,Source,Collected,category,purpose,collected_at"
+    ));
+    assert!(
+        csv.contains("Your account and our software (contract)"),
+        "each field says why it is held: {csv}"
+    );
     assert!(csv.contains("+41 44 555 01 01"));
     // Nothing of the other person anywhere in the package.
     for name in &names {
@@ -250,7 +282,7 @@ async fn an_access_request_is_verified_by_link_and_its_package_holds_only_that_p
     .await;
     let other_id = other["id"].as_str().unwrap();
     let token = token_of(&download);
-    let wrong = reqwest::get(app.url(&format!("/requests/{other_id}/package?token={token}")))
+    let wrong = crate::get(app.url(&format!("/requests/{other_id}/package?token={token}")))
         .await
         .unwrap();
     assert_eq!(wrong.status(), 403);
@@ -261,14 +293,14 @@ async fn an_access_request_is_verified_by_link_and_its_package_holds_only_that_p
     let mut forged = token.clone().into_bytes();
     forged[5] = if forged[5] == b'A' { b'B' } else { b'A' };
     let forged = String::from_utf8(forged).unwrap();
-    let refused = reqwest::get(app.url(&format!("/requests/{id}/package?token={forged}")))
+    let refused = crate::get(app.url(&format!("/requests/{id}/package?token={forged}")))
         .await
         .unwrap();
-    assert_eq!(refused.status(), 400);
+    assert_eq!(refused.status(), 403);
     // Three days later the link has expired.
     app.clock
         .advance(time::Duration::days(3) + time::Duration::minutes(1));
-    let expired = reqwest::get(&download).await.unwrap();
+    let expired = crate::get(&download).await.unwrap();
     assert_eq!(expired.status(), 410);
 
     // The unknown address was verified the same way and answered "nothing held".
@@ -316,7 +348,8 @@ async fn closing_an_account_erases_it_after_the_declared_delay_and_keeps_the_inv
         .await;
         assert_eq!(status, 204, "{body}");
     }
-    // The application vouches for the signed-in person closing their account.
+    // The application vouches for the signed-in person closing their account. Its service key
+    // may not erase, so the closure waits for a role that may.
     let (status, created) = call(
         &app,
         reqwest::Method::POST,
@@ -326,8 +359,18 @@ async fn closing_an_account_erases_it_after_the_declared_delay_and_keeps_the_inv
     )
     .await;
     assert_eq!(status, 201, "{created}");
-    assert_eq!(created["status"], "executing");
+    assert_eq!(created["status"], "awaiting-approval", "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
+    let (status, created) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/v1/requests/{id}/approve"),
+        &app.dpo,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["status"], "executing");
     // 45 to 60 days: erased 45 days after closure.
     let erase_at = created["outcome"]["erase_at"].as_str().unwrap();
     assert!(erase_at.starts_with("2027-01-06"), "{created}");
@@ -351,15 +394,17 @@ async fn closing_an_account_erases_it_after_the_declared_delay_and_keeps_the_inv
         json!({ "user.contact.phone_number": "+39 06 555 0404" }),
     )
     .await;
+    // A key that may erase directly closes the account at once.
     let (status, second) = call(
         &app,
         reqwest::Method::POST,
         "/v1/requests",
-        &app.service,
+        &app.dpo,
         Some(json!({ "kind": "erasure", "email": "dario.bianchi@example.com", "close_account": true, "vouch": true })),
     )
     .await;
     assert_eq!(status, 201, "{second}");
+    assert_eq!(second["status"], "executing", "{second}");
     let second = second["id"].as_str().unwrap().to_owned();
     // Still held after 44 days.
     app.clock.advance(time::Duration::days(44));
@@ -451,8 +496,8 @@ async fn a_rectification_by_code_changes_the_data_tells_the_person_and_the_recip
             "verification = [\"email-code\", \"account\"]\nimmutable = [\"user.account.username\"]",
         )
         .replace(
-            "privacy_policy = \"https://www.zendesk.com/company/privacy\"",
-            &format!("privacy_policy = \"https://www.zendesk.com/company/privacy\"\ncategories = [\"user.name\", \"user.contact.email\"]\ncontact = \"{hook}\""),
+            ZENDESK_CONTACT,
+            &format!("categories = [\"user.name\", \"user.contact.email\"]\ncontact = \"{hook}\""),
         );
     let app = served(text, &sink).await;
     let subject = person(
@@ -494,7 +539,7 @@ async fn a_rectification_by_code_changes_the_data_tells_the_person_and_the_recip
         .take(6)
         .collect();
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let client = reqwest::Client::new();
+    let client = crate::client();
     let attempt = |c: &str| {
         client
             .post(app.url(&format!("/requests/{id}/verify")))
@@ -508,7 +553,10 @@ async fn a_rectification_by_code_changes_the_data_tells_the_person_and_the_recip
     assert_eq!(r.status(), 200);
 
     let done = mail_to(&sink, "dev.shah@example.com", "Your data was changed").await;
-    assert!(done.contains("user.name"));
+    assert!(
+        done.contains("Changed: Name") && !done.contains("user.name"),
+        "the person reads the taxonomy's names, never keys: {done}"
+    );
     let shown = reaches(&app, &id, "completed").await;
     assert_eq!(shown["outcome"]["changed"], json!(["user.name"]));
     // The vault holds the new value.
@@ -521,7 +569,7 @@ async fn a_rectification_by_code_changes_the_data_tells_the_person_and_the_recip
     )
     .await;
     let _ = read;
-    let export = reqwest::Client::new()
+    let export = crate::client()
         .get(app.url(&format!("/v1/subjects/{subject}/export")))
         .bearer_auth(&app.dpo)
         .send()
@@ -548,27 +596,199 @@ async fn a_rectification_by_code_changes_the_data_tells_the_person_and_the_recip
     let notice: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(notice["request"], id.as_str());
     assert_eq!(notice["categories"], json!(["user.name"]));
-    assert!(!body.contains("Dev Shah"), "no values in a notice");
-    let secret = app.ledger.vault().declaration().controller.name.clone();
-    let _ = secret;
+    assert_eq!(
+        (&notice["identities"], &notice["changes"]),
+        (
+            &json!({ "email": "dev.shah@example.com" }),
+            &json!({ "user.name": "Dev Shah" })
+        ),
+        "the recipient is told whom, and the new value of what it receives"
+    );
     assert!(
-        signature.starts_with("t=") && signature.contains(",v1="),
+        verifies(&signature, &body, &secret_of(&app, "zendesk").await),
         "{signature}"
     );
-    let t = signature
-        .split(',')
-        .next()
-        .unwrap()
-        .trim_start_matches("t=");
-    let requests = steward_server::requests::workflow(&app.ledger);
-    let expected = requests.sign_webhook(
-        &body,
-        time::OffsetDateTime::from_unix_timestamp(t.parse().unwrap()).unwrap(),
-    );
-    assert_eq!(signature, expected);
     let shown = reaches(&app, &id, "completed").await;
     assert_eq!(shown["notifications"][0]["status"], "delivered", "{shown}");
-    let (status, acked) = call(
+    acknowledge(&notice).await;
+    let shown = show(&app, &id).await;
+    assert_eq!(shown["notifications"][0]["status"], "acknowledged");
+}
+
+/// Shows `recipient`'s signing secret, as `steward recipient secret` does.
+async fn secret_of(app: &App, recipient: &str) -> String {
+    steward_server::requests::workflow(&app.ledger, &std::sync::Arc::default())
+        .recipient_secret(
+            &steward_core::Access::new(steward_core::Principal::cli()),
+            recipient,
+            false,
+        )
+        .await
+        .unwrap()
+        .secret
+}
+
+/// Checks a `Steward-Signature` the way a recipient would, with its own HMAC: true when one of
+/// its `v1=` values is the HMAC-SHA256 of `"<t>.<body>"` under the hex-decoded secret.
+fn verifies(signature: &str, body: &str, secret_hex: &str) -> bool {
+    use hmac::{KeyInit, Mac};
+    let key: Vec<u8> = (0..secret_hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&secret_hex[i..i + 2], 16).unwrap())
+        .collect();
+    let Some(t) = signature.split(',').find_map(|p| p.strip_prefix("t=")) else {
+        return false;
+    };
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&key).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    signature
+        .split(',')
+        .filter_map(|p| p.strip_prefix("v1="))
+        .any(|v| v == expected)
+}
+
+/// The recipient follows the `acknowledge` link of its notice, as a webhook receiver would.
+async fn acknowledge(notice: &Value) -> Value {
+    let r = crate::client()
+        .post(notice["acknowledge"].as_str().unwrap())
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+/// Waits (at most 15 s) until `received` holds `n` webhooks; returns them.
+async fn webhooks(received: &Arc<Mutex<Vec<(String, String)>>>, n: usize) -> Vec<(String, String)> {
+    for _ in 0..150 {
+        let got = received.lock().unwrap().clone();
+        if got.len() >= n {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{n} webhooks never came: {:?}", received.lock().unwrap());
+}
+
+/// Mailpro with zendesk told at `contact`, its categories left to the documented default.
+fn mailpro_telling_zendesk(contact: &str) -> String {
+    example_text("004-mailpro.toml").replace(ZENDESK_CONTACT, &format!("contact = \"{contact}\""))
+}
+
+/// Where seed 004 tells Zendesk, replaced by a test's own webhook.
+const ZENDESK_CONTACT: &str = "contact = \"https://mailpro.example/hooks/steward-zendesk\"";
+
+/// A vouched rectification of `email`'s name by the DPO; its id once completed.
+async fn rename(app: &App, email: &str, name: &str) -> Value {
+    let (status, created) = call(
+        app,
+        reqwest::Method::POST,
+        "/v1/requests",
+        &app.dpo,
+        Some(json!({ "kind": "rectification", "email": email, "changes": { "user.name": name }, "vouch": true })),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    reaches(app, created["id"].as_str().unwrap(), "completed").await
+}
+
+#[tokio::test]
+async fn a_recipient_named_by_its_purposes_is_told_checks_its_own_signature_and_alone_acknowledges()
+{
+    let sink = Sink::start().await;
+    let (hook, received) = webhook().await;
+    let app = served(mailpro_telling_zendesk(&hook), &sink).await;
+    // The documented default: zendesk receives what `support`, which names it, collects.
+    let zendesk = app
+        .ledger
+        .vault()
+        .declaration()
+        .processors
+        .iter()
+        .find(|p| p.id == "zendesk")
+        .unwrap()
+        .clone();
+    assert!(zendesk.categories_from_purposes);
+    assert!(zendesk.categories.contains(&"user.name".to_owned()));
+
+    let secret = secret_of(&app, "zendesk").await;
+    assert_eq!(secret.len(), 64);
+    let again = steward_server::requests::workflow(&app.ledger, &std::sync::Arc::default())
+        .recipient_secret(
+            &steward_core::Access::new(steward_core::Principal::cli()),
+            "zendesk",
+            false,
+        )
+        .await;
+    assert!(
+        matches!(
+            again,
+            Err(steward_core::requests::RequestError::SecretShown { .. })
+        ),
+        "a secret is shown once: {again:?}"
+    );
+
+    person(
+        &app,
+        "lee@example.com",
+        "support",
+        json!({ "user.name": "Lee Smit" }),
+    )
+    .await;
+    let done = rename(&app, "lee@example.com", "Lee Smith").await;
+    let id = done["id"].as_str().unwrap().to_owned();
+    let (signature, body) = webhooks(&received, 1).await[0].clone();
+    let notice: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (notice["request"].as_str(), notice["recipient"].as_str()),
+        (Some(id.as_str()), Some("zendesk"))
+    );
+    assert_eq!(notice["categories"], json!(["user.name"]));
+    assert_eq!(
+        (&notice["identities"], &notice["changes"]),
+        (
+            &json!({ "email": "lee@example.com" }),
+            &json!({ "user.name": "Lee Smith" })
+        ),
+        "whom (an address zendesk receives) and the new value, nothing else: {body}"
+    );
+    assert!(!body.contains("Lee Smit\""), "never the old value: {body}");
+    assert!(verifies(&signature, &body, &secret), "{signature}");
+    assert!(
+        !verifies(&signature, &body, &"0".repeat(64)),
+        "a wrong secret does not verify"
+    );
+
+    let shown = reaches(&app, &id, "completed").await;
+    let n = &shown["notifications"][0];
+    assert_eq!(
+        (
+            n["status"].as_str(),
+            n["attempts"].as_u64(),
+            &n["last_error"]
+        ),
+        (Some("delivered"), Some(1), &Value::Null),
+        "{shown}"
+    );
+    assert!(
+        shown["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["kind"] == "notify" && j["recipient"] == "zendesk" && j["done"] == true),
+        "{shown}"
+    );
+
+    // No API key acknowledges for a recipient: a service key is refused, and a staff
+    // acknowledgement needs `decide`.
+    let (status, refused) = call(
         &app,
         reqwest::Method::POST,
         &format!("/v1/requests/{id}/notifications/zendesk/ack"),
@@ -576,8 +796,299 @@ async fn a_rectification_by_code_changes_the_data_tells_the_person_and_the_recip
         None,
     )
     .await;
-    assert_eq!(status, 200, "{acked}");
-    assert_eq!(acked["notifications"][0]["status"], "acknowledged");
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (403, Some("operation-not-allowed")),
+        "{refused}"
+    );
+    // zendesk's link does not acknowledge for another recipient, nor for another request.
+    let link = notice["acknowledge"].as_str().unwrap();
+    let token = link.split("token=").nth(1).unwrap();
+    for (path, what) in [
+        (
+            format!("/requests/{id}/notifications/google/ack?token={token}"),
+            "another recipient",
+        ),
+        (
+            format!(
+                "/requests/{}/notifications/zendesk/ack?token={token}",
+                uuid::Uuid::now_v7()
+            ),
+            "another request",
+        ),
+        (
+            format!(
+                "/requests/{id}/notifications/zendesk/ack?token={}",
+                "0".repeat(64)
+            ),
+            "a forged token",
+        ),
+    ] {
+        let r = crate::client()
+            .post(app.url(&path))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{what}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["error"],
+            "unknown-notice",
+            "{what}"
+        );
+    }
+    // Opening the link in a browser changes nothing; the button does.
+    let page = crate::get(link).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("We have applied it"));
+    assert_eq!(
+        show(&app, &id).await["notifications"][0]["status"],
+        "delivered"
+    );
+    let acked = acknowledge(&notice).await;
+    assert_eq!(acked["recipient"], "zendesk");
+    let shown = show(&app, &id).await;
+    assert_eq!(shown["notifications"][0]["status"], "acknowledged");
+    let entries = app
+        .store
+        .audit_search(
+            &steward_core::audit::AuditFilter {
+                actor: Some("recipient:zendesk".to_owned()),
+                ..Default::default()
+            },
+            0,
+            10,
+        )
+        .await
+        .unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.entry.action == "request.acknowledge" && e.entry.role == "recipient"),
+        "the audit names the recipient: {entries:?}"
+    );
+
+    // Rotation: the next notice carries the new signature and, for a day, the old one too.
+    let rotated = steward_server::requests::workflow(&app.ledger, &std::sync::Arc::default())
+        .recipient_secret(
+            &steward_core::Access::new(steward_core::Principal::cli()),
+            "zendesk",
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(rotated.generation, 2);
+    assert_ne!(rotated.secret, secret);
+    rename(&app, "lee@example.com", "Lee A. Smith").await;
+    let (signature, body) = webhooks(&received, 2).await[1].clone();
+    assert_eq!(signature.matches("v1=").count(), 2, "{signature}");
+    assert!(verifies(&signature, &body, &rotated.secret));
+    assert!(verifies(&signature, &body, &secret));
+    app.clock.advance(time::Duration::hours(25));
+    rename(&app, "lee@example.com", "Lee Smith").await;
+    let (signature, body) = webhooks(&received, 3).await[2].clone();
+    assert!(verifies(&signature, &body, &rotated.secret));
+    assert!(
+        !verifies(&signature, &body, &secret),
+        "a day after the rotation the old secret no longer signs: {signature}"
+    );
+}
+
+#[tokio::test]
+async fn a_recipient_is_told_only_of_data_collected_for_the_purposes_that_name_it() {
+    let sink = Sink::start().await;
+    let (hook, received) = webhook().await;
+    let app = served(mailpro_telling_zendesk(&hook), &sink).await;
+    // Only an account: zendesk (a recipient of `support`) never had any of it.
+    person(
+        &app,
+        "acc@example.com",
+        "account",
+        json!({ "user.name": "Ada Account" }),
+    )
+    .await;
+    // Support data too: zendesk had it, and is told.
+    let sam = person(
+        &app,
+        "sam@example.com",
+        "support",
+        json!({ "user.name": "Sam Support" }),
+    )
+    .await;
+    for email in ["acc@example.com", "sam@example.com"] {
+        let (status, created) = call(
+            &app,
+            reqwest::Method::POST,
+            "/v1/requests",
+            &app.dpo,
+            Some(json!({ "kind": "erasure", "email": email, "vouch": true })),
+        )
+        .await;
+        assert_eq!(status, 201, "{created}");
+        let done = reaches(&app, created["id"].as_str().unwrap(), "completed").await;
+        let told: Vec<&str> = done["notifications"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|n| n["recipient"].as_str().unwrap())
+            .collect();
+        if email == "acc@example.com" {
+            assert!(
+                told.is_empty(),
+                "nothing of this person went to zendesk: {done}"
+            );
+        } else {
+            assert_eq!(told, ["zendesk"], "{done}");
+            assert!(
+                done["notifications"][0].get("sealed").is_none(),
+                "what the recipient is told is never in a view: {done}"
+            );
+        }
+    }
+    let (_, body) = webhooks(&received, 1).await[0].clone();
+    let notice: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(notice["kind"], "erasure");
+    assert_eq!(notice["subject"], sam.as_str());
+    assert_eq!(
+        notice["identities"],
+        json!({ "email": "sam@example.com" }),
+        "the recipient can find whom to erase: {body}"
+    );
+    assert_eq!(notice["changes"], json!({}));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        received.lock().unwrap().len(),
+        1,
+        "one notice, for Sam only"
+    );
+}
+
+#[tokio::test]
+async fn a_correction_to_an_address_someone_else_has_is_refused_alone_and_the_request_completes() {
+    let sink = Sink::start().await;
+    let app = served(example_text("004-mailpro.toml"), &sink).await;
+    person(
+        &app,
+        "carol@example.com",
+        "account",
+        json!({ "user.name": "Carol" }),
+    )
+    .await;
+    person(
+        &app,
+        "eve@example.com",
+        "account",
+        json!({ "user.name": "Eve" }),
+    )
+    .await;
+    let (status, created) = call(
+        &app,
+        reqwest::Method::POST,
+        "/v1/requests",
+        &app.dpo,
+        Some(json!({ "kind": "rectification", "email": "carol@example.com",
+            "changes": { "user.name": "Carol Jones", "user.contact.email": "eve@example.com" }, "vouch": true })),
+    )
+    .await;
+    assert_eq!(status, 201, "no 500: {created}");
+    let done = reaches(&app, created["id"].as_str().unwrap(), "completed").await;
+    assert_eq!(done["outcome"]["changed"], json!(["user.name"]), "{done}");
+    assert_eq!(
+        done["outcome"]["not_changed"],
+        json!([["user.contact.email", "duplicate-identity"]]),
+        "{done}"
+    );
+    let mail = mail_to(&sink, "carol@example.com", "We could not make this change").await;
+    assert!(
+        mail.contains("could not make this change: E-mail address")
+            && !mail.contains("user.contact.email")
+            && !mail.contains("eve@"),
+        "{mail}"
+    );
+}
+
+/// A recipient endpoint that answers every webhook with `status`.
+async fn failing_webhook(status: u16) -> String {
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move || async move { axum::http::StatusCode::from_u16(status).unwrap() },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    url
+}
+
+/// Waits (at most 15 s) until `id`'s first notice records an error; the request as shown.
+async fn notice_fails(app: &App, id: &str) -> Value {
+    for _ in 0..150 {
+        let shown = show(app, id).await;
+        if !shown["notifications"][0]["last_error"].is_null() {
+            return shown;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the notice never failed: {}", show(app, id).await);
+}
+
+#[tokio::test]
+async fn an_undelivered_notice_says_why_in_the_request_and_its_queued_work() {
+    let sink = Sink::start().await;
+    // Nothing listens on a port just released.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    for (contact, cause) in [
+        (
+            format!("http://127.0.0.1:{closed}/hook"),
+            "webhook-unreachable".to_owned(),
+        ),
+        (failing_webhook(503).await, "webhook-status-503".to_owned()),
+    ] {
+        let app = served(mailpro_telling_zendesk(&contact), &sink).await;
+        person(
+            &app,
+            "kim@example.com",
+            "support",
+            json!({ "user.name": "Kim Lee" }),
+        )
+        .await;
+        let (status, created) = call(
+            &app,
+            reqwest::Method::POST,
+            "/v1/requests",
+            &app.dpo,
+            Some(json!({ "kind": "rectification", "email": "kim@example.com", "changes": { "user.name": "Kim Li" }, "vouch": true })),
+        )
+        .await;
+        assert_eq!(status, 201, "{created}");
+        let shown = notice_fails(&app, created["id"].as_str().unwrap()).await;
+        let n = &shown["notifications"][0];
+        assert_eq!(n["last_error"], cause.as_str(), "{shown}");
+        assert_eq!(n["status"], "pending");
+        assert!(n["attempts"].as_u64().unwrap() >= 1);
+        let job = shown["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["kind"] == "notify")
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            (
+                job["recipient"].as_str(),
+                job["last_error"].as_str(),
+                job["done"].as_bool()
+            ),
+            (Some("zendesk"), Some(cause.as_str()), Some(false)),
+            "{shown}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -764,7 +1275,7 @@ async fn staff_approve_deny_and_extend_on_the_declared_calendar_and_unverified_r
     // A public request nobody verifies: overdue after its due date, expired after 7 days.
     let (_, open) = public(
         &app,
-        json!({ "kind": "erasure", "email": "eva.ng@example.com" }),
+        json!({ "kind": "erasure", "email": "ola.nordmann@example.com" }),
     )
     .await;
     let oid = open["id"].as_str().unwrap().to_owned();
@@ -970,6 +1481,45 @@ async fn webhooks_go_over_verified_tls_and_never_to_an_untrusted_certificate() {
         got[0]
     );
     assert!(got[0].ends_with(body), "{}", got[0]);
+
+    // The same CA from a PEM bundle, as `serve --webhook-ca FILE` reads it.
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("recipients-ca.pem");
+    let der = base64::engine::general_purpose::STANDARD.encode(include_bytes!("tls/ca.der"));
+    let lines: Vec<&str> = der
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    std::fs::write(
+        &pem,
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            lines.join("\n")
+        ),
+    )
+    .unwrap();
+    let bundled = HttpNotifier::from_ca_file(&pem).unwrap();
+    assert_eq!(bundled.post(&url, body, "t=1,v1=abc").await.unwrap(), 200);
+    received.lock().unwrap().pop();
+    for (text, says) in [
+        ("", "holds no certificate"),
+        ("not a certificate at all\n", "holds no certificate"),
+        (
+            "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
+            "is not PEM",
+        ),
+    ] {
+        std::fs::write(&pem, text).unwrap();
+        let refused = HttpNotifier::from_ca_file(&pem).unwrap_err();
+        assert!(
+            refused.contains(says) && refused.contains("recipients-ca.pem"),
+            "{text:?}: {refused}"
+        );
+    }
+    let missing = HttpNotifier::from_ca_file(&dir.path().join("nowhere.pem")).unwrap_err();
+    assert!(missing.contains("cannot read"), "{missing}");
 
     // With the public roots only, the same endpoint's certificate is refused: nothing is sent.
     let public = HttpNotifier::new();

@@ -4,18 +4,21 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use steward_core::store::prelude::*;
 
 use steward_core::conformance::{account, cli, clock, declaration, email};
-use steward_core::{Store, Vault, VaultError};
+use steward_core::ledger::ConsentError;
+use steward_core::{Vault, VaultError};
 use steward_crypto::MasterKey;
 use steward_store::SqliteStore;
 
-fn files_contain(dir: &Path, needle: &str) -> Vec<String> {
+fn files_contain(dir: &Path, needle: impl AsRef<[u8]>) -> Vec<String> {
+    let needle = needle.as_ref();
     let mut hits = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();
-        if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+        if bytes.windows(needle.len()).any(|w| w == needle) {
             hits.push(path.display().to_string());
         }
     }
@@ -72,9 +75,16 @@ async fn erased_subject_is_nowhere_in_the_files_and_unreadable_from_an_old_backu
     let vault = Vault::open(store.clone(), &master, declaration(), Arc::new(clock()))
         .await
         .unwrap();
-    let receipt = vault.erase(&cli(), id).await.unwrap();
+    let ledger = steward_core::conformance::ledger(
+        Arc::new(vault),
+        Arc::new(steward_core::conformance::KeptMail(std::sync::Mutex::new(
+            Vec::new(),
+        ))),
+    )
+    .await;
+    let receipt = ledger.erase_one(&cli(), id).await.unwrap();
     assert!(receipt.retained.is_empty());
-    drop(vault);
+    drop(ledger);
     store.close().await;
     for needle in ["erin.erased@example.com", "Erin Unforgettable"] {
         assert_eq!(
@@ -106,16 +116,18 @@ async fn erased_subject_is_nowhere_in_the_files_and_unreadable_from_an_old_backu
     let vault = Vault::open(restored.clone(), &master, declaration(), Arc::new(clock()))
         .await
         .unwrap();
+    let ledger = steward_core::conformance::ledger(Arc::new(vault), Arc::default()).await;
+    let vault = ledger.vault();
     assert!(
         restored.load_subject(id).await.unwrap().is_none(),
         "no key, so no subject"
     );
     assert!(matches!(
-        vault.read(&cli(), id, "accounts", &[]).await,
-        Err(VaultError::NotFound)
+        ledger.read(&cli(), id, "accounts", &[]).await,
+        Err(ConsentError::Vault(VaultError::NotFound))
     ));
     // Everyone else in the backup is intact.
-    let view = vault.read(&cli(), other, "accounts", &[]).await.unwrap();
+    let view = ledger.read(&cli(), other, "accounts", &[]).await.unwrap();
     assert!(view.fields.iter().any(|f| f.value == "Olga Stays"));
     assert_eq!(
         vault
@@ -151,8 +163,10 @@ async fn a_data_store_without_its_key_store_reads_nothing() {
     let vault = Vault::open(store, &master, declaration(), Arc::new(clock()))
         .await
         .unwrap();
+    let ledger = steward_core::conformance::ledger(Arc::new(vault), Arc::default()).await;
     assert_eq!(
-        vault
+        ledger
+            .vault()
             .lookup(&cli(), &email("pat@example.com"), None)
             .await
             .unwrap(),
@@ -160,7 +174,51 @@ async fn a_data_store_without_its_key_store_reads_nothing() {
         "a fresh index root finds nothing"
     );
     assert!(matches!(
-        vault.read(&cli(), id, "accounts", &[]).await,
-        Err(VaultError::NotFound)
+        ledger.read(&cli(), id, "accounts", &[]).await,
+        Err(ConsentError::Vault(VaultError::NotFound))
     ));
+}
+
+/// A copy of the folder taken while the store is still open — a server running — must not
+/// hold an erased person's key either: not in `keys.db`, not in its write-ahead log.
+#[tokio::test]
+async fn an_erased_key_is_in_no_file_while_the_store_stays_open() {
+    let master = MasterKey::generate().unwrap();
+    let live = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(live.path()).await.unwrap();
+    let vault = Vault::open(store.clone(), &master, declaration(), Arc::new(clock()))
+        .await
+        .unwrap();
+    let id = vault
+        .create(&cli(), &account("wal@example.com", "Wal Ter"))
+        .await
+        .unwrap();
+    vault
+        .create(&cli(), &account("stays@example.com", "Stays"))
+        .await
+        .unwrap();
+    let key = store.load_subject(id).await.unwrap().unwrap().key.bytes;
+    assert!(
+        !files_contain(live.path(), &key).is_empty(),
+        "the key is on disk before"
+    );
+    let record = store.load_subject(id).await.unwrap().unwrap();
+    let erased = store
+        .erase_subjects(
+            &[steward_core::store::Erasure {
+                subject: id,
+                fields: record.fields.iter().map(|f| f.id).collect(),
+                hold: None,
+            }],
+            steward_core::store::Audited {
+                entries: vec![cli().entry("subject.erase", time::OffsetDateTime::UNIX_EPOCH)],
+                chain: vault.audit_chain(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(erased, [steward_core::store::Erased::Erased]);
+    // The store (and the vault over it) are still open, as under a running server.
+    assert_eq!(files_contain(live.path(), &key), Vec::<String>::new());
+    drop(vault);
 }

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod erasure;
+mod lock;
 
 use steward_store::{PgStore, SqliteStore};
 
@@ -56,9 +57,17 @@ impl Drop for TestDatabase {
 
 /// A PostgreSQL store in a database of its own, and the guard that drops it.
 pub async fn pg_store() -> Option<(PgStore, TestDatabase)> {
+    let (url, guard) = pg_database().await?;
+    let store = PgStore::connect(&url).await.unwrap();
+    Some((store, guard))
+}
+
+/// A PostgreSQL database of its own (its URL), and the guard that drops it.
+pub async fn pg_database() -> Option<(String, TestDatabase)> {
     let Ok(admin_url) = std::env::var("STEWARD_TEST_POSTGRES") else {
-        eprintln!(
-            "SKIPPED: PostgreSQL store test — set STEWARD_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/postgres to run it"
+        steward_core::conformance::skipped(
+            "PostgreSQL",
+            "set STEWARD_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/postgres",
         );
         return None;
     };
@@ -80,8 +89,7 @@ pub async fn pg_store() -> Option<(PgStore, TestDatabase)> {
     let (base, _) = admin_url
         .rsplit_once('/')
         .expect("a database URL ends in /<database>");
-    let store = PgStore::connect(&format!("{base}/{name}")).await.unwrap();
-    Some((store, guard))
+    Some((format!("{base}/{name}"), guard))
 }
 
 mod sqlite {

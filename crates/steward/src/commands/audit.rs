@@ -6,7 +6,7 @@ use std::str::FromStr;
 use indicatif::{ProgressBar, ProgressStyle};
 use steward_core::audit::{AuditFilter, Outcome as AuditOutcome, SealedEntry};
 use steward_core::{Store, SubjectId, Vault};
-use steward_policy::ropa::spreadsheet_safe;
+use steward_policy::spreadsheet::CsvWriter;
 
 use crate::cli::{AuditCommand, AuditExportArgs, AuditFormat, Global};
 use crate::commands::subject::fail;
@@ -110,22 +110,21 @@ fn csv_row(e: &SealedEntry) -> [String; 15] {
     let at =
         x.at.format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
-    let cell = |s: &str| spreadsheet_safe(s).into_owned();
     [
         e.seq.to_string(),
         at,
         x.request.to_string(),
-        cell(&x.actor),
+        x.actor.clone(),
         x.role.clone(),
         x.action.clone(),
-        cell(x.purpose.as_deref().unwrap_or("")),
+        x.purpose.clone().unwrap_or_default(),
         x.subject.map(|s| s.to_string()).unwrap_or_default(),
         x.categories.join(" "),
         x.outcome.as_str().to_owned(),
         x.code.clone().unwrap_or_default(),
-        cell(x.ticket.as_deref().unwrap_or("")),
+        x.ticket.clone().unwrap_or_default(),
         x.flagged.to_string(),
-        cell(x.detail.as_deref().unwrap_or("")),
+        x.detail.clone().unwrap_or_default(),
         steward_core::audit::hex(&e.hash),
     ]
 }
@@ -159,8 +158,8 @@ async fn export<S: Store>(vault: &Vault<S>, args: &AuditExportArgs) -> Outcome {
         return fail(&e);
     }
     let mut buffer: Vec<u8> = Vec::new();
-    let mut csv = csv::Writer::from_writer(Vec::new());
-    if matches!(args.format, AuditFormat::Csv) && csv.write_record(CSV_HEADER).is_err() {
+    let mut csv = CsvWriter::new(Vec::new());
+    if matches!(args.format, AuditFormat::Csv) && csv.row(CSV_HEADER).is_err() {
         return Outcome::Unreadable;
     }
     let (mut after, mut count) = (0u64, 0u64);
@@ -183,7 +182,7 @@ async fn export<S: Store>(vault: &Vault<S>, args: &AuditExportArgs) -> Outcome {
                     }
                 }
                 AuditFormat::Csv => {
-                    if csv.write_record(csv_row(e)).is_err() {
+                    if csv.row(csv_row(e)).is_err() {
                         return Outcome::Unreadable;
                     }
                 }
@@ -197,7 +196,7 @@ async fn export<S: Store>(vault: &Vault<S>, args: &AuditExportArgs) -> Outcome {
         };
     }
     let written = match &args.output {
-        Some(path) => output::write_atomically(path, &buffer).map(|()| {
+        Some(path) => output::write_private_atomically(path, &buffer).map(|()| {
             output::stderr(&format!(
                 "wrote {count} audit entries to {}",
                 path.display()

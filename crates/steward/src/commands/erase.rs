@@ -2,11 +2,12 @@
 
 use std::str::FromStr;
 
-use steward_core::{Store, SubjectId, Vault};
+use steward_core::ledger::{ConsentError, Ledger};
+use steward_core::{Store, SubjectId};
 
 use crate::cli::{EraseArgs, Global};
 use crate::commands::subject::fail;
-use crate::vault::{cli_access, identity, with_vault};
+use crate::vault::{cli_access, identity, open_ledger, with_vault};
 use crate::{Outcome, output};
 
 pub fn run(global: &Global, args: &EraseArgs) -> Outcome {
@@ -14,10 +15,18 @@ pub fn run(global: &Global, args: &EraseArgs) -> Outcome {
         Ok(v) => v,
         Err(outcome) => return outcome,
     };
-    runtime.block_on(async { with_vault!(global, declaration, |vault| erase(&vault, args).await) })
+    runtime.block_on(async {
+        with_vault!(global, declaration.clone(), |vault| {
+            match open_ledger(vault, &declaration, global, "http://127.0.0.1:8080").await {
+                Ok(ledger) => erase(&ledger, args).await,
+                Err(o) => o,
+            }
+        })
+    })
 }
 
-async fn erase<S: Store>(vault: &Vault<S>, args: &EraseArgs) -> Outcome {
+async fn erase<S: Store>(ledger: &Ledger<S>, args: &EraseArgs) -> Outcome {
+    let vault = ledger.vault();
     let access = cli_access();
     let id = match &args.subject {
         Some(text) => match SubjectId::from_str(text) {
@@ -73,7 +82,7 @@ async fn erase<S: Store>(vault: &Vault<S>, args: &EraseArgs) -> Outcome {
             Err(e) => fail(&e),
         };
     }
-    match vault.erase(&access, id).await {
+    match ledger.erase_one(&access, id).await {
         Ok(receipt) => {
             let text = serde_json::to_string_pretty(&receipt)
                 .map(|s| s + "\n")
@@ -83,6 +92,10 @@ async fn erase<S: Store>(vault: &Vault<S>, args: &EraseArgs) -> Outcome {
                 Err(_) => Outcome::Unreadable,
             }
         }
-        Err(e) => fail(&e),
+        Err(ConsentError::Vault(e)) => fail(&e),
+        Err(e) => {
+            output::stderr(&format!("error: {e}"));
+            Outcome::Unreadable
+        }
     }
 }

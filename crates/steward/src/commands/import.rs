@@ -2,8 +2,9 @@
 //!
 //! The whole file is checked before anything is written; bad lines are listed by number with
 //! what is wrong (never their values). Subjects are then written in transactional batches;
-//! lines whose identity is already in the vault are skipped, so an interrupted import is
-//! finished by running it again.
+//! lines whose identity is already in the vault are skipped and counted, so an interrupted
+//! import is finished by running it again — or, with `--update`, their values are written for
+//! the person already there, each as an audited correction.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,7 +17,7 @@ use steward_core::{
 use steward_policy::taxonomy::{Kind, Lookup};
 
 use crate::cli::{Global, ImportArgs, ImportFormat};
-use crate::vault::with_vault;
+use crate::vault::{open_ledger, with_vault};
 use crate::{Outcome, output};
 
 /// What a column holds.
@@ -55,9 +56,16 @@ pub fn run(global: &Global, args: &ImportArgs) -> Outcome {
             return Outcome::Unreadable;
         }
     };
+    // Through the consent ledger: it refuses a declaration whose terms changed under a
+    // version already served (data would be collected under terms nobody was shown), and an
+    // update's change of address is told as any correction's is.
     runtime.block_on(async {
-        with_vault!(global, declaration, |vault| import(&vault, args, rows)
-            .await)
+        with_vault!(global, declaration.clone(), |vault| {
+            match open_ledger(vault, &declaration, global, "http://127.0.0.1:8080").await {
+                Ok(ledger) => import(&ledger, args, rows).await,
+                Err(outcome) => outcome,
+            }
+        })
     })
 }
 
@@ -101,7 +109,10 @@ fn read_rows(path: &Path, format: ImportFormat) -> Result<Vec<Result<Row, BadLin
                         let reason = match e.kind() {
                             csv::ErrorKind::UnequalLengths {
                                 expected_len, len, ..
-                            } => format!("has {len} values where the header has {expected_len}"),
+                            } => format!(
+                                "has {len} value{} where the header has {expected_len}",
+                                if *len == 1 { "" } else { "s" }
+                            ),
                             csv::ErrorKind::Utf8 { .. } => "is not UTF-8 text".to_owned(),
                             _ => "cannot be read as CSV".to_owned(),
                         };
@@ -158,15 +169,57 @@ fn column<S: Store>(vault: &Vault<S>, purpose: &str, name: &str) -> Result<Colum
         .check_collect(purpose, category)
         .map_err(|e| match e {
             VaultError::UnknownCategory(_) => {
-                let hint = match vault.declaration().taxonomy.lookup(Kind::Category, name) {
-                    Lookup::Unknown { suggestion: Some(s) } => format!("did you mean `{s}`?"),
-                    _ => "name columns email, phone, username, or a data category such as user.name (`steward taxonomy` lists them)".to_owned(),
+                // The nearer of an identity kind and a data category (`usrname`, `user.nme`).
+                let typed = name.to_lowercase();
+                let kind = steward_policy::suggest::nearest(&typed, ["email", "phone", "username"]);
+                let category = match vault.declaration().taxonomy.lookup(Kind::Category, name) {
+                    Lookup::Unknown { suggestion } => suggestion,
+                    _ => None,
+                };
+                let distance = |s: &str| steward_policy::suggest::distance(&typed, s);
+                let nearest = match (kind, category) {
+                    (Some(k), Some(c)) => Some(if distance(k) < distance(c) { k } else { c }),
+                    (k, c) => k.or(c),
+                };
+                let hint = match nearest {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "name columns email, phone, username, or a data category such as user.name (`steward taxonomy` lists them)".to_owned(),
                 };
                 format!("column `{name}` is neither an identity kind nor a data category; {hint}")
             }
             other => format!("column `{name}`: {other}"),
         })
         .map(|()| column)
+}
+
+/// What every column holding a value somewhere in the file is, or every column that cannot be
+/// imported for `purpose` with why (all of them, so one run names every fix).
+fn columns_of<S: Store>(
+    vault: &Vault<S>,
+    purpose: &str,
+    rows: &[Result<Row, BadLine>],
+) -> Result<HashMap<String, Column>, Vec<String>> {
+    let mut columns = HashMap::new();
+    let mut problems = Vec::new();
+    for row in rows.iter().flatten() {
+        for (name, value) in &row.values {
+            if value.is_empty() || columns.contains_key(name) {
+                continue;
+            }
+            match column(vault, purpose, name) {
+                Ok(c) => {
+                    columns.insert(name.clone(), c);
+                }
+                Err(e) if !problems.contains(&e) => problems.push(e),
+                Err(_) => {}
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(columns)
+    } else {
+        Err(problems)
+    }
 }
 
 /// Seals a chunk on every core: sealing is pure CPU, the database waits for it.
@@ -205,13 +258,24 @@ fn prepare_in_parallel<S: Store>(
 }
 
 async fn import<S: Store>(
-    vault: &Vault<S>,
+    ledger: &steward_core::ledger::Ledger<S>,
     args: &ImportArgs,
     rows: Vec<Result<Row, (u64, String)>>,
 ) -> Outcome {
-    let mut columns: HashMap<String, Column> = HashMap::new();
+    let vault = ledger.vault().as_ref();
+    let columns = match columns_of(vault, &args.purpose, &rows) {
+        Ok(c) => c,
+        Err(problems) => {
+            for problem in &problems {
+                output::stderr(&format!("error: {problem}"));
+            }
+            output::stderr("Nothing was written.");
+            return Outcome::Invalid;
+        }
+    };
     let mut bad: Vec<BadLine> = Vec::new();
     let mut inputs: Vec<NewSubjectInput> = Vec::with_capacity(rows.len());
+    let mut lines: Vec<u64> = Vec::with_capacity(rows.len());
     let mut seen: HashMap<(String, String), u64> = HashMap::new();
     for row in rows {
         let row = match row {
@@ -232,18 +296,8 @@ async fn import<S: Store>(
             if value.is_empty() {
                 continue;
             }
-            let column = match columns.get(name) {
-                Some(c) => c.clone(),
-                None => match column(vault, &args.purpose, name) {
-                    Ok(c) => {
-                        columns.insert(name.clone(), c.clone());
-                        c
-                    }
-                    Err(e) => {
-                        output::stderr(&format!("error: {e}\nNothing was written."));
-                        return Outcome::Invalid;
-                    }
-                },
+            let Some(column) = columns.get(name).cloned() else {
+                continue;
             };
             match column {
                 Column::Identity(kind) => match Identity::parse(kind, value) {
@@ -275,7 +329,10 @@ async fn import<S: Store>(
         }
         match problem {
             Some(p) => bad.push((row.line, p)),
-            None => inputs.push(input),
+            None => {
+                inputs.push(input);
+                lines.push(row.line);
+            }
         }
     }
     if !bad.is_empty() {
@@ -300,9 +357,11 @@ async fn import<S: Store>(
         ProgressStyle::with_template("{bar:40} {pos}/{len} subjects  {per_sec}  ETA {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let (mut imported, mut skipped) = (0u64, 0u64);
+    let (mut imported, mut skipped, mut updated) = (0u64, 0u64, 0u64);
+    let mut not_updated: Vec<BadLine> = Vec::new();
     let access = crate::vault::cli_access();
-    for chunk in inputs.chunks(usize::try_from(args.batch).unwrap_or(2000)) {
+    let batch = usize::try_from(args.batch).unwrap_or(2000);
+    for (chunk, chunk_lines) in inputs.chunks(batch).zip(lines.chunks(batch)) {
         let prepared = match prepare_in_parallel(vault, chunk) {
             Ok(p) => p,
             Err(e) => {
@@ -320,12 +379,25 @@ async fn import<S: Store>(
             Ok(()) => imported += prepared.len() as u64,
             Err(VaultError::Duplicate { .. }) => {
                 // Some are already in the vault (an earlier run): write the rest one by one.
-                for subject in &prepared {
+                for ((subject, input), line) in prepared.iter().zip(chunk).zip(chunk_lines) {
                     match vault
                         .insert_prepared(&access, &args.purpose, std::slice::from_ref(subject))
                         .await
                     {
                         Ok(()) => imported += 1,
+                        Err(VaultError::Duplicate { .. }) if args.update => {
+                            match update(ledger, &access, &args.purpose, input).await {
+                                Ok(()) => updated += 1,
+                                Err(Refused(reason)) => not_updated.push((*line, reason)),
+                                Err(Failed(e)) => {
+                                    bar.abandon();
+                                    output::stderr(&format!(
+                                        "error: {e}\nStopped after {imported} new and {updated} updated subjects; run the same command again to continue."
+                                    ));
+                                    return Outcome::Unreadable;
+                                }
+                            }
+                        }
                         Err(VaultError::Duplicate { .. }) => skipped += 1,
                         Err(e) => {
                             bar.abandon();
@@ -349,11 +421,120 @@ async fn import<S: Store>(
     }
     let seconds = bar.elapsed().as_secs_f64().max(0.001);
     bar.finish_and_clear();
+    let plural = |n: u64| if n == 1 { "" } else { "s" };
+    let existing = if args.update {
+        format!("{updated} already in the vault, updated with this file's values")
+    } else {
+        format!("{skipped} already in the vault, skipped")
+    };
     output::stderr(&format!(
-        "imported {imported} subject{} ({skipped} already in the vault, skipped) for purpose `{}` in {seconds:.1} s ({:.0}/s)",
-        if imported == 1 { "" } else { "s" },
+        "imported {imported} subject{} ({existing}) for purpose `{}` in {seconds:.1} s ({:.0}/s)",
+        plural(imported),
         args.purpose,
-        (imported + skipped) as f64 / seconds
+        (imported + skipped + updated) as f64 / seconds
     ));
+    if skipped > 0 {
+        output::stderr(&format!(
+            "The file's values for the {skipped} {} already in the vault were not written: run the same command with --update to correct them (each correction is audited).",
+            if skipped == 1 { "person" } else { "people" }
+        ));
+    }
+    if !not_updated.is_empty() {
+        for (line, reason) in not_updated.iter().take(MAX_LISTED) {
+            output::stderr(&format!(
+                "{}:{line}: not updated: {reason}",
+                args.file.display()
+            ));
+        }
+        output::stderr(&format!(
+            "{} line{} not updated; the others were written.",
+            not_updated.len(),
+            plural(not_updated.len() as u64)
+        ));
+        return Outcome::Invalid;
+    }
     Outcome::Ok
+}
+
+/// Why a person already in the vault was not updated.
+enum UpdateError {
+    /// This line cannot be written (named, without its values); the import goes on.
+    Refused(String),
+    /// The vault failed; the import stops.
+    Failed(VaultError),
+}
+use UpdateError::{Failed, Refused};
+
+/// Writes a line's values for the person already in the vault (`steward import --update`):
+/// found by any of the line's identities (all of them must name the same person), each field
+/// corrected for `purpose` and each identity they lack added or changed — every change a
+/// `subject.rectify` in the audit trail, and a changed address told as
+/// `steward subject correct` tells it. A line is checked whole before anything of it is
+/// written: one that would change an immutable category writes nothing.
+async fn update<S: Store>(
+    ledger: &steward_core::ledger::Ledger<S>,
+    access: &steward_core::Access,
+    purpose: &str,
+    input: &NewSubjectInput,
+) -> Result<(), UpdateError> {
+    let vault = ledger.vault();
+    let mut found: Vec<(usize, Option<steward_core::SubjectId>)> = Vec::new();
+    for (i, identity) in input.identities.iter().enumerate() {
+        let id = vault.lookup(access, identity, None).await.map_err(Failed)?;
+        found.push((i, id));
+    }
+    let mut ids: Vec<steward_core::SubjectId> = found.iter().filter_map(|(_, id)| *id).collect();
+    ids.dedup();
+    let id = match ids.as_slice() {
+        [id] => *id,
+        [] => {
+            return Err(Refused(
+                "its identity was erased or changed meanwhile".to_owned(),
+            ));
+        }
+        _ => {
+            return Err(Refused(
+                "its identities belong to different people in the vault".to_owned(),
+            ));
+        }
+    };
+    // What the line changes: identities the person lacks or has otherwise, and every field.
+    let mut changes: Vec<(&str, &str)> = input
+        .identities
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !found.iter().any(|(j, known)| j == i && *known == Some(id)))
+        .map(|(_, identity)| (identity.kind().category(), identity.value()))
+        .collect();
+    changes.extend(input.fields.iter().map(|(c, v)| (c.as_str(), v.as_str())));
+    let immutable = &vault.declaration().rights.immutable;
+    if let Some((category, _)) = changes
+        .iter()
+        .find(|(category, _)| immutable.iter().any(|i| i == category))
+    {
+        return Err(Refused(format!(
+            "`{category}` can never be changed (the declaration lists it in [rights] immutable): leave its column empty for people already in the vault; nothing of the line was written"
+        )));
+    }
+    for (category, value) in changes {
+        match ledger
+            .rectify(access, id, category, value, purpose, &FieldSource::Import)
+            .await
+        {
+            Ok(()) => {}
+            Err(steward_core::ledger::ConsentError::Vault(
+                e @ (VaultError::Immutable(_)
+                | VaultError::Denied(_)
+                | VaultError::Duplicate { .. }
+                | VaultError::NotCollected { .. }),
+            )) => {
+                return Err(Refused(format!(
+                    "{e} (the line's earlier columns were written)"
+                )));
+            }
+            Err(steward_core::ledger::ConsentError::Vault(e)) => return Err(Failed(e)),
+            Err(e) => return Err(Refused(e.to_string())),
+        }
+    }
+    Ok(())
 }

@@ -4,6 +4,7 @@ mod admin;
 mod apikey;
 mod audit;
 mod check;
+pub(crate) mod datasets;
 mod erase;
 mod import;
 mod init;
@@ -11,7 +12,7 @@ mod keys;
 mod notice;
 mod request;
 mod ropa;
-mod serve;
+pub(crate) mod serve;
 pub(crate) mod subject;
 mod taxonomy;
 
@@ -37,7 +38,9 @@ pub fn run(cli: &Cli) -> Outcome {
         Command::Subject(command) => subject::run(&cli.global, command),
         Command::Erase(args) => erase::run(&cli.global, args),
         Command::Request(command) => request::run(&cli.global, command),
+        Command::Recipient(command) => request::recipient(&cli.global, command),
         Command::Export(args) => request::export(&cli.global, args),
+        Command::Datasets(command) => datasets::run(&cli.global, command),
         Command::Taxonomy(args) => taxonomy::run(args),
     }
 }

@@ -8,6 +8,9 @@ pub fn run(global: &Global, args: &NoticeArgs) -> Outcome {
         Ok(v) => v,
         Err(outcome) => return outcome,
     };
+    if let Err(outcome) = super::check::refuse_drift(global, &declaration) {
+        return outcome;
+    }
     let notice = steward_policy::notice::build(&declaration);
     let text = match args.format {
         NoticeFormat::Html => notice.to_html(),

@@ -9,7 +9,7 @@ use steward_core::requests::{Intake, RequestError, Requests};
 use steward_core::store::RequestFilter;
 use uuid::Uuid;
 
-use crate::cli::{ExportArgs, Global, RequestCommand};
+use crate::cli::{ExportArgs, Global, RecipientCommand, RequestCommand};
 use crate::vault::{cli_access, with_vault};
 use crate::{Outcome, output};
 
@@ -30,6 +30,95 @@ pub fn run(global: &Global, command: &RequestCommand) -> Outcome {
             }
         })
     })
+}
+
+/// `steward recipient list|secret`.
+pub fn recipient(global: &Global, command: &RecipientCommand) -> Outcome {
+    let (declaration, runtime) = match super::vault_command(global) {
+        Ok(v) => v,
+        Err(outcome) => return outcome,
+    };
+    runtime.block_on(async {
+        with_vault!(global, declaration.clone(), |vault| {
+            match workflow(vault, &declaration, global, "http://127.0.0.1:8080").await {
+                Ok(requests) => match command {
+                    RecipientCommand::List => list_recipients(&requests).await,
+                    RecipientCommand::Secret(a) => {
+                        match requests
+                            .recipient_secret(&cli_access(), &a.id, a.rotate)
+                            .await
+                        {
+                            Ok(shown) => {
+                                output::stderr(&format!(
+                                    "the signing secret of `{}` (generation {}); it is not shown again: hand it to the recipient now",
+                                    shown.recipient, shown.generation
+                                ));
+                                match output::stdout(format!("{}\n", shown.secret).as_bytes()) {
+                                    Ok(()) => Outcome::Ok,
+                                    Err(_) => Outcome::Unreadable,
+                                }
+                            }
+                            Err(RequestError::UnknownRecipient(id)) => {
+                                output::stderr(&format!(
+                                    "error: `{id}` is not a declared recipient; `steward recipient list` shows them"
+                                ));
+                                Outcome::Invalid
+                            }
+                            Err(e) => fail(&e),
+                        }
+                    }
+                },
+                Err(o) => o,
+            }
+        })
+    })
+}
+
+async fn list_recipients<S: Store>(requests: &Requests<S>) -> Outcome {
+    let declaration = requests.ledger().vault().declaration();
+    let mut out = String::new();
+    for p in &declaration.processors {
+        let told = match p.contact.as_deref() {
+            Some(c) if c.starts_with("http://") || c.starts_with("https://") => {
+                let state = requests
+                    .ledger()
+                    .vault()
+                    .store()
+                    .recipient_secret(&p.id)
+                    .await;
+                match state {
+                    Ok(Some(s)) if s.shown_at.is_some() => {
+                        format!("webhook {c} (secret generation {}, shown)", s.generation)
+                    }
+                    Ok(_) => format!(
+                        "webhook {c} (secret not shown yet: steward recipient secret {})",
+                        p.id
+                    ),
+                    Err(e) => {
+                        output::stderr(&format!("error: the database failed: {e}"));
+                        return Outcome::Unreadable;
+                    }
+                }
+            }
+            Some(c) => format!("e-mail {c}"),
+            None => "not told (no `contact`)".to_owned(),
+        };
+        out.push_str(&format!(
+            "{}\t{}\t{}{}\n",
+            p.id,
+            told,
+            p.categories.join(","),
+            if p.categories_from_purposes {
+                " (from its purposes)"
+            } else {
+                ""
+            }
+        ));
+    }
+    match output::stdout(out.as_bytes()) {
+        Ok(()) => Outcome::Ok,
+        Err(_) => Outcome::Unreadable,
+    }
 }
 
 pub fn export(global: &Global, args: &ExportArgs) -> Outcome {
@@ -53,25 +142,16 @@ async fn workflow<S: Store>(
     global: &Global,
     public_url: &str,
 ) -> Result<Requests<S>, Outcome> {
-    let (mailer, _) = super::serve::mailer(global, declaration, None, None).map_err(|e| {
-        output::stderr(&format!("error: {e}"));
-        Outcome::Unreadable
-    })?;
-    let ledger = steward_core::ledger::Ledger::open(
-        Arc::new(vault),
-        mailer,
-        steward_core::ledger::LedgerOptions {
-            public_url: public_url.trim_end_matches('/').to_owned(),
-            unsubscribe_mailto: None,
-        },
-        |_| {},
-    )
-    .await
-    .map_err(|e| {
-        output::stderr(&format!("error: {e}"));
-        Outcome::Unreadable
-    })?;
-    Ok(steward_server::requests::workflow(&Arc::new(ledger)))
+    let ledger = crate::vault::open_ledger(vault, declaration, global, public_url).await?;
+    // A command queues work; the server's job queue delivers it (with its own --webhook-ca).
+    let webhooks = Arc::new(steward_server::requests::HttpNotifier::new());
+    // The operator's own databases join the vault's data in access packages.
+    let sources = super::datasets::connectors(global, declaration).await?;
+    Ok(steward_server::requests::workflow_with(
+        &Arc::new(ledger),
+        &webhooks,
+        &sources,
+    ))
 }
 
 fn fail(e: &RequestError) -> Outcome {
@@ -152,6 +232,13 @@ async fn request<S: Store>(requests: &Requests<S>, command: &RequestCommand) -> 
                 }
             }
             match requests.list(&access, filter, a.overdue, 1000).await {
+                Ok(views) if a.ids => {
+                    let out: String = views.iter().map(|v| format!("{}\n", v.id)).collect();
+                    Ok(match output::stdout(out.as_bytes()) {
+                        Ok(()) => Outcome::Ok,
+                        Err(_) => Outcome::Unreadable,
+                    })
+                }
                 Ok(views) => {
                     let mut out = format!(
                         "{:<36}  {:<18}  {:<21}  {:<10}  overdue\n",
@@ -167,7 +254,11 @@ async fn request<S: Store>(requests: &Requests<S>, command: &RequestCommand) -> 
                             if v.overdue { "OVERDUE" } else { "" }
                         ));
                     }
-                    out.push_str(&format!("{} requests\n", views.len()));
+                    out.push_str(&format!(
+                        "{} request{}\n",
+                        views.len(),
+                        if views.len() == 1 { "" } else { "s" }
+                    ));
                     Ok(match output::stdout(out.as_bytes()) {
                         Ok(()) => Outcome::Ok,
                         Err(_) => Outcome::Unreadable,
@@ -177,7 +268,11 @@ async fn request<S: Store>(requests: &Requests<S>, command: &RequestCommand) -> 
             }
         }
         RequestCommand::Show(a) => match id(&a.id) {
-            Ok(i) => requests.get(&access, i).await.map(|(v, _)| print(&v)),
+            Ok(i) => requests.get(&access, i).await.map(|(view, jobs)| {
+                let mut shown = serde_json::to_value(&view).unwrap_or_default();
+                shown["jobs"] = serde_json::to_value(&jobs).unwrap_or_default();
+                print(&shown)
+            }),
             Err(o) => return o,
         },
         RequestCommand::Approve(a) => match id(&a.id) {
@@ -209,20 +304,32 @@ async fn export_to<S: Store>(
 ) -> Outcome {
     let access = cli_access();
     let subject = match requests.subject_of(&access, &args.email).await {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            output::stderr("error: no subject has this e-mail address; nothing to export");
-            return Outcome::Invalid;
-        }
+        Ok(s) => s,
         Err(e) => return fail(&e),
     };
-    let data = match requests.gather(&access, None, Some(subject)).await {
+    if subject.is_none() && declaration.datasets.iter().all(|d| d.manifest.is_none()) {
+        output::stderr("error: no subject has this e-mail address; nothing to export");
+        return Outcome::Invalid;
+    }
+    // The operator's own databases are searched by the address too: a person they hold may
+    // not be in the vault at all.
+    let verified =
+        match steward_core::Identity::parse(steward_core::IdentityKind::Email, &args.email) {
+            Ok(i) => vec![("email".to_owned(), i.value().to_owned())],
+            Err(e) => {
+                output::stderr(&format!("error: {e}"));
+                return Outcome::Invalid;
+            }
+        };
+    let data = match requests.gather(&access, None, subject, &verified).await {
         Ok(d) => d,
         Err(e) => return fail(&e),
     };
     // Written next to the target and renamed, so a failed export leaves no partial file.
+    // It holds personal data: readable by its owner only.
     let tmp = args.output.with_extension("zip.partial");
-    let written = std::fs::File::create(&tmp)
+    let _ = std::fs::remove_file(&tmp);
+    let written = steward_core::files::create_private(&tmp)
         .map_err(|e| e.to_string())
         .and_then(|f| {
             steward_export::write_package(std::io::BufWriter::new(f), declaration, &data)
@@ -234,9 +341,10 @@ async fn export_to<S: Store>(
     match written {
         Ok(()) => {
             output::stderr(&format!(
-                "wrote {} ({} fields, {} consent events); it holds personal data: hand it over securely",
+                "wrote {} ({} fields, {} kept under a legal hold, {} consent events); it holds personal data: hand it over securely",
                 args.output.display(),
                 data.fields.len(),
+                data.held.len(),
                 data.consent.as_ref().map_or(0, |c| c.events.len())
             ));
             Outcome::Ok

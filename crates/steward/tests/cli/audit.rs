@@ -20,7 +20,10 @@ enum Backend {
 impl Backend {
     fn postgres() -> Option<Self> {
         let Ok(admin) = std::env::var("STEWARD_TEST_POSTGRES") else {
-            eprintln!("SKIPPED: PostgreSQL audit test — set STEWARD_TEST_POSTGRES to run it");
+            steward_core::conformance::skipped(
+                "PostgreSQL",
+                "set STEWARD_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/postgres",
+            );
             return None;
         };
         let name = format!(

@@ -28,7 +28,15 @@ fn an_operator_takes_in_lists_shows_denies_and_extends_requests() {
     let d = dir.path();
     people(d);
 
-    // Vouching is a verification method the declaration must offer.
+    // Vouching is a verification method the declaration must offer (the starter does).
+    let starter = std::fs::read_to_string(d.join("privacy.toml")).unwrap();
+    let offered = "verification = [\"email-link\", \"account\"]";
+    assert!(starter.contains(offered));
+    std::fs::write(
+        d.join("privacy.toml"),
+        starter.replace(offered, "verification = [\"email-link\"]"),
+    )
+    .unwrap();
     let refused = run(
         d,
         &[
@@ -43,7 +51,8 @@ fn an_operator_takes_in_lists_shows_denies_and_extends_requests() {
     );
     assert_eq!(code(&refused), 1);
     assert!(
-        stderr(&refused).contains("verification by `account` is not offered"),
+        stderr(&refused).contains("verification by `account` is not offered")
+            && stderr(&refused).contains("add \"account\" to `verification` in [rights]"),
         "{}",
         stderr(&refused)
     );
@@ -110,7 +119,7 @@ fn an_operator_takes_in_lists_shows_denies_and_extends_requests() {
     );
     let only = stdout(&run(d, &["request", "list", "--kind", "erasure"]));
     assert!(
-        only.contains(&erasure_id) && only.contains("1 requests"),
+        only.contains(&erasure_id) && only.contains("1 request\n"),
         "{only}"
     );
     let overdue = stdout(&run(d, &["request", "list", "--overdue"]));

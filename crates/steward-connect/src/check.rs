@@ -1,0 +1,172 @@
+//! `steward datasets check`: a manifest against the declaration it serves and against the live
+//! schema of its database. Every finding names its place and the fix.
+
+use steward_policy::Declaration;
+use steward_policy::taxonomy::covers;
+
+use crate::manifest::{FieldErase, Manifest, TableErase};
+use crate::source::Source;
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// An error stops the manifest from being used.
+    pub error: bool,
+    /// Where and what, and the fix.
+    pub message: String,
+}
+
+fn error(message: String) -> Finding {
+    Finding {
+        error: true,
+        message,
+    }
+}
+
+/// The manifest against the declaration: each table's purpose is declared and collects the
+/// categories its fields name, and each legal hold it keeps data under is declared.
+pub fn against_declaration(manifest: &Manifest, declaration: &Declaration) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for t in &manifest.tables {
+        let at = format!("table `{}`", t.name);
+        let Some(purpose) = declaration.purpose(&t.purpose) else {
+            let ids: Vec<&str> = declaration.purposes.iter().map(|p| p.id.as_str()).collect();
+            out.push(error(format!(
+                "{at}: purpose `{}` is not declared (declared: {})",
+                t.purpose,
+                ids.join(", ")
+            )));
+            continue;
+        };
+        for f in &t.fields {
+            if !purpose.categories.iter().any(|c| covers(c, &f.category)) {
+                out.push(error(format!(
+                    "{at}: `{}` holds {}, which purpose `{}` does not collect: add it to the purpose's categories, or name the purpose that does",
+                    f.name, f.category, purpose.id
+                )));
+            }
+        }
+        let keeps = t.erase == TableErase::Keep
+            || t.fields.iter().any(|f| f.action() == Ok(FieldErase::Keep));
+        if keeps && let Some(hold) = &t.hold {
+            match declaration.purpose(hold) {
+                Some(p) if p.legal_hold.is_some() => {}
+                Some(_) => out.push(error(format!(
+                    "{at}: hold = \"{hold}\" names a purpose with no legal hold: declare its [purposes.legal_hold] reason, or erase the data"
+                ))),
+                None => out.push(error(format!(
+                    "{at}: hold = \"{hold}\" is not a declared purpose"
+                ))),
+            }
+        }
+    }
+    out
+}
+
+/// The manifest against the live schema: every table and column exists, and a field set to
+/// NULL on erasure may hold NULL.
+pub fn against_schema(manifest: &Manifest, source: &Source) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for t in &manifest.tables {
+        let at = format!("table `{}`", t.name);
+        let Some(columns) = source.schema.get(t.db_table()) else {
+            let near = steward_policy::suggest::nearest(
+                t.db_table(),
+                source.schema.keys().map(String::as_str),
+            )
+            .map(|n| format!(" — did you mean `{n}`?"))
+            .unwrap_or_default();
+            out.push(error(format!(
+                "{at}: `{}` is not in the database{near}",
+                t.db_table()
+            )));
+            continue;
+        };
+        let mut named: Vec<&String> = t
+            .primary_key
+            .iter()
+            .chain(t.fields.iter().map(|f| &f.name))
+            .chain(t.owns.iter().map(|o| &o.column))
+            .collect();
+        if let Some(only) = &t.only {
+            named.push(&only.column);
+        }
+        named.extend(t.context.iter());
+        for c in named {
+            if !columns.contains_key(c) {
+                let near = steward_policy::suggest::nearest(c, columns.keys().map(String::as_str))
+                    .map(|n| format!(" — did you mean `{n}`?"))
+                    .unwrap_or_default();
+                out.push(error(format!(
+                    "{at}: column `{c}` is not in the table{near}"
+                )));
+            }
+        }
+        for f in &t.fields {
+            let (Some(column), TableErase::Fields) = (columns.get(&f.name), t.erase) else {
+                continue;
+            };
+            // What erasure writes must fit the column, or it fails only when a person asks.
+            let numeric = [
+                "tinyint",
+                "smallint",
+                "mediumint",
+                "int",
+                "integer",
+                "bigint",
+                "decimal",
+                "numeric",
+                "real",
+                "double",
+                "double precision",
+                "float",
+            ]
+            .contains(&column.kind.as_str());
+            let written = match f.action() {
+                Ok(FieldErase::Replace(text)) => Some(text),
+                Ok(FieldErase::Hash) => Some("0".repeat(64)),
+                _ => None,
+            };
+            if let Some(text) = &written {
+                if numeric && text.parse::<f64>().is_err() {
+                    out.push(error(format!(
+                        "{at}: `{}` is a number ({}), so erasure cannot write `{text}` there: write erase = \"replace:0\" or null",
+                        f.name, column.kind
+                    )));
+                } else if let Some(max) = column.max_length
+                    && text.chars().count() as u64 > max
+                {
+                    out.push(error(format!(
+                        "{at}: `{}` holds at most {max} characters, so erasure cannot write {} there: a shorter replacement, or null",
+                        f.name,
+                        if matches!(f.action(), Ok(FieldErase::Hash)) { "a 64-character hash".to_owned() } else { format!("`{text}`") }
+                    )));
+                }
+            }
+            if f.action() == Ok(FieldErase::Null) && !column.nullable {
+                out.push(error(format!(
+                    "{at}: `{}` may not hold NULL, so erasure cannot empty it that way: write erase = \"replace:\" (an empty text) or another replacement",
+                    f.name
+                )));
+            }
+        }
+        for o in &t.owns {
+            let target = manifest
+                .table(&o.table)
+                .map_or(o.table.as_str(), |t| t.db_table());
+            match source.schema.get(target) {
+                Some(target) if !target.contains_key(&o.to) => out.push(error(format!(
+                    "{at}: owns `{}`.`{}`, a column not in that table",
+                    o.table, o.to
+                ))),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// Whether any finding is an error.
+pub fn has_errors(findings: &[Finding]) -> bool {
+    findings.iter().any(|f| f.error)
+}

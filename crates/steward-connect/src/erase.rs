@@ -1,0 +1,284 @@
+//! Erasing what was found of a person in one dataset, as its manifest says: in one
+//! transaction, tables that are owned before their owners, every row by its primary key.
+//!
+//! An erasure is complete only when every targeted row was changed or deleted, or is reported
+//! held with the legal hold that keeps it. A row that changed or vanished since it was read,
+//! or a statement the database refuses, fails the whole erasure — nothing is written — naming
+//! the table and field.
+
+use hmac::{KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::find::Found;
+use crate::manifest::{FieldErase, Manifest, Table, TableErase};
+use crate::source::{Source, SourceError, cause};
+
+/// What erasure did (or, dry, would do) to one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableOutcome {
+    /// The table.
+    pub table: String,
+    /// Rows deleted.
+    pub deleted: u64,
+    /// Rows whose fields were changed.
+    pub changed: u64,
+    /// Fields kept, each with the legal hold's purpose that keeps it.
+    pub held: Vec<(String, String)>,
+    /// The statements run (or to run), with `?` for each value.
+    pub statements: Vec<String>,
+}
+
+/// What erasure did to a dataset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Erasure {
+    /// Per table, owned tables first.
+    pub tables: Vec<TableOutcome>,
+    /// Whether nothing was written (`--dry-run`).
+    pub dry: bool,
+}
+
+/// A statement and its values.
+struct Step {
+    sql: String,
+    binds: Vec<Option<String>>,
+    what: String,
+}
+
+/// Erases `found` in `source` as `manifest` says; with `dry`, only says what it would do.
+/// `hash_key` keys the `hash` action (a person's value hashes the same in every table, and
+/// cannot be reversed without the key).
+///
+/// # Errors
+/// [`SourceError::Query`] naming the table and field, with nothing written, when a statement
+/// fails or a row changed since it was read.
+pub async fn erase(
+    manifest: &Manifest,
+    source: &Source,
+    found: &Found,
+    hash_key: &[u8; 32],
+    dry: bool,
+) -> Result<Erasure, SourceError> {
+    let failed = |cause: String| SourceError::Query {
+        dataset: manifest.dataset.name.clone(),
+        cause,
+    };
+    let mut plan: Vec<(TableOutcome, Vec<Step>)> = Vec::new();
+    for name in &erase_order(manifest, found) {
+        let (Some(table), Some(rows)) = (manifest.table(name), found.tables.get(name)) else {
+            continue;
+        };
+        plan.push(plan_table(source, table, rows, hash_key).map_err(failed)?);
+    }
+    let mut outcome = Erasure {
+        tables: Vec::new(),
+        dry,
+    };
+    if dry {
+        outcome.tables = plan.into_iter().map(|(t, _)| t).collect();
+        return Ok(outcome);
+    }
+    let mut tx = source.pool.begin().await.map_err(|e| failed(cause(&e)))?;
+    let written: Result<Vec<TableOutcome>, SourceError> = async {
+        let mut done_tables = Vec::new();
+        for (table, steps) in plan {
+            for step in steps {
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(step.sql));
+                for b in step.binds {
+                    query = query.bind(b);
+                }
+                let done = query
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| failed(format!("{}: {}", step.what, cause(&e))))?;
+                if done.rows_affected() != 1 {
+                    return Err(failed(format!(
+                        "{}: the row changed or went since it was read; nothing was erased, try again",
+                        step.what
+                    )));
+                }
+            }
+            done_tables.push(table);
+        }
+        Ok(done_tables)
+    }
+    .await;
+    match written {
+        Ok(tables) => {
+            tx.commit().await.map_err(|e| failed(cause(&e)))?;
+            outcome.tables = tables;
+            Ok(outcome)
+        }
+        Err(e) => {
+            // Rolled back now, not when the pool next uses the connection: until then the
+            // database would hold the rows' locks (and every DDL on the tables would wait).
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+/// The statements that erase `rows` of `table`.
+fn plan_table(
+    source: &Source,
+    table: &Table,
+    rows: &crate::find::Rows,
+    hash_key: &[u8; 32],
+) -> Result<(TableOutcome, Vec<Step>), String> {
+    let d = source.dialect;
+    let mut outcome = TableOutcome {
+        table: table.name.clone(),
+        deleted: 0,
+        changed: 0,
+        held: Vec::new(),
+        statements: Vec::new(),
+    };
+    let mut steps = Vec::new();
+    let keys: Vec<(usize, &String)> = table
+        .primary_key
+        .iter()
+        .filter_map(|k| rows.index(k).map(|i| (i, k)))
+        .collect();
+    if keys.len() != table.primary_key.len() {
+        return Err(format!("`{}`: its primary key was not read", table.name));
+    }
+    let hold = table.hold.clone().unwrap_or_default();
+    match table.erase {
+        TableErase::Keep => {
+            outcome.held = table
+                .fields
+                .iter()
+                .map(|f| (f.name.clone(), hold.clone()))
+                .collect();
+            return Ok((outcome, steps));
+        }
+        TableErase::Delete => {
+            for row in &rows.rows {
+                let mut binds = Vec::new();
+                let filter = row_filter(source, table, &keys, rows, row, &mut binds);
+                let sql = format!("DELETE FROM {} WHERE {filter}", d.quote(table.db_table()));
+                outcome.statements.push(sql.clone());
+                steps.push(Step {
+                    sql,
+                    binds,
+                    what: format!("deleting from `{}`", table.name),
+                });
+                outcome.deleted += 1;
+            }
+        }
+        TableErase::Fields => {
+            let mut changes = Vec::new();
+            for field in &table.fields {
+                match field.action()? {
+                    FieldErase::Keep => outcome.held.push((field.name.clone(), hold.clone())),
+                    FieldErase::Unlinked => outcome.held.push((
+                        field.name.clone(),
+                        "unlinked: the row no longer names the person".to_owned(),
+                    )),
+                    action => changes.push((field, action)),
+                }
+            }
+            if changes.is_empty() {
+                return Ok((outcome, steps));
+            }
+            for row in &rows.rows {
+                let mut binds = Vec::new();
+                let mut set = Vec::new();
+                for (field, action) in &changes {
+                    let cast = source.cast_type(table.db_table(), &field.name);
+                    match action {
+                        FieldErase::Null => set.push(format!("{} = NULL", d.quote(&field.name))),
+                        FieldErase::Replace(text) => {
+                            binds.push(Some(text.clone()));
+                            let p = d.param(binds.len(), &cast);
+                            set.push(format!("{} = {p}", d.quote(&field.name)));
+                        }
+                        FieldErase::Hash => {
+                            let value = rows.index(&field.name).and_then(|i| row[i].clone());
+                            binds.push(value.map(|v| keyed_hash(hash_key, &v)));
+                            let p = d.param(binds.len(), &cast);
+                            set.push(format!("{} = {p}", d.quote(&field.name)));
+                        }
+                        FieldErase::Keep | FieldErase::Unlinked => {}
+                    }
+                }
+                let filter = row_filter(source, table, &keys, rows, row, &mut binds);
+                let sql = format!(
+                    "UPDATE {} SET {} WHERE {filter}",
+                    d.quote(table.db_table()),
+                    set.join(", ")
+                );
+                outcome.statements.push(sql.clone());
+                let fields: Vec<&str> = changes.iter().map(|(f, _)| f.name.as_str()).collect();
+                steps.push(Step {
+                    sql,
+                    binds,
+                    what: format!("changing `{}` in `{}`", fields.join("`, `"), table.name),
+                });
+                outcome.changed += 1;
+            }
+        }
+    }
+    outcome.statements.dedup();
+    Ok((outcome, steps))
+}
+
+/// The filter of a statement touching `row`, its values appended to `binds` (numbered after
+/// those already there): its primary key, and every column read still holding what was read —
+/// a row changed since (re-pointed to another person, its address changed) is not touched,
+/// and the erasure fails.
+fn row_filter(
+    source: &Source,
+    table: &Table,
+    keys: &[(usize, &String)],
+    rows: &crate::find::Rows,
+    row: &[Option<String>],
+    binds: &mut Vec<Option<String>>,
+) -> String {
+    let d = source.dialect;
+    let mut filter = Vec::new();
+    for (i, k) in keys {
+        binds.push(row[*i].clone());
+        let cast = source.cast_type(table.db_table(), k);
+        filter.push(format!("{} = {}", d.quote(k), d.param(binds.len(), &cast)));
+    }
+    for (i, column) in rows.columns.iter().enumerate() {
+        binds.push(row[i].clone());
+        filter.push(d.same(column, binds.len()));
+    }
+    filter.join(" AND ")
+}
+
+/// The tables of `found` in the order they are erased: a table before every table that owns
+/// it (rows that point at an owner go first), whichever way each was reached.
+fn erase_order(manifest: &Manifest, found: &Found) -> Vec<String> {
+    let mut left: Vec<&String> = found.order.iter().collect();
+    let mut out = Vec::new();
+    while !left.is_empty() {
+        // A table none of whose owned tables is still to be erased.
+        let ready = left.iter().position(|name| {
+            manifest.table(name).is_none_or(|t| {
+                !t.owns
+                    .iter()
+                    .any(|o| o.table != **name && left.iter().any(|l| **l == o.table))
+            })
+        });
+        // A cycle: the latest reached goes first.
+        let i = ready.unwrap_or(left.len() - 1);
+        out.push(left.remove(i).clone());
+    }
+    out
+}
+
+/// HMAC-SHA256 of `value` under `key`, in hex: the same person's value hashes alike in every
+/// table, and nobody without the key can test a guess.
+pub fn keyed_hash(key: &[u8; 32], value: &str) -> String {
+    let Ok(mut mac) = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key) else {
+        return String::new();
+    };
+    mac.update(value.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -1,0 +1,295 @@
+//! Finding a person's rows: from their identities, through the tables that hold them, along
+//! the references the manifest declares (`owns`), until no new row turns up. A reference cycle
+//! ends there; each table is read in batches of bound parameters.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sqlx::Row;
+
+use crate::manifest::{Manifest, Table};
+use crate::source::{Source, SourceError, cause};
+
+/// The forms an e-mail address may be stored in: as given, and with its domain in the other
+/// of Unicode and ASCII (punycode), each in lower case.
+pub fn email_forms(email: &str) -> Vec<String> {
+    let email = email.to_lowercase();
+    let mut out = vec![email.clone()];
+    if let Some((local, domain)) = email.rsplit_once('@') {
+        let other = if domain.is_ascii() {
+            idna::domain_to_unicode(domain).0
+        } else {
+            idna::domain_to_ascii(domain).unwrap_or_default()
+        };
+        if !other.is_empty() && other != domain {
+            out.push(format!("{local}@{}", other.to_lowercase()));
+        }
+    }
+    out
+}
+
+/// Parameters per statement (every backend takes far more).
+const BATCH: usize = 500;
+
+/// The rows found in one table: the columns read (primary key, personal fields, the columns
+/// references start from), each row's values as text (`None` for NULL).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rows {
+    /// The columns, in order.
+    pub columns: Vec<String>,
+    /// The rows, in the order found.
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+impl Rows {
+    /// The index of `column`.
+    pub fn index(&self, column: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == column)
+    }
+
+    /// The values of `column`, each once, without NULLs.
+    pub fn values(&self, column: &str) -> Vec<String> {
+        let Some(i) = self.index(column) else {
+            return Vec::new();
+        };
+        let set: BTreeSet<&String> = self.rows.iter().filter_map(|r| r[i].as_ref()).collect();
+        set.into_iter().cloned().collect()
+    }
+}
+
+/// Everything found of one person in one dataset, table by table, in the order reached.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    /// Tables in the order they were reached (owners before what they own).
+    pub order: Vec<String>,
+    /// The rows of each.
+    pub tables: BTreeMap<String, Rows>,
+}
+
+impl Found {
+    /// How many rows in all.
+    pub fn count(&self) -> usize {
+        self.tables.values().map(|t| t.rows.len()).sum()
+    }
+}
+
+/// The columns read of `table`: primary key, context, fields, reference columns, each once.
+pub(crate) fn columns(table: &Table) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in table
+        .primary_key
+        .iter()
+        .chain(table.context.iter())
+        .chain(table.fields.iter().map(|f| &f.name))
+        .chain(table.owns.iter().map(|o| &o.column))
+    {
+        if !out.contains(c) {
+            out.push(c.clone());
+        }
+    }
+    out
+}
+
+/// Finds the rows of `identities` (kind, value as the vault normalised it) in `source`,
+/// as `manifest` describes it.
+///
+/// # Errors
+/// [`SourceError::Query`] when a statement fails (the database went away): nothing is
+/// reported found that was not read.
+pub async fn find(
+    manifest: &Manifest,
+    source: &Source,
+    identities: &[(String, String)],
+) -> Result<Found, SourceError> {
+    let mut found = Found::default();
+    let mut seen: BTreeMap<String, BTreeSet<Vec<Option<String>>>> = BTreeMap::new();
+    // 1. The tables that hold an identity.
+    let mut queue: Vec<(String, Vec<Vec<Option<String>>>)> = Vec::new();
+    for table in &manifest.tables {
+        for field in table.fields.iter().filter(|f| f.identity.is_some()) {
+            let kind = field.identity.as_deref().unwrap_or_default();
+            let mut values: Vec<String> = Vec::new();
+            for (_, v) in identities.iter().filter(|(k, _)| k == kind) {
+                if kind == "email" {
+                    // As the operator's column may store it: the domain in Unicode or in
+                    // ASCII (punycode), whichever the vault normalised it to.
+                    for form in email_forms(v) {
+                        if !values.contains(&form) {
+                            values.push(form);
+                        }
+                    }
+                } else if !values.contains(v) {
+                    values.push(v.clone());
+                }
+            }
+            if values.is_empty() {
+                continue;
+            }
+            let rows = read(
+                manifest,
+                source,
+                table,
+                &field.name,
+                kind == "email",
+                &values,
+            )
+            .await?;
+            let new = remember(&mut found, &mut seen, table, rows);
+            if !new.is_empty() {
+                queue.push((table.name.clone(), new));
+            }
+        }
+    }
+    // 2. What those rows own, and what that owns, until nothing new turns up.
+    while let Some((name, rows)) = queue.pop() {
+        let Some(owner) = manifest.table(&name) else {
+            continue;
+        };
+        let cols = columns(owner);
+        for owns in &owner.owns {
+            let Some(i) = cols.iter().position(|c| c == &owns.column) else {
+                continue;
+            };
+            let values: BTreeSet<String> = rows.iter().filter_map(|r| r[i].clone()).collect();
+            let Some(owned) = manifest.table(&owns.table) else {
+                continue;
+            };
+            if values.is_empty() {
+                continue;
+            }
+            let values: Vec<String> = values.into_iter().collect();
+            let read_rows = read(manifest, source, owned, &owns.to, false, &values).await?;
+            let new = remember(&mut found, &mut seen, owned, read_rows);
+            if !new.is_empty() {
+                queue.push((owned.name.clone(), new));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Adds `rows` of `table` not seen before; returns those.
+fn remember(
+    found: &mut Found,
+    seen: &mut BTreeMap<String, BTreeSet<Vec<Option<String>>>>,
+    table: &Table,
+    rows: Vec<Vec<Option<String>>>,
+) -> Vec<Vec<Option<String>>> {
+    let cols = columns(table);
+    let keys: Vec<usize> = table
+        .primary_key
+        .iter()
+        .filter_map(|k| cols.iter().position(|c| c == k))
+        .collect();
+    let known = seen.entry(table.name.clone()).or_default();
+    let mut new = Vec::new();
+    for row in rows {
+        let key: Vec<Option<String>> = keys.iter().map(|&i| row[i].clone()).collect();
+        if known.insert(key) {
+            new.push(row);
+        }
+    }
+    if !new.is_empty() {
+        if !found.order.contains(&table.name) {
+            found.order.push(table.name.clone());
+        }
+        let entry = found
+            .tables
+            .entry(table.name.clone())
+            .or_insert_with(|| Rows {
+                columns: cols.clone(),
+                rows: Vec::new(),
+            });
+        entry.rows.extend(new.iter().cloned());
+    }
+    new
+}
+
+/// The rows of `table` whose `column` holds one of `values` (compared in lower case when
+/// `lower`), restricted by the table's `only`, in batches.
+async fn read(
+    manifest: &Manifest,
+    source: &Source,
+    table: &Table,
+    column: &str,
+    lower: bool,
+    values: &[String],
+) -> Result<Vec<Vec<Option<String>>>, SourceError> {
+    let d = source.dialect;
+    let cols = columns(table);
+    // The column compared is read too: the database narrows (its collation may equate "ä" and
+    // "a", MariaDB may convert a text to the number 0), and the rows are then kept only where
+    // its value is exactly one of those sought.
+    let mut select: Vec<String> = cols.iter().map(|c| d.as_text(c)).collect();
+    select.push(d.as_text(column));
+    let wanted: BTreeSet<String> = values
+        .iter()
+        .map(|v| if lower { v.to_lowercase() } else { v.clone() })
+        .collect();
+    let mut out = Vec::new();
+    for chunk in values.chunks(BATCH) {
+        let mut n = 0;
+        let mut next = |column_type: &str| {
+            n += 1;
+            d.param(n, column_type)
+        };
+        let target = if lower {
+            d.lower(column)
+        } else {
+            d.quote(column)
+        };
+        let cast = if lower {
+            String::new()
+        } else {
+            source.cast_type(table.db_table(), column)
+        };
+        let list: Vec<String> = chunk.iter().map(|_| next(&cast)).collect();
+        let mut sql = format!(
+            "SELECT {} FROM {} WHERE {target} IN ({})",
+            select.join(", "),
+            d.quote(table.db_table()),
+            list.join(", ")
+        );
+        let mut binds: Vec<String> = chunk.to_vec();
+        if let Some(only) = &table.only {
+            let cast = source.cast_type(table.db_table(), &only.column);
+            let list: Vec<String> = only.values.iter().map(|_| next(&cast)).collect();
+            let quoted = d.quote(&only.column);
+            if only.except {
+                // The rest: what holds none of the values, a NULL included.
+                sql.push_str(&format!(
+                    " AND ({quoted} NOT IN ({}) OR {quoted} IS NULL)",
+                    list.join(", ")
+                ));
+            } else {
+                sql.push_str(&format!(" AND {quoted} IN ({})", list.join(", ")));
+            }
+            binds.extend(only.values.iter().cloned());
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for b in binds {
+            query = query.bind(b);
+        }
+        let rows = query
+            .fetch_all(&source.pool)
+            .await
+            .map_err(|e| SourceError::Query {
+                dataset: manifest.dataset.name.clone(),
+                cause: format!("reading `{}`: {}", table.name, cause(&e)),
+            })?;
+        for row in rows {
+            let matched: Option<String> =
+                row.try_get::<Option<String>, _>(cols.len()).ok().flatten();
+            let exact =
+                matched.is_some_and(|m| wanted.contains(&if lower { m.to_lowercase() } else { m }));
+            if !exact {
+                continue;
+            }
+            out.push(
+                (0..cols.len())
+                    .map(|i| row.try_get::<Option<String>, _>(i).ok().flatten())
+                    .collect(),
+            );
+        }
+    }
+    Ok(out)
+}

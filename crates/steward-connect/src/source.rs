@@ -1,0 +1,310 @@
+//! A connection to one of the operator's databases, in its own SQL dialect, and what its live
+//! schema holds.
+//!
+//! Values are never spliced into SQL: every value is a bound parameter. Table and column names
+//! come from the manifest, are checked to be plain identifiers there, are checked against the
+//! live schema here, and are always quoted.
+
+use std::collections::BTreeMap;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+/// The SQL dialects Steward reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// PostgreSQL.
+    Postgres,
+    /// MariaDB or MySQL.
+    MySql,
+    /// SQLite.
+    Sqlite,
+}
+
+impl Dialect {
+    /// The dialect of a connection URL (`postgres://`, `postgresql://`, `mysql://`,
+    /// `mariadb://`, `sqlite:`).
+    ///
+    /// # Errors
+    /// Any other scheme, named with the ones there are (never the URL itself).
+    pub fn of(url: &str) -> Result<Self, String> {
+        let (scheme, rest) = url.split_once(':').unwrap_or(("", ""));
+        let form = "a connection URL is SCHEME://USER:PASSWORD@HOST:PORT/DATABASE with the scheme postgres, mysql (or mariadb), or sqlite:PATH";
+        let dialect = match scheme {
+            "postgres" | "postgresql" => Self::Postgres,
+            "mysql" | "mariadb" => Self::MySql,
+            "sqlite" => Self::Sqlite,
+            // Never echoed: what stands there may be a password.
+            _ => return Err(format!("{form}; this one's scheme is none of those")),
+        };
+        if dialect != Self::Sqlite && !rest.starts_with("//") {
+            return Err(format!("{form}; this one has no `//` after its scheme"));
+        }
+        Ok(dialect)
+    }
+
+    /// `name` quoted as an identifier.
+    pub fn quote(self, name: &str) -> String {
+        match self {
+            Self::MySql => format!("`{}`", name.replace('`', "``")),
+            Self::Postgres | Self::Sqlite => format!("\"{}\"", name.replace('"', "\"\"")),
+        }
+    }
+
+    /// The `n`th (from 1) parameter, compared with a column of type `column_type`.
+    pub fn param(self, n: usize, column_type: &str) -> String {
+        match self {
+            // PostgreSQL compares a text parameter with a number only when told its type.
+            Self::Postgres if !column_type.is_empty() => format!("CAST(${n} AS {column_type})"),
+            Self::Postgres => format!("${n}"),
+            Self::MySql | Self::Sqlite => "?".to_owned(),
+        }
+    }
+
+    /// A column read as text, whatever its type.
+    pub fn as_text(self, column: &str) -> String {
+        match self {
+            Self::MySql => format!("CAST({} AS CHAR)", self.quote(column)),
+            Self::Postgres | Self::Sqlite => format!("CAST({} AS TEXT)", self.quote(column)),
+        }
+    }
+
+    /// `column` still holding the text read of it (NULL-safe, byte for byte): the `n`th
+    /// parameter. An erasure's statements carry one per column read, so that a row changed
+    /// since it was read is left alone, and the erasure fails.
+    pub fn same(self, column: &str, n: usize) -> String {
+        let q = self.quote(column);
+        match self {
+            Self::MySql => format!("CAST({q} AS BINARY) <=> CAST(? AS BINARY)"),
+            Self::Postgres => format!("CAST({q} AS TEXT) IS NOT DISTINCT FROM ${n}"),
+            Self::Sqlite => format!("CAST({q} AS TEXT) IS ?"),
+        }
+    }
+
+    /// A text column compared without regard to case (e-mail addresses).
+    pub fn lower(self, column: &str) -> String {
+        format!("LOWER({})", self.quote(column))
+    }
+}
+
+/// An open connection to a dataset.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The pool.
+    pub pool: AnyPool,
+    /// Its dialect.
+    pub dialect: Dialect,
+    /// Its tables: table → column → what the database says of it.
+    pub schema: BTreeMap<String, BTreeMap<String, Column>>,
+}
+
+/// A column of the live schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// Its type, in lower case, as the database names it (`bigint`, `varchar`, `text` …).
+    pub kind: String,
+    /// Whether it may hold NULL.
+    pub nullable: bool,
+    /// The most characters it holds, for a text column with a limit.
+    pub max_length: Option<u64>,
+}
+
+/// Why a database could not be used. Never holds the connection URL or a row's values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    /// It could not be reached.
+    #[error("dataset `{dataset}`: cannot connect: {cause}")]
+    Connect {
+        /// The dataset.
+        dataset: String,
+        /// Why, without the URL.
+        cause: String,
+    },
+    /// A statement failed.
+    #[error("dataset `{dataset}`: {cause}")]
+    Query {
+        /// The dataset.
+        dataset: String,
+        /// Why.
+        cause: String,
+    },
+}
+
+/// The text of a database error without anything that could quote a value: its kind only
+/// where the driver's message may repeat what was sent.
+pub(crate) fn cause(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| format!(" ({c})")).unwrap_or_default();
+            let message = db.message().lines().next().unwrap_or_default();
+            format!(
+                "the database refused a statement{code}: {}",
+                unquoted(message)
+            )
+        }
+        sqlx::Error::PoolTimedOut => "no connection within the time allowed".to_owned(),
+        sqlx::Error::Io(io) => format!("the connection failed: {}", io.kind()),
+        sqlx::Error::Tls(_) => "the TLS handshake failed".to_owned(),
+        other => other
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    }
+}
+
+/// `text` with what it quotes left out (`invalid input for type bigint: "…"`): a database's
+/// message quotes the value it refused, or the database name it could not find, which may be
+/// a row's value or a secret.
+fn unquoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut quote: Option<char> = None;
+    for c in text.chars() {
+        match quote {
+            Some(q) if c == q => {
+                out.push(c);
+                quote = None;
+            }
+            Some(_) => {}
+            None if c == '\'' || c == '"' => {
+                out.push(c);
+                out.push('…');
+                quote = Some(c);
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+impl Source {
+    /// Connects to `url` for dataset `name` and reads its schema.
+    ///
+    /// # Errors
+    /// [`SourceError::Connect`] when it cannot be reached or its schema read.
+    pub async fn connect(name: &str, url: &str) -> Result<Self, SourceError> {
+        sqlx::any::install_default_drivers();
+        let failed = |cause: String| SourceError::Connect {
+            dataset: name.to_owned(),
+            cause,
+        };
+        let dialect = Dialect::of(url).map_err(failed)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(|e| failed(cause(&e)))?;
+        let query = match dialect {
+            Dialect::Postgres => {
+                "SELECT CAST(table_name AS TEXT), CAST(column_name AS TEXT), CAST(data_type AS TEXT), CAST(is_nullable AS TEXT), CAST(character_maximum_length AS TEXT) FROM information_schema.columns WHERE table_schema = current_schema()"
+            }
+            Dialect::MySql => {
+                "SELECT CAST(table_name AS CHAR), CAST(column_name AS CHAR), CAST(data_type AS CHAR), CAST(is_nullable AS CHAR), CAST(character_maximum_length AS CHAR) FROM information_schema.columns WHERE table_schema = DATABASE()"
+            }
+            Dialect::Sqlite => {
+                "SELECT m.name, p.name, p.type, CASE WHEN p.\"notnull\" = 1 OR p.pk > 0 THEN 'NO' ELSE 'YES' END, NULL FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p WHERE m.type = 'table'"
+            }
+        };
+        let rows: Vec<AnyRow> = sqlx::query(query)
+            .fetch_all(&pool)
+            .await
+            .map_err(|e| failed(cause(&e)))?;
+        let mut schema: BTreeMap<String, BTreeMap<String, Column>> = BTreeMap::new();
+        for row in rows {
+            let (Ok(table), Ok(column), Ok(kind), Ok(nullable)) = (
+                row.try_get::<String, _>(0),
+                row.try_get::<String, _>(1),
+                row.try_get::<String, _>(2),
+                row.try_get::<String, _>(3),
+            ) else {
+                continue;
+            };
+            let max_length = row
+                .try_get::<Option<String>, _>(4)
+                .ok()
+                .flatten()
+                .and_then(|n| n.parse().ok());
+            schema.entry(table).or_default().insert(
+                column,
+                Column {
+                    kind: kind.to_lowercase(),
+                    nullable: nullable.eq_ignore_ascii_case("yes"),
+                    max_length,
+                },
+            );
+        }
+        Ok(Self {
+            pool,
+            dialect,
+            schema,
+        })
+    }
+
+    /// The type of `table.column` as PostgreSQL needs it cast (`bigint`, `text` …); empty
+    /// elsewhere and for text types.
+    pub(crate) fn cast_type(&self, table: &str, column: &str) -> String {
+        if self.dialect != Dialect::Postgres {
+            return String::new();
+        }
+        // Only the built-in types a text parameter needs to be told (a user-defined type, an
+        // enum or citext, compares with text as it is).
+        match self
+            .schema
+            .get(table)
+            .and_then(|t| t.get(column))
+            .map(|c| c.kind.as_str())
+        {
+            Some(
+                kind @ ("smallint"
+                | "integer"
+                | "bigint"
+                | "numeric"
+                | "real"
+                | "double precision"
+                | "boolean"
+                | "uuid"
+                | "date"
+                | "timestamp without time zone"
+                | "timestamp with time zone"
+                | "time without time zone"),
+            ) => kind.to_owned(),
+            _ => String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_connection_url_is_refused_without_repeating_it() {
+        for url in [
+            "host=127.0.0.1 user=root password=S3cretPW dbname=x",
+            "S3cretPW",
+            "mysql:root:S3cretPW@127.0.0.1",
+            "ftp://root:S3cretPW@host/db",
+        ] {
+            let error = Dialect::of(url).unwrap_err();
+            assert!(!error.contains("S3cretPW"), "{error}");
+            assert!(error.contains("SCHEME://USER:PASSWORD@HOST"), "{error}");
+        }
+        assert_eq!(Dialect::of("mariadb://u@h/db").unwrap(), Dialect::MySql);
+        assert_eq!(Dialect::of("sqlite:site.db").unwrap(), Dialect::Sqlite);
+    }
+
+    #[test]
+    fn a_database_message_never_repeats_what_it_quotes() {
+        assert_eq!(
+            unquoted("invalid input syntax for type bigint: \"ana-secret-ref\""),
+            "invalid input syntax for type bigint: \"…\""
+        );
+        assert_eq!(
+            unquoted("Unknown database 'root:S3cretPW@127.0.0.1'"),
+            "Unknown database '…'"
+        );
+    }
+}

@@ -1,0 +1,321 @@
+//! `steward datasets …`: the operator's own databases — a manifest written for a known
+//! application, checked, and a person found or erased in them.
+
+use std::path::{Path, PathBuf};
+
+use steward_connect::{Connector, Manifest, check, erase, find, wordpress};
+use steward_core::Store;
+use steward_policy::Declaration;
+
+use crate::cli::{DatasetsCommand, DatasetsFindArgs, DatasetsTemplateArgs, Global};
+use crate::vault::{cli_access, identity, with_vault};
+use crate::{Outcome, output};
+
+pub fn run(global: &Global, command: &DatasetsCommand) -> Outcome {
+    match command {
+        DatasetsCommand::Template(args) => template(args),
+        DatasetsCommand::Check => check_all(global),
+        DatasetsCommand::Find(args) => find_person(global, args),
+    }
+}
+
+/// The declared datasets with a manifest, checked against the declaration and connected: the
+/// sources of access packages for `serve`, `export` and requests. None when none is declared.
+///
+/// # Errors
+/// A manifest that cannot be read or does not fit the declaration, or a database that cannot
+/// be reached — each said on standard error: an access package must not leave a database out
+/// silently.
+pub async fn connectors(
+    global: &Global,
+    declaration: &Declaration,
+) -> Result<Vec<std::sync::Arc<dyn steward_core::requests::DataSource>>, Outcome> {
+    if !declaration.datasets.iter().any(|d| d.manifest.is_some()) {
+        return Ok(Vec::new());
+    }
+    let mut out: Vec<std::sync::Arc<dyn steward_core::requests::DataSource>> = Vec::new();
+    for (id, _, manifest) in manifests(global, declaration, None)? {
+        let findings = check::against_declaration(&manifest, declaration);
+        if check::has_errors(&findings) {
+            for f in findings.iter().filter(|f| f.error) {
+                output::stderr(&format!("error: dataset `{id}`: {}", f.message));
+            }
+            output::stderr(
+                "  = help: run `steward datasets check` and fix the manifest or the declaration",
+            );
+            return Err(Outcome::Invalid);
+        }
+        match Connector::open(manifest).await {
+            Ok(c) => out.push(std::sync::Arc::new(c)),
+            Err(e) => {
+                output::stderr(&format!("error: {e}"));
+                return Err(Outcome::Unreadable);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn template(args: &DatasetsTemplateArgs) -> Outcome {
+    if args.application != "wordpress" {
+        output::stderr(&format!(
+            "error: no template for `{}`; there is one for: wordpress",
+            args.application
+        ));
+        return Outcome::Invalid;
+    }
+    let text = match wordpress::template(&wordpress::Options {
+        prefix: args.prefix.clone(),
+        accounts: args.accounts.clone(),
+        comments: args.comments.clone(),
+        erase_comments: args.erase_comments.clone(),
+        url_env: args.url_env.clone(),
+    }) {
+        Ok(t) => t,
+        Err(e) => {
+            output::stderr(&format!("error: {e}"));
+            return Outcome::Invalid;
+        }
+    };
+    if let Some(path) = &args.output
+        && path.exists()
+    {
+        output::stderr(&format!(
+            "error: {} exists; nothing was written (remove it, or write elsewhere with -o)",
+            path.display()
+        ));
+        return Outcome::Invalid;
+    }
+    super::emit(text.as_bytes(), args.output.as_deref())
+}
+
+/// The declaration's datasets that have a manifest, each read (its path relative to the
+/// declaration's folder).
+fn manifests(
+    global: &Global,
+    declaration: &Declaration,
+    only: Option<&str>,
+) -> Result<Vec<(String, PathBuf, Manifest)>, Outcome> {
+    let base = global
+        .declaration
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let mut out = Vec::new();
+    let mut failed = false;
+    for d in &declaration.datasets {
+        if only.is_some_and(|o| o != d.id) {
+            continue;
+        }
+        let Some(file) = &d.manifest else {
+            continue;
+        };
+        let path = base.join(file);
+        match Manifest::load(&path) {
+            Ok(m) => out.push((d.id.clone(), path, m)),
+            Err(e) => {
+                output::stderr(&format!("error: dataset `{}`:\n{e}", d.id));
+                failed = true;
+            }
+        }
+    }
+    if let Some(id) = only
+        && !declaration.datasets.iter().any(|d| d.id == id)
+    {
+        let ids: Vec<&str> = declaration.datasets.iter().map(|d| d.id.as_str()).collect();
+        output::stderr(&format!(
+            "error: the declaration has no dataset `{id}` (it has: {})",
+            if ids.is_empty() {
+                "none".to_owned()
+            } else {
+                ids.join(", ")
+            }
+        ));
+        return Err(Outcome::Invalid);
+    }
+    if failed {
+        return Err(Outcome::Invalid);
+    }
+    if out.is_empty() {
+        output::stderr(
+            "error: no dataset has a manifest: write one (steward datasets template wordpress -o wordpress.toml) and name it in the declaration:\n  [[datasets]]\n  id = \"wordpress\"\n  manifest = \"wordpress.toml\"",
+        );
+        return Err(Outcome::Invalid);
+    }
+    Ok(out)
+}
+
+fn check_all(global: &Global) -> Outcome {
+    let (declaration, runtime) = match super::vault_command(global) {
+        Ok(v) => v,
+        Err(outcome) => return outcome,
+    };
+    let list = match manifests(global, &declaration, None) {
+        Ok(l) => l,
+        Err(o) => return o,
+    };
+    runtime.block_on(async {
+        let mut errors = false;
+        let mut report = String::new();
+        for (id, path, manifest) in &list {
+            let mut findings = check::against_declaration(manifest, &declaration);
+            let live = match manifest.url() {
+                Ok(url) => match steward_connect::Source::connect(id, &url).await {
+                    Ok(source) => {
+                        findings.extend(check::against_schema(manifest, &source));
+                        "checked against its live schema".to_owned()
+                    }
+                    Err(e) => {
+                        errors = true;
+                        format!("not checked against its database: {e}")
+                    }
+                },
+                Err(e) => format!("not checked against its database: {e}"),
+            };
+            errors |= check::has_errors(&findings);
+            report.push_str(&format!(
+                "dataset `{id}` ({}): {} tables, {live}\n",
+                path.display(),
+                manifest.tables.len()
+            ));
+            for f in &findings {
+                report.push_str(&format!(
+                    "  {}: {}\n",
+                    if f.error { "error" } else { "warning" },
+                    f.message
+                ));
+            }
+        }
+        output::stderr(report.trim_end());
+        if errors {
+            Outcome::Invalid
+        } else {
+            Outcome::Ok
+        }
+    })
+}
+
+fn find_person(global: &Global, args: &DatasetsFindArgs) -> Outcome {
+    let (declaration, runtime) = match super::vault_command(global) {
+        Ok(v) => v,
+        Err(outcome) => return outcome,
+    };
+    let person = match identity(
+        args.email.as_deref(),
+        args.phone.as_deref(),
+        args.username.as_deref(),
+    ) {
+        Ok(i) => i,
+        Err(o) => return o,
+    };
+    let identities = vec![(person.kind().as_str().to_owned(), person.value().to_owned())];
+    let list = match manifests(global, &declaration, args.dataset.as_deref()) {
+        Ok(l) => l,
+        Err(o) => return o,
+    };
+    runtime.block_on(async {
+        with_vault!(global, declaration.clone(), |vault| {
+            find_in(&vault, list, &identities, args).await
+        })
+    })
+}
+
+async fn find_in<S: Store>(
+    vault: &steward_core::Vault<S>,
+    list: Vec<(String, PathBuf, Manifest)>,
+    identities: &[(String, String)],
+    args: &DatasetsFindArgs,
+) -> Outcome {
+    let access = cli_access();
+    let action = match (args.erase, args.dry_run) {
+        (false, _) => "dataset.find",
+        (true, true) => "dataset.erase-plan",
+        (true, false) => "dataset.erase",
+    };
+    let key = match vault.dataset_hash_key() {
+        Ok(k) => k,
+        Err(e) => {
+            output::stderr(&format!("error: {e}"));
+            return Outcome::Unreadable;
+        }
+    };
+    let mut out = String::new();
+    let mut outcome = Outcome::Ok;
+    for (id, _, manifest) in list {
+        let mut entry = access.entry(action, vault.clock().now());
+        entry.detail = Some(format!("dataset {id}"));
+        let result = async {
+            let connector = Connector::open(manifest).await?;
+            let found = find::find(&connector.manifest, &connector.source, identities)
+                .await
+                .map_err(|e| e.to_string())?;
+            if !args.erase {
+                // One search: the groups are made of the rows already found.
+                let groups = connector.groups_from(&found);
+                let mut text = format!("dataset `{id}`: {} rows\n", found.count());
+                for g in groups {
+                    text.push_str(&format!("  {} ({} rows)\n", g.title, g.rows.len()));
+                    for row in &g.rows {
+                        let cells: Vec<String> = g
+                            .columns
+                            .iter()
+                            .zip(row)
+                            .map(|(c, v)| format!("{c}={v}"))
+                            .collect();
+                        text.push_str(&format!("    {}\n", cells.join("  ")));
+                    }
+                }
+                return Ok(text);
+            }
+            let done = erase::erase(
+                &connector.manifest,
+                &connector.source,
+                &found,
+                &key,
+                args.dry_run,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            let mut text = format!(
+                "dataset `{id}`: {}\n",
+                if done.dry {
+                    "would erase (nothing was changed)"
+                } else {
+                    "erased"
+                }
+            );
+            for t in &done.tables {
+                text.push_str(&format!(
+                    "  {}: {} rows deleted, {} changed\n",
+                    t.table, t.deleted, t.changed
+                ));
+                for (field, why) in &t.held {
+                    text.push_str(&format!("    kept: {field} ({why})\n"));
+                }
+                if done.dry {
+                    for s in &t.statements {
+                        text.push_str(&format!("    {s}\n"));
+                    }
+                }
+            }
+            Ok::<String, String>(text)
+        }
+        .await;
+        match result {
+            Ok(text) => out.push_str(&text),
+            Err(e) => {
+                entry.outcome = steward_core::audit::Outcome::Failed;
+                entry.code = Some("dataset-failed".to_owned());
+                output::stderr(&format!("error: {e}"));
+                outcome = Outcome::Unreadable;
+            }
+        }
+        if let Err(e) = vault.record(entry).await {
+            output::stderr(&format!("error: the audit trail could not be written: {e}"));
+            return Outcome::Unreadable;
+        }
+    }
+    if output::stdout(out.as_bytes()).is_err() {
+        return Outcome::Unreadable;
+    }
+    outcome
+}
