@@ -23,6 +23,13 @@ fn error(message: String) -> Finding {
     }
 }
 
+fn warning(message: String) -> Finding {
+    Finding {
+        error: false,
+        message,
+    }
+}
+
 /// The manifest against the declaration: each table's purpose is declared and collects the
 /// categories its fields name, and each legal hold it keeps data under is declared.
 pub fn against_declaration(manifest: &Manifest, declaration: &Declaration) -> Vec<Finding> {
@@ -63,8 +70,9 @@ pub fn against_declaration(manifest: &Manifest, declaration: &Declaration) -> Ve
     out
 }
 
-/// The manifest against the live schema: every table and column exists, and a field set to
-/// NULL on erasure may hold NULL.
+/// The manifest against the live schema: every table and column exists, and what erasure
+/// writes fits each column (NULL where NULL may stand, a number in a number, a replacement no
+/// longer than the column holds). Warns of a lookup column no index leads with.
 pub fn against_schema(manifest: &Manifest, source: &Source) -> Vec<Finding> {
     let mut out = Vec::new();
     for t in &manifest.tables {
@@ -155,11 +163,25 @@ pub fn against_schema(manifest: &Manifest, source: &Source) -> Vec<Finding> {
                 .table(&o.table)
                 .map_or(o.table.as_str(), |t| t.db_table());
             match source.schema.get(target) {
-                Some(target) if !target.contains_key(&o.to) => out.push(error(format!(
+                Some(columns) if !columns.contains_key(&o.to) => out.push(error(format!(
                     "{at}: owns `{}`.`{}`, a column not in that table",
                     o.table, o.to
                 ))),
+                Some(_) if !source.is_indexed(target, &o.to) => out.push(warning(format!(
+                    "table `{}`: its rows are looked up by `{}`, which no index leads with, so every request reads the whole table: CREATE INDEX ON {target} ({})",
+                    o.table, o.to, o.to
+                ))),
                 _ => {}
+            }
+        }
+        for f in t.fields.iter().filter(|f| f.identity.is_some()) {
+            if columns.contains_key(&f.name) && !source.is_indexed(t.db_table(), &f.name) {
+                out.push(warning(format!(
+                    "{at}: people are looked up by `{}`, which no index leads with, so every request reads the whole table: CREATE INDEX ON {} ({})",
+                    f.name,
+                    t.db_table(),
+                    f.name
+                )));
             }
         }
     }

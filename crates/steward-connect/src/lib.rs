@@ -4,14 +4,18 @@
 //! ([`check`]), searched from the person's identities along the references it declares
 //! ([`find`]), exported into access packages ([`Connector`] is a request workflow
 //! `DataSource`) and erased as it says ([`erase`]), in PostgreSQL, MariaDB/MySQL and SQLite
-//! ([`source`]). [`wordpress`] writes a manifest for WordPress core's tables.
+//! ([`source`]). [`wordpress`] writes a manifest for WordPress core's tables, [`fides`] reads
+//! one from a Fides dataset file, [`scan`] proposes one from a live schema, and [`render`] writes a manifest out for a person to edit.
 //!
 //! Depends on `steward-core` (the `DataSource` seam) and `steward-policy` (the declaration).
 
 pub mod check;
 pub mod erase;
+pub mod fides;
 pub mod find;
 pub mod manifest;
+pub mod render;
+pub mod scan;
 pub mod source;
 pub mod wordpress;
 

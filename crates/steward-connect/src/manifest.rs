@@ -351,6 +351,20 @@ impl Manifest {
         }
     }
 
+    /// Leaves out the tables no identity leads to (no person can be found in them), and the
+    /// references to them; returns them, as they were.
+    pub fn drop_unreachable(&mut self) -> Vec<Table> {
+        let reachable: BTreeSet<String> = self.reachable().into_iter().map(str::to_owned).collect();
+        let (kept, dropped): (Vec<Table>, Vec<Table>) = std::mem::take(&mut self.tables)
+            .into_iter()
+            .partition(|t| reachable.contains(&t.name));
+        self.tables = kept;
+        for t in &mut self.tables {
+            t.owns.retain(|o| reachable.contains(&o.table));
+        }
+        dropped
+    }
+
     /// The table named `name`.
     pub fn table(&self, name: &str) -> Option<&Table> {
         self.tables.iter().find(|t| t.name == name)

@@ -5,7 +5,7 @@
 //! come from the manifest, are checked to be plain identifiers there, are checked against the
 //! live schema here, and are always quoted.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
@@ -96,6 +96,26 @@ pub struct Source {
     pub dialect: Dialect,
     /// Its tables: table → column → what the database says of it.
     pub schema: BTreeMap<String, BTreeMap<String, Column>>,
+    /// Each table's primary key, its columns in order (tables without one are absent).
+    pub primary_keys: BTreeMap<String, Vec<String>>,
+    /// Its foreign keys, one per referencing column.
+    pub foreign_keys: Vec<ForeignKey>,
+    /// The `(table, column)` pairs an index leads with: a lookup by such a column is an index
+    /// scan, any other a scan of the whole table.
+    pub indexed: BTreeSet<(String, String)>,
+}
+
+/// A foreign key column: `table.column` holds values of `to_table.to_column`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ForeignKey {
+    /// The referencing table.
+    pub table: String,
+    /// Its column.
+    pub column: String,
+    /// The referenced table.
+    pub to_table: String,
+    /// Its column.
+    pub to_column: String,
 }
 
 /// A column of the live schema.
@@ -235,11 +255,115 @@ impl Source {
                 },
             );
         }
-        Ok(Self {
+        let mut source = Self {
             pool,
             dialect,
             schema,
-        })
+            primary_keys: BTreeMap::new(),
+            foreign_keys: Vec::new(),
+            indexed: BTreeSet::new(),
+        };
+        source.read_keys().await.map_err(|e| failed(cause(&e)))?;
+        Ok(source)
+    }
+
+    /// Reads the primary keys, foreign keys and leading index columns of the schema's tables.
+    async fn read_keys(&mut self) -> Result<(), sqlx::Error> {
+        // Each row: table, column, kind (`p` primary key, `f` foreign key, `i` index), position
+        // in the key, and for `f` the referenced table and column.
+        let query = match self.dialect {
+            Dialect::Postgres => {
+                "SELECT CAST(t.relname AS TEXT), CAST(a.attname AS TEXT), CAST(c.contype AS TEXT), CAST(k.n AS TEXT), CAST(ft.relname AS TEXT), CAST(fa.attname AS TEXT) \
+                 FROM pg_constraint c CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(col, fcol, n) \
+                 JOIN pg_class t ON t.oid = c.conrelid JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.col \
+                 LEFT JOIN pg_class ft ON ft.oid = c.confrelid LEFT JOIN pg_attribute fa ON fa.attrelid = c.confrelid AND fa.attnum = k.fcol \
+                 WHERE c.contype IN ('p', 'f') AND t.relnamespace = CAST(current_schema() AS regnamespace) \
+                 UNION ALL \
+                 SELECT CAST(t.relname AS TEXT), CAST(a.attname AS TEXT), 'i', '1', NULL, NULL \
+                 FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = i.indkey[0] \
+                 WHERE t.relnamespace = CAST(current_schema() AS regnamespace)"
+            }
+            Dialect::MySql => {
+                "SELECT CAST(table_name AS CHAR), CAST(column_name AS CHAR), CASE WHEN constraint_name = 'PRIMARY' THEN 'p' ELSE 'f' END, CAST(ordinal_position AS CHAR), CAST(referenced_table_name AS CHAR), CAST(referenced_column_name AS CHAR) \
+                 FROM information_schema.key_column_usage WHERE table_schema = DATABASE() AND (constraint_name = 'PRIMARY' OR referenced_table_name IS NOT NULL) \
+                 UNION ALL \
+                 SELECT CAST(table_name AS CHAR), CAST(column_name AS CHAR), 'i', '1', NULL, NULL \
+                 FROM information_schema.statistics WHERE table_schema = DATABASE() AND seq_in_index = 1"
+            }
+            Dialect::Sqlite => {
+                "SELECT m.name, p.name, 'p', CAST(p.pk AS TEXT), NULL, NULL FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p WHERE m.type = 'table' AND p.pk > 0 \
+                 UNION ALL \
+                 SELECT m.name, f.\"from\", 'f', CAST(f.seq + 1 AS TEXT), f.\"table\", f.\"to\" FROM sqlite_master AS m JOIN pragma_foreign_key_list(m.name) AS f WHERE m.type = 'table' \
+                 UNION ALL \
+                 SELECT m.name, ii.name, 'i', '1', NULL, NULL FROM sqlite_master AS m JOIN pragma_index_list(m.name) AS il JOIN pragma_index_info(il.name) AS ii WHERE m.type = 'table' AND ii.seqno = 0"
+            }
+        };
+        let rows: Vec<AnyRow> = sqlx::query(query).fetch_all(&self.pool).await?;
+        let mut keys: BTreeMap<String, Vec<(u32, String)>> = BTreeMap::new();
+        let mut pending = Vec::new();
+        for row in rows {
+            let (Ok(table), Ok(column), Ok(kind), Ok(position)) = (
+                row.try_get::<String, _>(0),
+                row.try_get::<String, _>(1),
+                row.try_get::<String, _>(2),
+                row.try_get::<String, _>(3),
+            ) else {
+                continue;
+            };
+            match kind.as_str() {
+                "p" => keys
+                    .entry(table)
+                    .or_default()
+                    .push((position.parse().unwrap_or(0), column)),
+                "f" => {
+                    let Ok(Some(to_table)) = row.try_get::<Option<String>, _>(4) else {
+                        continue;
+                    };
+                    // SQLite leaves the column out of `REFERENCES person`: the primary key's.
+                    let to_column = row.try_get::<Option<String>, _>(5).ok().flatten();
+                    pending.push((table, column, to_table, to_column));
+                }
+                _ => {
+                    self.indexed.insert((table, column));
+                }
+            }
+        }
+        for (table, mut columns) in keys {
+            columns.sort();
+            // A primary key is an index too: a lookup by its first column is a key lookup.
+            if let Some((_, first)) = columns.first() {
+                self.indexed.insert((table.clone(), first.clone()));
+            }
+            self.primary_keys
+                .insert(table, columns.into_iter().map(|(_, c)| c).collect());
+        }
+        for (table, column, to_table, to_column) in pending {
+            let to_column = to_column.or_else(|| {
+                self.primary_keys
+                    .get(&to_table)
+                    .filter(|k| k.len() == 1)
+                    .map(|k| k[0].clone())
+            });
+            if let Some(to_column) = to_column {
+                self.foreign_keys.push(ForeignKey {
+                    table,
+                    column,
+                    to_table,
+                    to_column,
+                });
+            }
+        }
+        self.foreign_keys.sort();
+        self.foreign_keys.dedup();
+        Ok(())
+    }
+
+    /// Whether a lookup by `table.column` can use an index (an index or primary key leads
+    /// with it).
+    pub fn is_indexed(&self, table: &str, column: &str) -> bool {
+        self.indexed
+            .iter()
+            .any(|(t, c)| t == table && c.eq_ignore_ascii_case(column))
     }
 
     /// The type of `table.column` as PostgreSQL needs it cast (`bigint`, `text` …); empty

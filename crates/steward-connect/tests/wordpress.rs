@@ -130,7 +130,15 @@ async fn access_finds_exactly_the_persons_rows_and_nobody_elses() {
     let m = manifest("anonymise");
     let source = Source::connect("wordpress", &db.url).await.unwrap();
     let findings = check::against_schema(&m, &source);
-    assert!(findings.is_empty(), "{findings:?}");
+    // WordPress core indexes no comment by its author's user id: said, with the fix.
+    assert!(!check::has_errors(&findings), "{findings:?}");
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(
+        findings[0]
+            .message
+            .contains("CREATE INDEX ON wp_comments (user_id)"),
+        "{findings:?}"
+    );
     let connector = Connector {
         manifest: m,
         source,
@@ -425,4 +433,58 @@ async fn only_the_exact_address_is_found_in_either_form_and_a_row_changed_since_
         .await
         .expect("no transaction is left holding the table");
     source.pool.close().await;
+}
+
+#[tokio::test]
+async fn a_scan_of_wordpress_proposes_its_people_their_meta_and_their_comments() {
+    let Some(db) = wordpress_database().await else {
+        return;
+    };
+    let source = Source::connect("wordpress", &db.url).await.unwrap();
+    assert_eq!(source.primary_keys["wp_users"], ["ID"]);
+    let scanned = steward_connect::scan::scan(
+        &source,
+        &steward_connect::scan::Options {
+            name: "wordpress".to_owned(),
+            purpose: "accounts".to_owned(),
+            url_env: "WORDPRESS_DATABASE_URL".to_owned(),
+        },
+    )
+    .unwrap();
+    let m = &scanned.manifest;
+    let users = m.table("wp_users").unwrap();
+    let identities: Vec<(&str, &str)> = users
+        .fields
+        .iter()
+        .filter_map(|f| f.identity.as_deref().map(|k| (f.name.as_str(), k)))
+        .collect();
+    assert_eq!(
+        identities,
+        [("user_email", "email"), ("user_login", "username")]
+    );
+    // `user_id` names wp_users once the shared prefix wp_ is set aside.
+    for (table, column) in [("wp_usermeta", "user_id"), ("wp_comments", "user_id")] {
+        assert!(
+            users
+                .owns
+                .iter()
+                .any(|o| o.table == table && o.to == column),
+            "{table}.{column}: {:?}",
+            users.owns
+        );
+    }
+    // A post someone commented on is shown, never erased: nothing in it is guessed personal.
+    if let Some(posts) = m.table("wp_posts") {
+        assert!(posts.fields.is_empty(), "{:?}", posts.fields);
+    }
+    let found = find::find(m, &source, &alice()).await.unwrap();
+    let count = |t: &str| found.tables.get(t).map_or(0, |r| r.rows.len());
+    assert_eq!(
+        (
+            count("wp_users"),
+            count("wp_usermeta"),
+            count("wp_comments")
+        ),
+        (1, 5, 2)
+    );
 }

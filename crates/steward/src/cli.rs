@@ -680,6 +680,59 @@ pub enum DatasetsCommand {
         after_help = "Examples:\n  steward datasets find --email ana@example.com\n  steward datasets find --email ana@example.com --erase --dry-run\n  steward datasets find --email ana@example.com --erase\n\nAn erasure runs in one transaction per database, owned rows first; it is complete only\nwhen every targeted field was changed or is reported kept with its reason."
     )]
     Find(DatasetsFindArgs),
+    /// Read a Fides dataset file (YAML) into a Steward manifest, saying what could not be mapped
+    #[command(
+        name = "import-fides",
+        after_help = "Examples:\n  steward datasets import-fides postgres_example_dataset.yml --purpose orders -o shop.toml\n  SHOP_DATABASE_URL=postgres://steward@127.0.0.1/shop steward datasets import-fides dataset.yml --purpose orders --url-env SHOP_DATABASE_URL -o shop.toml\n\nWhen the --url-env variable is set, the live schema is read too: a collection with no\nprimary key in the file takes the table's, and NULL is not written where it may not stand.\nWhat Fides's default erasure skips (fields with no data_type) Steward erases; every\nmapping by a guess is listed on standard error and at the top of the manifest."
+    )]
+    ImportFides(DatasetsImportFidesArgs),
+    /// Read a live database's schema and propose a manifest: tables, keys, references, and
+    /// data categories guessed from column names, each guess marked for review
+    #[command(
+        after_help = "Examples:\n  SHOP_DATABASE_URL=postgres://steward@127.0.0.1/shop steward datasets scan --url-env SHOP_DATABASE_URL --purpose orders -o shop.toml\n  steward datasets scan sqlite:site.db --purpose accounts\n\nA URL given on the command line is visible to other users of this machine (ps): with a\npassword in it, prefer --url-env. The URL is never written into the manifest."
+    )]
+    Scan(DatasetsScanArgs),
+}
+
+/// `steward datasets scan`.
+#[derive(Debug, clap::Args)]
+pub struct DatasetsScanArgs {
+    /// The connection URL (postgres://…, mysql://…, sqlite:PATH); or give --url-env
+    #[arg(value_name = "URL")]
+    pub url: Option<String>,
+    /// The variable holding the connection URL (and written into the manifest)
+    #[arg(long, value_name = "VARIABLE")]
+    pub url_env: Option<String>,
+    /// The declared purpose the tables serve (edit per table after)
+    #[arg(long)]
+    pub purpose: String,
+    /// The dataset's name in the manifest (default: the database's)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Write to this file instead of standard output (never over an existing one)
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `steward datasets import-fides`.
+#[derive(Debug, clap::Args)]
+pub struct DatasetsImportFidesArgs {
+    /// The Fides dataset file (YAML)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The declared purpose the dataset's tables serve (edit per table after)
+    #[arg(long)]
+    pub purpose: String,
+    /// The variable that will hold the connection URL (default: the dataset's key in capitals
+    /// with _DATABASE_URL); when it is set, the live schema is read as well
+    #[arg(long, value_name = "VARIABLE")]
+    pub url_env: Option<String>,
+    /// The dataset to import, when the file holds several (its fides_key)
+    #[arg(long, value_name = "KEY")]
+    pub dataset: Option<String>,
+    /// Write to this file instead of standard output (never over an existing one)
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `steward datasets template`.

@@ -3,11 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use steward_connect::{Connector, Manifest, check, erase, find, wordpress};
+use steward_connect::{Connector, Manifest, Source, check, erase, fides, find, scan, wordpress};
 use steward_core::Store;
 use steward_policy::Declaration;
 
-use crate::cli::{DatasetsCommand, DatasetsFindArgs, DatasetsTemplateArgs, Global};
+use crate::cli::{
+    DatasetsCommand, DatasetsFindArgs, DatasetsImportFidesArgs, DatasetsScanArgs,
+    DatasetsTemplateArgs, Global,
+};
 use crate::vault::{cli_access, identity, with_vault};
 use crate::{Outcome, output};
 
@@ -16,7 +19,158 @@ pub fn run(global: &Global, command: &DatasetsCommand) -> Outcome {
         DatasetsCommand::Template(args) => template(args),
         DatasetsCommand::Check => check_all(global),
         DatasetsCommand::Find(args) => find_person(global, args),
+        DatasetsCommand::ImportFides(args) => import_fides(args),
+        DatasetsCommand::Scan(args) => scan_schema(args),
     }
+}
+
+/// Refuses to write over an existing file.
+fn refuse_existing(output: Option<&Path>) -> Result<(), Outcome> {
+    match output {
+        Some(path) if path.exists() => {
+            output::stderr(&format!(
+                "error: {} exists; nothing was written (remove it, or write elsewhere with -o)",
+                path.display()
+            ));
+            Err(Outcome::Invalid)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Connects for a one-off command, on a runtime of its own.
+fn connect_once(name: &str, url: &str) -> Result<Source, Outcome> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            output::stderr(&format!("error: cannot start: {e}"));
+            Outcome::Unreadable
+        })?;
+    runtime.block_on(Source::connect(name, url)).map_err(|e| {
+        output::stderr(&format!("error: {e}"));
+        Outcome::Unreadable
+    })
+}
+
+fn scan_schema(args: &DatasetsScanArgs) -> Outcome {
+    if let Err(o) = refuse_existing(args.output.as_deref()) {
+        return o;
+    }
+    let url = match (&args.url, &args.url_env) {
+        (Some(url), _) => url.clone(),
+        (None, Some(var)) => match std::env::var(var) {
+            Ok(url) if !url.trim().is_empty() => url.trim().to_owned(),
+            _ => {
+                output::stderr(&format!(
+                    "error: the variable {var} is not set: export {var}=postgres://USER:PASSWORD@HOST/DATABASE (or mysql://…, sqlite:PATH)"
+                ));
+                return Outcome::Invalid;
+            }
+        },
+        (None, None) => {
+            output::stderr(
+                "error: name the database: steward datasets scan --url-env VARIABLE (or a URL)",
+            );
+            return Outcome::Invalid;
+        }
+    };
+    // The database's own name, from the URL's path, when it is a plain word.
+    let name = args.name.clone().unwrap_or_else(|| {
+        let path = url.split('?').next().unwrap_or_default();
+        let last = path.rsplit(['/', ':']).next().unwrap_or_default();
+        let last = last.strip_suffix(".db").unwrap_or(last);
+        if steward_connect::manifest::plain_identifier(last) {
+            last.to_owned()
+        } else {
+            "database".to_owned()
+        }
+    });
+    let url_env = args
+        .url_env
+        .clone()
+        .unwrap_or_else(|| format!("{}_DATABASE_URL", name.to_ascii_uppercase()));
+    let source = match connect_once(&name, &url) {
+        Ok(s) => s,
+        Err(o) => return o,
+    };
+    let scanned = match scan::scan(
+        &source,
+        &scan::Options {
+            name,
+            purpose: args.purpose.clone(),
+            url_env,
+        },
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            output::stderr(&format!("error: {e}"));
+            return Outcome::Invalid;
+        }
+    };
+    for note in &scanned.notes {
+        output::stderr(&format!("note: {note}"));
+    }
+    let fields: usize = scanned.manifest.tables.iter().map(|t| t.fields.len()).sum();
+    output::stderr(&format!(
+        "{} tables, {fields} personal columns proposed; review every `review` mark, then name the manifest in the declaration and run `steward datasets check`",
+        scanned.manifest.tables.len()
+    ));
+    super::emit(scanned.text.as_bytes(), args.output.as_deref())
+}
+
+fn import_fides(args: &DatasetsImportFidesArgs) -> Outcome {
+    if let Err(o) = refuse_existing(args.output.as_deref()) {
+        return o;
+    }
+    let yaml = match std::fs::read_to_string(&args.file) {
+        Ok(t) => t,
+        Err(e) => {
+            output::stderr(&format!("error: cannot read {}: {e}", args.file.display()));
+            return Outcome::Unreadable;
+        }
+    };
+    let options = fides::Options {
+        purpose: args.purpose.clone(),
+        url_env: args.url_env.clone(),
+        dataset: args.dataset.clone(),
+    };
+    // With the database at hand, its schema fills what the file leaves out.
+    let source = match args
+        .url_env
+        .as_deref()
+        .and_then(|var| std::env::var(var).ok().map(|url| (var, url)))
+    {
+        Some((var, url)) => match connect_once(var, &url) {
+            Ok(s) => {
+                output::stderr(&format!("note: read the live schema from ${var}"));
+                Some(s)
+            }
+            Err(o) => {
+                output::stderr(&format!(
+                    "  = help: unset {var} to import from the file alone"
+                ));
+                return o;
+            }
+        },
+        None => None,
+    };
+    let imported = match fides::import(&yaml, &options, source.as_ref()) {
+        Ok(i) => i,
+        Err(e) => {
+            output::stderr(&format!("error: {}: {e}", args.file.display()));
+            return Outcome::Invalid;
+        }
+    };
+    for note in &imported.notes {
+        output::stderr(&format!("note: {note}"));
+    }
+    output::stderr(&format!(
+        "{} tables imported; {} notes. Next: name the manifest in the declaration ([[datasets]] manifest = \"…\") and run `steward datasets check`",
+        imported.manifest.tables.len(),
+        imported.notes.len()
+    ));
+    super::emit(imported.text.as_bytes(), args.output.as_deref())
 }
 
 /// The declared datasets with a manifest, checked against the declaration and connected: the
@@ -46,7 +200,13 @@ pub async fn connectors(
             return Err(Outcome::Invalid);
         }
         match Connector::open(manifest).await {
-            Ok(c) => out.push(std::sync::Arc::new(c)),
+            Ok(c) => {
+                // Warnings (a lookup no index serves) do not stop it, but are said.
+                for f in check::against_schema(&c.manifest, &c.source) {
+                    output::stderr(&format!("warning: dataset `{id}`: {}", f.message));
+                }
+                out.push(std::sync::Arc::new(c));
+            }
             Err(e) => {
                 output::stderr(&format!("error: {e}"));
                 return Err(Outcome::Unreadable);
@@ -77,14 +237,8 @@ fn template(args: &DatasetsTemplateArgs) -> Outcome {
             return Outcome::Invalid;
         }
     };
-    if let Some(path) = &args.output
-        && path.exists()
-    {
-        output::stderr(&format!(
-            "error: {} exists; nothing was written (remove it, or write elsewhere with -o)",
-            path.display()
-        ));
-        return Outcome::Invalid;
+    if let Err(o) = refuse_existing(args.output.as_deref()) {
+        return o;
     }
     super::emit(text.as_bytes(), args.output.as_deref())
 }

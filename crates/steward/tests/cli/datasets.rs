@@ -45,6 +45,19 @@ fn wordpress(name: &str) -> Option<String> {
     Some(format!("{base}/{name}"))
 }
 
+fn drop_database(name: &str) {
+    let _ = Command::new("mariadb")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-u",
+            "root",
+            "-e",
+            &format!("DROP DATABASE {name}"),
+        ])
+        .status();
+}
+
 #[test]
 fn a_wordpress_site_is_checked_searched_and_erased_from_the_command_line() {
     let name = format!("steward_cli_wp_{}", std::process::id());
@@ -238,14 +251,112 @@ fn a_wordpress_site_is_checked_searched_and_erased_from_the_command_line() {
         !audit.contains("ana@example.com"),
         "no address in the audit"
     );
-    let _ = Command::new("mariadb")
+    drop_database(&name);
+}
+
+#[test]
+fn a_fides_dataset_file_is_imported_with_every_unmapped_thing_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let yaml = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../steward-connect/tests/data/fides-example-dataset.yml");
+    let yaml = yaml.to_str().unwrap();
+    let imported = run(
+        d,
+        &[
+            "datasets",
+            "import-fides",
+            yaml,
+            "--purpose",
+            "orders",
+            "-o",
+            "shop.toml",
+        ],
+    );
+    assert_eq!(code(&imported), 0, "{}", stderr(&imported));
+    let said = stderr(&imported);
+    for expected in [
+        "note: `service_request.email`: Fides files it as system.operations",
+        "note: collection `visit`: no primary key in the Fides file",
+        "11 tables imported",
+    ] {
+        assert!(said.contains(expected), "missing {expected:?} in\n{said}");
+    }
+    let manifest = std::fs::read_to_string(d.join("shop.toml")).unwrap();
+    assert!(manifest.contains("url_env = \"POSTGRES_EXAMPLE_TEST_DATASET_DATABASE_URL\""));
+    steward_connect::Manifest::parse(&manifest).unwrap();
+    // Never over an existing file; a file that is not a Fides dataset says what one is.
+    let again = run(
+        d,
+        &[
+            "datasets",
+            "import-fides",
+            yaml,
+            "--purpose",
+            "orders",
+            "-o",
+            "shop.toml",
+        ],
+    );
+    assert_eq!(code(&again), 1);
+    std::fs::write(d.join("bad.yml"), "collections: [1, 2]\n").unwrap();
+    let bad = run(
+        d,
+        &["datasets", "import-fides", "bad.yml", "--purpose", "orders"],
+    );
+    assert_eq!(code(&bad), 1);
+    assert!(
+        stderr(&bad).contains("a Fides dataset file is `dataset:`"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
+fn a_scan_proposes_a_manifest_and_never_echoes_the_url() {
+    let name = format!("steward_cli_scan_{}", std::process::id());
+    let Some(url) = wordpress(&name) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let scanned = super::steward()
+        .current_dir(d)
+        .env("WORDPRESS_DATABASE_URL", &url)
         .args([
-            "-h",
-            "127.0.0.1",
-            "-u",
-            "root",
-            "-e",
-            &format!("DROP DATABASE {name}"),
+            "datasets",
+            "scan",
+            "--url-env",
+            "WORDPRESS_DATABASE_URL",
+            "--purpose",
+            "accounts",
+            "-o",
+            "proposed.toml",
         ])
-        .status();
+        .output()
+        .unwrap();
+    assert_eq!(code(&scanned), 0, "{}", stderr(&scanned));
+    let text = std::fs::read_to_string(d.join("proposed.toml")).unwrap();
+    assert!(
+        text.contains("url_env = \"WORDPRESS_DATABASE_URL\""),
+        "{text}"
+    );
+    assert!(text.contains("identity = \"email\""), "{text}");
+    assert!(!text.contains("root@") && !stderr(&scanned).contains("root@"));
+    let unset = super::steward()
+        .current_dir(d)
+        .env_remove("NOPE_DATABASE_URL")
+        .args([
+            "datasets",
+            "scan",
+            "--url-env",
+            "NOPE_DATABASE_URL",
+            "--purpose",
+            "accounts",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&unset), 1);
+    assert!(stderr(&unset).contains("NOPE_DATABASE_URL is not set"));
+    drop_database(&name);
 }

@@ -1,0 +1,169 @@
+//! `steward datasets scan` on SQLite: a manifest proposed from the live schema — declared
+//! foreign keys as references, keys and indexes read, categories guessed and marked for
+//! review — that finds a person's rows, and says what it left out.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+use steward_connect::manifest::TableErase;
+use steward_connect::{Source, check, find, scan};
+
+async fn site(dir: &std::path::Path) -> String {
+    let path = dir.join("site.db");
+    let pool = SqlitePool::connect_with(
+        SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true),
+    )
+    .await
+    .unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE person (id INTEGER PRIMARY KEY, email TEXT NOT NULL, full_name TEXT, birthday TEXT);
+         CREATE UNIQUE INDEX person_email ON person (email);
+         CREATE TABLE address (id INTEGER PRIMARY KEY, street TEXT, city TEXT);
+         CREATE TABLE purchase (id INTEGER PRIMARY KEY, buyer INTEGER REFERENCES person, ships_to INTEGER REFERENCES address (id), total INTEGER);
+         CREATE TABLE audit_note (id INTEGER PRIMARY KEY, body TEXT);
+         CREATE TABLE newsletter (mail TEXT, since TEXT);
+         INSERT INTO person VALUES (1, 'ana@example.com', 'Ana Example', '1990-01-01'), (2, 'ben@example.com', 'Ben Example', NULL);
+         INSERT INTO address VALUES (1, 'Ana Street', 'Anatown'), (2, 'Ben Street', 'Bentown');
+         INSERT INTO purchase VALUES (1, 1, 1, 10), (2, 1, 1, 20), (3, 2, 2, 30);
+         INSERT INTO newsletter VALUES ('ana@example.com', '2024-01-01'), ('ben@example.com', '2024-01-02');",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    format!("sqlite:{}", path.display())
+}
+
+#[tokio::test]
+async fn a_scan_proposes_a_manifest_from_keys_references_and_column_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = site(dir.path()).await;
+    let source = Source::connect("site", &url).await.unwrap();
+    assert_eq!(source.primary_keys["purchase"], ["id"]);
+    assert!(source.is_indexed("person", "email"));
+    assert!(!source.is_indexed("purchase", "buyer"));
+    let scanned = scan::scan(
+        &source,
+        &scan::Options {
+            name: "site".to_owned(),
+            purpose: "accounts".to_owned(),
+            url_env: "SITE_DATABASE_URL".to_owned(),
+        },
+    )
+    .unwrap();
+    let m = &scanned.manifest;
+    let person = m.table("person").unwrap();
+    let fields: Vec<(&str, &str, Option<&str>)> = person
+        .fields
+        .iter()
+        .map(|f| (f.name.as_str(), f.category.as_str(), f.identity.as_deref()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("birthday", "user.demographic.date_of_birth", None),
+            ("email", "user.contact.email", Some("email")),
+            ("full_name", "user.name", None),
+        ]
+    );
+    // A declared foreign key (to the implied primary key) makes the person own their purchases,
+    // and a purchase its address.
+    assert!(
+        person
+            .owns
+            .iter()
+            .any(|o| o.table == "purchase" && o.to == "buyer")
+    );
+    let purchase = m.table("purchase").unwrap();
+    assert!(
+        purchase
+            .owns
+            .iter()
+            .any(|o| o.table == "address" && o.column == "ships_to")
+    );
+    assert_eq!(purchase.erase, TableErase::Fields);
+    // No key: every column stands in, marked for review; a table nobody leads to is left out.
+    assert_eq!(
+        m.table("newsletter").unwrap().primary_key,
+        ["mail", "since"]
+    );
+    assert!(
+        scanned
+            .text
+            .contains("REVIEW: the table has no primary key")
+    );
+    assert!(m.table("audit_note").is_none());
+    assert!(
+        scanned.notes.iter().any(|n| n.contains("`audit_note`")),
+        "{:?}",
+        scanned.notes
+    );
+
+    // What it proposes finds Ana's rows and nobody else's.
+    let found = find::find(
+        m,
+        &source,
+        &[("email".to_owned(), "ana@example.com".to_owned())],
+    )
+    .await
+    .unwrap();
+    let count = |t: &str| found.tables.get(t).map_or(0, |r| r.rows.len());
+    assert_eq!(
+        (
+            count("person"),
+            count("purchase"),
+            count("address"),
+            count("newsletter")
+        ),
+        (1, 2, 1, 1)
+    );
+    assert!(!format!("{:?}", found.tables).contains("Ben"));
+
+    // Lookups no index serves are warnings naming the fix.
+    let findings = check::against_schema(m, &source);
+    assert!(!check::has_errors(&findings), "{findings:?}");
+    let all: Vec<&str> = findings.iter().map(|f| f.message.as_str()).collect();
+    assert!(
+        all.iter()
+            .any(|f| f.contains("CREATE INDEX ON purchase (buyer)")),
+        "{all:?}"
+    );
+    assert!(
+        all.iter()
+            .any(|f| f.contains("CREATE INDEX ON newsletter (mail)")),
+        "{all:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_schema_with_no_identity_proposes_nothing_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plain.db");
+    let pool = SqlitePool::connect_with(
+        SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true),
+    )
+    .await
+    .unwrap();
+    sqlx::raw_sql("CREATE TABLE product (id INTEGER PRIMARY KEY, title TEXT)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let source = Source::connect("plain", &format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
+    let e = scan::scan(
+        &source,
+        &scan::Options {
+            name: "plain".to_owned(),
+            purpose: "accounts".to_owned(),
+            url_env: "PLAIN_DATABASE_URL".to_owned(),
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("write it by hand"), "{e}");
+}
