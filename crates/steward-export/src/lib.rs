@@ -568,7 +568,7 @@ fn html(d: &Declaration, data: &AccessData, groups: &[Shown]) -> String {
             .map(|r| format!(" in answer to request {r}"))
             .unwrap_or_default()
     ));
-    if data.subject.is_none() {
+    if data.subject.is_none() && data.groups.iter().all(|g| g.rows.is_empty()) {
         h.push_str("<p><strong>We hold no personal data linked to the e-mail address you gave.</strong> Below is what we would hold, and why.</p>");
     }
     h.push_str("<h2>Who we are</h2><table>");

@@ -659,6 +659,19 @@ impl<S: RequestStore> Requests<S> {
         Ok(lines)
     }
 
+    /// Whether any of the operator's own databases holds a row for `identities`.
+    async fn sources_hold(&self, identities: &[(String, String)]) -> Result<bool, RequestError> {
+        for source in &self.sources {
+            let groups = source.collect(None, identities).await.map_err(|e| {
+                RequestError::Store(StoreError::Backend(format!("{}: {e}", source.name())))
+            })?;
+            if groups.iter().any(|g| !g.rows.is_empty()) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// The address `request` was made for, as an identity (`email`, value), for the
     /// operator's own databases.
     ///
@@ -1472,7 +1485,7 @@ impl<S: RequestStore> Requests<S> {
             return Ok(req);
         }
         match run {
-            Run::Now => self.execute(req, access).await,
+            Run::Now => self.execute_now(req, access).await,
             Run::Queued => {
                 req.updated_at = self.now();
                 let execute = job(req.id, self.now(), &Work::Execute);
@@ -1603,7 +1616,7 @@ impl<S: RequestStore> Requests<S> {
             });
             self.step(access, &mut req, Status::Verified, "approved", &[])
                 .await?;
-            let req = self.execute(req, access).await?;
+            let req = self.execute_now(req, access).await?;
             Ok(self.view_for(access, &req))
         }
         .await;
@@ -1993,6 +2006,20 @@ impl<S: RequestStore> Requests<S> {
         result
     }
 
+    /// Carries out a request for a caller waiting on it: when a store or one of the
+    /// operator's databases fails, the request was taken in and will be tried again (its
+    /// history says why), so the caller gets it as it stands rather than an error.
+    async fn execute_now(&self, req: Request, access: &Access) -> Result<Request, RequestError> {
+        let id = req.id;
+        match self.execute(req, access).await {
+            Err(RequestError::Store(e)) => match self.load(id).await {
+                Ok(again) if again.status == Status::Verified => Ok(again),
+                _ => Err(RequestError::Store(e)),
+            },
+            other => other,
+        }
+    }
+
     async fn execute_once(
         &self,
         mut req: Request,
@@ -2154,6 +2181,25 @@ impl<S: RequestStore> Requests<S> {
             outcome.erase_at = Some(at);
             jobs.push(job(req.id, at, &Work::Erase));
             complete = false;
+            // Held in the operator's own databases: closed like any account, erased there
+            // on the date.
+            if !self.sources.is_empty() {
+                let identities = self.verified_identity(&req)?;
+                if self.sources_hold(&identities).await? {
+                    outcome.found = true;
+                    template = Template::AccountClosed;
+                }
+            }
+        }
+        // Someone the vault does not know may be in the operator's own databases: then their
+        // package holds those rows, and they are told so. A database that cannot be searched
+        // leaves the request to be retried, never answered "nothing held".
+        if matches!(req.kind, Right::Access | Right::Portability)
+            && !outcome.found
+            && !self.sources.is_empty()
+        {
+            let identities = self.verified_identity(&req)?;
+            outcome.found = self.sources_hold(&identities).await?;
         }
         if matches!(req.kind, Right::Access | Right::Portability) {
             req.details.download = Some(Download {
@@ -2465,7 +2511,8 @@ impl<S: RequestStore> Requests<S> {
                 inventories.push(inventory);
             }
         }
-        if subjects.len() < 2 {
+        // With the operator's own databases, each closure erases them first, one by one.
+        if subjects.len() < 2 || !self.sources.is_empty() {
             return HashMap::new();
         }
         match self.ledger.erase(&system(), &subjects).await {
@@ -2518,22 +2565,61 @@ impl<S: RequestStore> Requests<S> {
     /// and completes the request.
     async fn erase_closed(&self, id: Uuid, batched: Option<Erasing>) -> Result<(), RequestError> {
         let mut req = self.load(id).await?;
+        let mut outcome = req.details.outcome.clone().unwrap_or_default();
+        // The operator's own databases first, while the vault still knows the person's
+        // identities (a batch erased the vault already, and kept them): a failure leaves the
+        // closure to be retried with the vault untouched.
+        if !self.sources.is_empty() && outcome.receipt.is_none() && req.status == Status::Executing
+        {
+            let fetched;
+            let before: &Inventory = match (&batched, req.subject) {
+                (Some((_, before)), _) => before,
+                (None, Some(subject)) => {
+                    fetched = self.ledger.vault().inventory(subject).await?;
+                    &fetched
+                }
+                (None, None) => {
+                    fetched = Inventory::default();
+                    &fetched
+                }
+            };
+            let lines = self.erase_sources(req.subject, before, &req).await?;
+            // A retry finds nothing left: what the first attempt erased stays recorded.
+            if !lines.is_empty() {
+                outcome.found = true;
+                outcome.datasets = lines;
+            }
+        }
         let Some(subject) = req.subject else {
-            // Nobody to erase: the person was told so when the closure was taken in.
+            // Nobody in the vault: erased in the operator's databases (and told, as anyone
+            // whose account is erased), or nothing held, as they were told at the closure.
             if req.status == Status::Executing {
+                let found = outcome.found;
+                req.details.outcome = Some(outcome);
+                if found {
+                    let done = job(
+                        id,
+                        self.now(),
+                        &Work::Mail {
+                            template: Template::Done,
+                            complete: true,
+                        },
+                    );
+                    req.updated_at = self.now();
+                    return self.save(&mut req, &[done]).await;
+                }
                 return self
                     .step(
                         &system(),
                         &mut req,
                         Status::Completed,
-                        "nothing held; the closure's date came",
+                        "the closure's date came",
                         &[],
                     )
                     .await;
             }
             return Ok(());
         };
-        let mut outcome = req.details.outcome.clone().unwrap_or_default();
         let mut inventory = Inventory::default();
         if outcome.receipt.is_none() {
             let result = match batched {
@@ -3002,9 +3088,25 @@ impl<S: RequestStore> Requests<S> {
                 }
             }
             Right::Erasure if outcome.found => {
-                text.push_str("Your data was erased.\n\nRemoved: ");
-                text.push_str(&names(&outcome.removed));
-                text.push('\n');
+                text.push_str("Your data was erased.\n\n");
+                if !outcome.removed.is_empty() {
+                    text.push_str("Removed: ");
+                    text.push_str(&names(&outcome.removed));
+                    text.push('\n');
+                }
+                // The operator's own databases, by name (`shop.customer: 1 deleted` → shop).
+                let mut databases: Vec<&str> = outcome
+                    .datasets
+                    .iter()
+                    .filter_map(|l| l.split('.').next())
+                    .collect();
+                databases.dedup();
+                if !databases.is_empty() {
+                    text.push_str(&format!(
+                        "Erased in our own databases: {}.\n",
+                        databases.join(", ")
+                    ));
+                }
                 if !outcome.retained.is_empty() {
                     text.push_str("\nKept, because the law requires it:\n");
                     for r in &outcome.retained {

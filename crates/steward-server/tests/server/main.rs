@@ -7,6 +7,7 @@ mod access;
 mod api;
 mod browser;
 mod consent;
+mod datasets;
 mod edges;
 mod promises;
 mod requests;

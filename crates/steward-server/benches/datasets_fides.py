@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""Data-subject requests over the operator's own PostgreSQL: Fides's example shop, end to end.
+
+Sets up a fresh Steward folder whose declaration names the shop as a dataset (the manifest is
+Fides's own dataset file read by `steward datasets import-fides`), starts `steward serve` pinned
+to core 0, and from core 1:
+
+- access: one request after another for customers spread over the table, each
+  `POST /v1/requests` (vouched by a DPO key: carried out at once) and then the package
+  `GET /requests/{id}/package?token=` read to its end (the ZIP: HTML, JSON, CSV, XLSX, gathered
+  from the vault and the shop). A request's time is the POST plus the download; the wait for
+  the mail that carries the link (the job queue) is reported apart;
+- erasure: `POST /v1/requests` with `kind = erasure` for other customers: the shop's rows are
+  erased in one transaction before the answer;
+- the server's memory idle and at its peak.
+
+Needs a database made by ../shared/bench/fides/generate.py (the erasures change it: run the
+generator again to restore it). Example, at two sizes:
+
+    cargo build --release -p steward
+    python3 generate.py --create-db --dsn "host=127.0.0.1 dbname=fides_example user=postgres" --customers 100000 --seed 20260501
+    python3 crates/steward-server/benches/datasets_fides.py target/release/steward \
+        postgres://postgres@127.0.0.1:5432/fides_example --customers 100000 --requests 1000
+"""
+
+import argparse
+import io
+import json
+import os
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+DATASET = os.path.join(ROOT, "..", "..", "steward-connect", "tests", "data", "fides-example-dataset.yml")
+
+ORDERS = """
+[[purposes]]
+id = "orders"
+name = "Your orders"
+description = "We take and deliver your orders, keep your addresses and cards for them, and answer your service requests."
+use = "essential.service"
+basis = "contract"
+categories = ["user.name", "user.contact", "user.financial", "user.device.sensor", "user"]
+subjects = ["customer"]
+retention = "30 days after account closure"
+
+[[datasets]]
+id = "shop"
+manifest = "shop.toml"
+"""
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def memory(pid):
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                fields[key] = int(value.split()[0]) / 1024
+    return fields
+
+
+def call(port, method, path, key=None, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def link_in(outbox, request_id):
+    """The package link in the mail for `request_id`, once the job queue has written it."""
+    name = request_id.replace("-", "") + "-request-done.eml"
+    path = os.path.join(outbox, name)
+    while not os.path.exists(path):
+        time.sleep(0.002)
+    for _ in range(500):
+        text = open(path, encoding="utf-8").read()
+        # quoted-printable: soft line breaks and =3D
+        text = text.replace("=\n", "").replace("=3D", "=")
+        start = text.find("/package?token=")
+        if start >= 0:
+            begin = text.rfind("http", 0, start)
+            return text[begin:].split()[0]
+        time.sleep(0.002)
+    raise SystemExit(f"no link in {path}")
+
+
+def percentile(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def steward(binary, work, *args, env=None):
+    return subprocess.run([binary, *args], cwd=work, env=env, check=True, capture_output=True, text=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("binary")
+    parser.add_argument("url", help="the shop database (postgres://…)")
+    parser.add_argument("--customers", type=int, default=100000, help="how many the database holds")
+    parser.add_argument("--requests", type=int, default=1000, help="access requests in a row")
+    parser.add_argument("--erasures", type=int, default=20)
+    a = parser.parse_args()
+    binary = os.path.abspath(a.binary)
+    os.sched_setaffinity(0, {1})
+    env = dict(os.environ, SHOP_DATABASE_URL=a.url, RUST_LOG="warn")
+    with tempfile.TemporaryDirectory() as work:
+        steward(binary, work, "init", env=env)
+        with open(os.path.join(work, "privacy.toml"), "a") as f:
+            f.write(ORDERS)
+        steward(binary, work, "datasets", "import-fides", DATASET, "--purpose", "orders",
+                "--url-env", "SHOP_DATABASE_URL", "-o", "shop.toml", env=env)
+        out = steward(binary, work, "apikey", "create", "--role", "dpo", "--name", "bench", env=env).stdout
+        key = next(w for w in out.split() if w.startswith("stw_"))
+        port = free_port()
+        unlimited = "1000000/minute"
+        server = subprocess.Popen(
+            ["taskset", "-c", "0", binary, "serve", "--listen", f"127.0.0.1:{port}",
+             "--lookup-rate-ip", unlimited, "--lookup-rate-identity", unlimited,
+             "--request-rate-ip", unlimited, "--request-rate-email", unlimited],
+            cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            for _ in range(300):
+                try:
+                    if call(port, "GET", "/healthz")[0] == 200:
+                        break
+                except OSError:
+                    pass
+                time.sleep(0.05)
+            else:
+                raise SystemExit("the server did not start: " + server.stderr.read().decode())
+            outbox = os.path.join(work, "steward-data", "outbox")
+            time.sleep(1)
+            idle = memory(server.pid)["VmRSS"]
+
+            # Access: customers spread over the table (the same one may come twice).
+            step = max(1, a.customers // a.requests)
+            totals, posts, downloads, mail_waits, sizes, rows = [], [], [], [], [], []
+            for i in range(a.requests):
+                n = 1 + (i * step + i // 7) % a.customers
+                t0 = time.perf_counter()
+                status, body = call(port, "POST", "/v1/requests", key,
+                                    {"kind": "access", "email": f"customer-{n}@example.com", "vouch": True})
+                t1 = time.perf_counter()
+                assert status == 201, body
+                request_id = json.loads(body)["id"]
+                link = link_in(outbox, request_id)
+                t2 = time.perf_counter()
+                with urllib.request.urlopen(link, timeout=60) as r:
+                    package = r.read()
+                t3 = time.perf_counter()
+                posts.append(t1 - t0)
+                mail_waits.append(t2 - t1)
+                downloads.append(t3 - t2)
+                totals.append((t1 - t0) + (t3 - t2))
+                sizes.append(len(package))
+                if i < 5:
+                    data = json.loads(zipfile.ZipFile(io.BytesIO(package)).read("data.json"))
+                    groups = [g for g in data.get("groups", []) if g.get("source") == "postgres_example_test_dataset"]
+                    rows.append((n, sum(len(g["rows"]) for g in groups)))
+            elapsed = sum(totals)
+            after_access = memory(server.pid)
+
+            # Erasure: other customers, from the top of the table down.
+            erasures = []
+            for i in range(a.erasures):
+                n = a.customers - i
+                t0 = time.perf_counter()
+                status, body = call(port, "POST", "/v1/requests", key,
+                                    {"kind": "erasure", "email": f"customer-{n}@example.com", "vouch": True})
+                t1 = time.perf_counter()
+                assert status == 201, body
+                view = json.loads(body)
+                assert view["outcome"].get("datasets"), view
+                erasures.append(t1 - t0)
+            peak = memory(server.pid)["VmHWM"]
+            ms = lambda s: round(s * 1000, 1)
+            print(json.dumps({
+                "customers": a.customers,
+                "access_requests": a.requests,
+                "access_ms": {"median": ms(statistics.median(totals)), "p90": ms(percentile(totals, 90)),
+                              "p99": ms(percentile(totals, 99)), "min": ms(min(totals)), "max": ms(max(totals))},
+                "access_per_second": round(a.requests / elapsed, 1),
+                "post_ms_median": ms(statistics.median(posts)),
+                "download_ms_median": ms(statistics.median(downloads)),
+                "mail_wait_ms_median": ms(statistics.median(mail_waits)),
+                "package_bytes_median": int(statistics.median(sizes)),
+                "shop_rows_in_first_packages": rows,
+                "erasure_ms": {"median": ms(statistics.median(erasures)), "p90": ms(percentile(erasures, 90)),
+                               "max": ms(max(erasures))},
+                "memory_mb": {"idle": round(idle, 1), "after_access": round(after_access["VmRSS"], 1),
+                              "peak": round(peak, 1)},
+            }, indent=2))
+        finally:
+            server.terminate()
+            server.wait()
+
+
+if __name__ == "__main__":
+    main()
