@@ -21,6 +21,7 @@ pub mod wordpress;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use steward_core::requests::{DataSource, Group};
 
@@ -155,6 +156,68 @@ impl DataSource for Connector {
                 }
             }
             Ok(lines)
+        })
+    }
+}
+
+/// A dataset connected when first needed, and again after a failure: `steward serve` starts
+/// while a database is down or its URL not yet given, and every request that needs it fails
+/// (so is retried, never answered without it) until it can be reached.
+#[derive(Debug)]
+pub struct Deferred {
+    manifest: Manifest,
+    connected: tokio::sync::Mutex<Option<Arc<Connector>>>,
+}
+
+impl Deferred {
+    /// A dataset not connected yet.
+    pub fn new(manifest: Manifest) -> Self {
+        Self {
+            manifest,
+            connected: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The connection, made now if there is none.
+    ///
+    /// # Errors
+    /// As [`Connector::open`].
+    pub async fn connector(&self) -> Result<Arc<Connector>, String> {
+        let mut slot = self.connected.lock().await;
+        if let Some(c) = slot.as_ref() {
+            return Ok(Arc::clone(c));
+        }
+        let c = Arc::new(Connector::open(self.manifest.clone()).await?);
+        *slot = Some(Arc::clone(&c));
+        Ok(c)
+    }
+}
+
+impl DataSource for Deferred {
+    fn name(&self) -> &str {
+        &self.manifest.dataset.name
+    }
+
+    fn collect<'a>(
+        &'a self,
+        subject: Option<steward_core::SubjectId>,
+        identities: &'a [(String, String)],
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<Group>, String>> + Send + 'a>> {
+        Box::pin(async move {
+            let c = self.connector().await?;
+            c.collect(subject, identities).await
+        })
+    }
+
+    fn erase<'a>(
+        &'a self,
+        subject: Option<steward_core::SubjectId>,
+        identities: &'a [(String, String)],
+        hash_key: &'a [u8; 32],
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<String>, String>> + Send + 'a>> {
+        Box::pin(async move {
+            let c = self.connector().await?;
+            c.erase(subject, identities, hash_key).await
         })
     }
 }

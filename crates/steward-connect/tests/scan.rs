@@ -167,3 +167,35 @@ async fn a_schema_with_no_identity_proposes_nothing_and_says_why() {
     .unwrap_err();
     assert!(e.to_string().contains("write it by hand"), "{e}");
 }
+
+#[tokio::test]
+async fn a_dataset_not_reachable_at_start_is_connected_when_a_request_needs_it() {
+    use steward_core::requests::DataSource as _;
+    let dir = tempfile::tempdir().unwrap();
+    let url = site(dir.path()).await;
+    let url_file = dir.path().join("site-url");
+    let manifest = steward_connect::Manifest::parse(&format!(
+        r#"
+[dataset]
+name = "site"
+url_file = "{}"
+
+[[tables]]
+name = "person"
+purpose = "accounts"
+primary_key = ["id"]
+fields = [{{ name = "email", category = "user.contact.email", identity = "email", erase = "hash" }}]
+"#,
+        url_file.display()
+    ))
+    .unwrap();
+    let deferred = steward_connect::Deferred::new(manifest);
+    let ana = [("email".to_owned(), "ana@example.com".to_owned())];
+    // No URL yet: each request fails, naming where the URL should be, never the data.
+    let e = deferred.collect(None, &ana).await.unwrap_err();
+    assert!(e.contains("site-url"), "{e}");
+    // Given: the next request connects, and finds her.
+    std::fs::write(&url_file, &url).unwrap();
+    let groups = deferred.collect(None, &ana).await.unwrap();
+    assert_eq!(groups.iter().map(|g| g.rows.len()).sum::<usize>(), 1);
+}

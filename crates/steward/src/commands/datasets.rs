@@ -177,12 +177,14 @@ fn import_fides(args: &DatasetsImportFidesArgs) -> Outcome {
 /// sources of access packages for `serve`, `export` and requests. None when none is declared.
 ///
 /// # Errors
-/// A manifest that cannot be read or does not fit the declaration, or a database that cannot
-/// be reached — each said on standard error: an access package must not leave a database out
-/// silently.
+/// A manifest that cannot be read or does not fit the declaration, or (unless `serving`) a
+/// database that cannot be reached — each said on standard error: an access package must not
+/// leave a database out silently. A server (`serving`) starts without a database it cannot
+/// reach yet, says so, and connects when a request needs it.
 pub async fn connectors(
     global: &Global,
     declaration: &Declaration,
+    serving: bool,
 ) -> Result<Vec<std::sync::Arc<dyn steward_core::requests::DataSource>>, Outcome> {
     if !declaration.datasets.iter().any(|d| d.manifest.is_some()) {
         return Ok(Vec::new());
@@ -199,6 +201,7 @@ pub async fn connectors(
             );
             return Err(Outcome::Invalid);
         }
+        let manifest_again = manifest.clone();
         match Connector::open(manifest).await {
             Ok(c) => {
                 // Warnings (a lookup no index serves) do not stop it, but are said.
@@ -206,6 +209,16 @@ pub async fn connectors(
                     output::stderr(&format!("warning: dataset `{id}`: {}", f.message));
                 }
                 out.push(std::sync::Arc::new(c));
+            }
+            // A server starts without it, and connects when a request needs it: until then
+            // those requests fail and are retried, never answered without it.
+            Err(e) if serving => {
+                output::stderr(&format!(
+                    "warning: {e}\n  = note: serving without dataset `{id}` connected: requests that need it wait, retried each minute, until it can be reached"
+                ));
+                out.push(std::sync::Arc::new(steward_connect::Deferred::new(
+                    manifest_again,
+                )));
             }
             Err(e) => {
                 output::stderr(&format!("error: {e}"));

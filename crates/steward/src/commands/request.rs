@@ -146,7 +146,7 @@ async fn workflow<S: Store>(
     // A command queues work; the server's job queue delivers it (with its own --webhook-ca).
     let webhooks = Arc::new(steward_server::requests::HttpNotifier::new());
     // The operator's own databases join the vault's data in access packages.
-    let sources = super::datasets::connectors(global, declaration).await?;
+    let sources = super::datasets::connectors(global, declaration, false).await?;
     Ok(steward_server::requests::workflow_with(
         &Arc::new(ledger),
         &webhooks,

@@ -38,7 +38,7 @@ pub fn run(global: &Global, args: &ServeArgs) -> Outcome {
         }
     };
     runtime.block_on(async {
-        let sources = match super::datasets::connectors(global, &declaration).await {
+        let sources = match super::datasets::connectors(global, &declaration, true).await {
             Ok(s) => s,
             Err(outcome) => return outcome,
         };

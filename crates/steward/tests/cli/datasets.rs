@@ -126,6 +126,38 @@ fn a_wordpress_site_is_checked_searched_and_erased_from_the_command_line() {
     std::fs::write(d.join("privacy.toml"), fixed).unwrap();
     let clean = steward(&["datasets", "check"]);
     assert_eq!(code(&clean), 0, "{}", stderr(&clean));
+    // A server starts while the site's database cannot be reached (here: its URL not given),
+    // and says that requests needing it wait.
+    {
+        use std::io::BufRead as _;
+        let mut child = super::steward()
+            .current_dir(d)
+            .env_remove("WORDPRESS_DATABASE_URL")
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let _running = super::Running(child);
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let started = line.trim().starts_with("http://");
+            seen.push(line);
+            if started {
+                break;
+            }
+        }
+        let seen = seen.join("\n");
+        assert!(
+            seen.contains("serving without dataset `wordpress` connected")
+                && seen.contains("WORDPRESS_DATABASE_URL")
+                && seen.contains("http://"),
+            "{seen}"
+        );
+    }
     let exported = steward(&["export", "--email", "ben@example.com", "-o", "ben.zip"]);
     assert_eq!(code(&exported), 0, "{}", stderr(&exported));
     let mut zip = zip::ZipArchive::new(std::fs::File::open(d.join("ben.zip")).unwrap()).unwrap();
