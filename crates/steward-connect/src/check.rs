@@ -175,12 +175,21 @@ pub fn against_schema(manifest: &Manifest, source: &Source) -> Vec<Finding> {
             }
         }
         for f in t.fields.iter().filter(|f| f.identity.is_some()) {
-            if columns.contains_key(&f.name) && !source.is_indexed(t.db_table(), &f.name) {
+            if !columns.contains_key(&f.name) {
+                continue;
+            }
+            let db = t.db_table();
+            // An e-mail address is matched without regard to case.
+            let email = f.identity.as_deref() == Some("email");
+            if email && !source.is_indexed_ignoring_case(db, &f.name) {
                 out.push(warning(format!(
-                    "{at}: people are looked up by `{}`, which no index leads with, so every request reads the whole table: CREATE INDEX ON {} ({})",
-                    f.name,
-                    t.db_table(),
-                    f.name
+                    "{at}: people are looked up by `{}` without regard to case, which no index serves, so every request reads the whole table: CREATE INDEX ON {db} (lower({}))",
+                    f.name, f.name
+                )));
+            } else if !email && !source.is_indexed(db, &f.name) {
+                out.push(warning(format!(
+                    "{at}: people are looked up by `{}`, which no index leads with, so every request reads the whole table: CREATE INDEX ON {db} ({})",
+                    f.name, f.name
                 )));
             }
         }

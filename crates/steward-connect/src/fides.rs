@@ -241,6 +241,7 @@ pub fn import(
                 var
             })),
             url_file: None,
+            max_rows: None,
             description: dataset
                 .description
                 .clone()

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::Row;
 
-use crate::manifest::{Manifest, Table};
+use crate::manifest::{DEFAULT_MAX_ROWS, Manifest, Table};
 use crate::source::{Source, SourceError, cause};
 
 /// The forms an e-mail address may be stored in: as given, and with its domain in the other
@@ -102,6 +102,15 @@ pub async fn find(
 ) -> Result<Found, SourceError> {
     let mut found = Found::default();
     let mut seen: BTreeMap<String, BTreeSet<Vec<Option<String>>>> = BTreeMap::new();
+    let limit = manifest.dataset.max_rows.unwrap_or(DEFAULT_MAX_ROWS);
+    // More than the bound: the request fails (and is retried, never answered in part).
+    let too_many = |table: &Table| SourceError::Query {
+        dataset: manifest.dataset.name.clone(),
+        cause: format!(
+            "more than {limit} rows of one person (reading `{}`): set [dataset] max_rows higher in the manifest (memory grows with it)",
+            table.name
+        ),
+    };
     // 1. The tables that hold an identity.
     let mut queue: Vec<(String, Vec<Vec<Option<String>>>)> = Vec::new();
     for table in &manifest.tables {
@@ -131,9 +140,14 @@ pub async fn find(
                 &field.name,
                 kind == "email",
                 &values,
+                limit,
             )
-            .await?;
+            .await?
+            .ok_or_else(|| too_many(table))?;
             let new = remember(&mut found, &mut seen, table, rows);
+            if found.count() > limit {
+                return Err(too_many(table));
+            }
             if !new.is_empty() {
                 queue.push((table.name.clone(), new));
             }
@@ -157,8 +171,13 @@ pub async fn find(
                 continue;
             }
             let values: Vec<String> = values.into_iter().collect();
-            let read_rows = read(manifest, source, owned, &owns.to, false, &values).await?;
+            let read_rows = read(manifest, source, owned, &owns.to, false, &values, limit)
+                .await?
+                .ok_or_else(|| too_many(owned))?;
             let new = remember(&mut found, &mut seen, owned, read_rows);
+            if found.count() > limit {
+                return Err(too_many(owned));
+            }
             if !new.is_empty() {
                 queue.push((owned.name.clone(), new));
             }
@@ -205,7 +224,8 @@ fn remember(
 }
 
 /// The rows of `table` whose `column` holds one of `values` (compared in lower case when
-/// `lower`), restricted by the table's `only`, in batches.
+/// `lower`), restricted by the table's `only`, in batches; `None` when a batch holds more
+/// than `limit` rows (none is read past it).
 async fn read(
     manifest: &Manifest,
     source: &Source,
@@ -213,7 +233,8 @@ async fn read(
     column: &str,
     lower: bool,
     values: &[String],
-) -> Result<Vec<Vec<Option<String>>>, SourceError> {
+    limit: usize,
+) -> Result<Option<Vec<Vec<Option<String>>>>, SourceError> {
     let d = source.dialect;
     let cols = columns(table);
     // The column compared is read too: the database narrows (its collation may equate "ä" and
@@ -225,6 +246,10 @@ async fn read(
         .iter()
         .map(|v| if lower { v.to_lowercase() } else { v.clone() })
         .collect();
+    // A column the database compares without regard to case is searched as it is, so that
+    // its plain index serves; any other through lower(), which an index on lower(column)
+    // serves (else the whole table is read: `steward datasets check` warns of it).
+    let lower_sql = lower && !source.is_case_insensitive(table.db_table(), column);
     let mut out = Vec::new();
     for chunk in values.chunks(BATCH) {
         let mut n = 0;
@@ -232,7 +257,7 @@ async fn read(
             n += 1;
             d.param(n, column_type)
         };
-        let target = if lower {
+        let target = if lower_sql {
             d.lower(column)
         } else {
             d.quote(column)
@@ -265,6 +290,8 @@ async fn read(
             }
             binds.extend(only.values.iter().cloned());
         }
+        // One row past the bound tells that there are more; no more than that is read.
+        sql.push_str(&format!(" LIMIT {}", limit.saturating_add(1)));
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for b in binds {
             query = query.bind(b);
@@ -276,6 +303,9 @@ async fn read(
                 dataset: manifest.dataset.name.clone(),
                 cause: format!("reading `{}`: {}", table.name, cause(&e)),
             })?;
+        if rows.len() > limit {
+            return Ok(None);
+        }
         for row in rows {
             let matched: Option<String> =
                 row.try_get::<Option<String>, _>(cols.len()).ok().flatten();
@@ -291,5 +321,5 @@ async fn read(
             );
         }
     }
-    Ok(out)
+    Ok(Some(out))
 }

@@ -50,7 +50,15 @@ pub struct Dataset {
     /// What the dataset is, for the reader.
     #[serde(default)]
     pub description: String,
+    /// The most rows one person's search may read ([`DEFAULT_MAX_ROWS`] unless set): a
+    /// request for someone with more fails, naming this setting, rather than hold them all
+    /// in memory.
+    pub max_rows: Option<usize>,
 }
+
+/// The most rows one person's search reads unless the manifest says otherwise: enough for any
+/// ordinary customer, commenter or member, and a bound on the memory a request can take.
+pub const DEFAULT_MAX_ROWS: usize = 20_000;
 
 /// One table.
 #[derive(Debug, Clone, Deserialize)]

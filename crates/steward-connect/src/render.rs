@@ -51,6 +51,9 @@ pub fn render(manifest: &Manifest, remarks: &Remarks) -> String {
     if let Some(file) = &d.url_file {
         let _ = writeln!(out, "url_file = {}", quoted(file));
     }
+    if let Some(n) = d.max_rows {
+        let _ = writeln!(out, "max_rows = {n}");
+    }
     if !d.description.is_empty() {
         let _ = writeln!(out, "description = {}", quoted(&d.description));
     }

@@ -231,6 +231,7 @@ pub fn scan(source: &Source, options: &Options) -> Result<Scanned, ScanError> {
             name: options.name.clone(),
             url_env: Some(options.url_env.clone()),
             url_file: None,
+            max_rows: None,
             description: String::new(),
         },
         tables,

@@ -103,6 +103,9 @@ pub struct Source {
     /// The `(table, column)` pairs an index leads with: a lookup by such a column is an index
     /// scan, any other a scan of the whole table.
     pub indexed: BTreeSet<(String, String)>,
+    /// The `(table, column)` pairs an index on `lower(column)` serves (PostgreSQL, SQLite):
+    /// a search that ignores case uses it.
+    pub lower_indexed: BTreeSet<(String, String)>,
 }
 
 /// A foreign key column: `table.column` holds values of `to_table.to_column`.
@@ -127,6 +130,10 @@ pub struct Column {
     pub nullable: bool,
     /// The most characters it holds, for a text column with a limit.
     pub max_length: Option<u64>,
+    /// Whether the database compares its values without regard to case (a MariaDB/MySQL
+    /// `_ci` collation, PostgreSQL's `citext`): a plain index then serves a search that
+    /// ignores case.
+    pub case_insensitive: bool,
 }
 
 /// Why a database could not be used. Never holds the connection URL or a row's values.
@@ -218,13 +225,13 @@ impl Source {
             .map_err(|e| failed(cause(&e)))?;
         let query = match dialect {
             Dialect::Postgres => {
-                "SELECT CAST(table_name AS TEXT), CAST(column_name AS TEXT), CAST(data_type AS TEXT), CAST(is_nullable AS TEXT), CAST(character_maximum_length AS TEXT) FROM information_schema.columns WHERE table_schema = current_schema()"
+                "SELECT CAST(table_name AS TEXT), CAST(column_name AS TEXT), CAST(data_type AS TEXT), CAST(is_nullable AS TEXT), CAST(character_maximum_length AS TEXT), CAST(udt_name AS TEXT) FROM information_schema.columns WHERE table_schema = current_schema()"
             }
             Dialect::MySql => {
-                "SELECT CAST(table_name AS CHAR), CAST(column_name AS CHAR), CAST(data_type AS CHAR), CAST(is_nullable AS CHAR), CAST(character_maximum_length AS CHAR) FROM information_schema.columns WHERE table_schema = DATABASE()"
+                "SELECT CAST(table_name AS CHAR), CAST(column_name AS CHAR), CAST(data_type AS CHAR), CAST(is_nullable AS CHAR), CAST(character_maximum_length AS CHAR), CAST(collation_name AS CHAR) FROM information_schema.columns WHERE table_schema = DATABASE()"
             }
             Dialect::Sqlite => {
-                "SELECT m.name, p.name, p.type, CASE WHEN p.\"notnull\" = 1 OR p.pk > 0 THEN 'NO' ELSE 'YES' END, NULL FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p WHERE m.type = 'table'"
+                "SELECT m.name, p.name, p.type, CASE WHEN p.\"notnull\" = 1 OR p.pk > 0 THEN 'NO' ELSE 'YES' END, NULL, NULL FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p WHERE m.type = 'table'"
             }
         };
         let rows: Vec<AnyRow> = sqlx::query(query)
@@ -246,12 +253,25 @@ impl Source {
                 .ok()
                 .flatten()
                 .and_then(|n| n.parse().ok());
+            // MariaDB/MySQL: the collation (`utf8mb4_general_ci`); PostgreSQL: the type's name.
+            let collation = row
+                .try_get::<Option<String>, _>(5)
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+                .to_lowercase();
+            let case_insensitive = match dialect {
+                Dialect::MySql => collation.ends_with("_ci"),
+                Dialect::Postgres => collation == "citext",
+                Dialect::Sqlite => false,
+            };
             schema.entry(table).or_default().insert(
                 column,
                 Column {
                     kind: kind.to_lowercase(),
                     nullable: nullable.eq_ignore_ascii_case("yes"),
                     max_length,
+                    case_insensitive,
                 },
             );
         }
@@ -262,8 +282,13 @@ impl Source {
             primary_keys: BTreeMap::new(),
             foreign_keys: Vec::new(),
             indexed: BTreeSet::new(),
+            lower_indexed: BTreeSet::new(),
         };
         source.read_keys().await.map_err(|e| failed(cause(&e)))?;
+        source
+            .read_lower_indexes()
+            .await
+            .map_err(|e| failed(cause(&e)))?;
         Ok(source)
     }
 
@@ -356,6 +381,62 @@ impl Source {
         self.foreign_keys.sort();
         self.foreign_keys.dedup();
         Ok(())
+    }
+
+    /// Reads the indexes on `lower(column)` (PostgreSQL, SQLite), from their definitions.
+    async fn read_lower_indexes(&mut self) -> Result<(), sqlx::Error> {
+        let query = match self.dialect {
+            Dialect::Postgres => {
+                "SELECT CAST(t.relname AS TEXT), pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid WHERE t.relnamespace = CAST(current_schema() AS regnamespace) AND i.indexprs IS NOT NULL"
+            }
+            Dialect::Sqlite => {
+                "SELECT tbl_name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            }
+            Dialect::MySql => return Ok(()),
+        };
+        let rows: Vec<AnyRow> = sqlx::query(query).fetch_all(&self.pool).await?;
+        for row in rows {
+            let (Ok(table), Ok(definition)) =
+                (row.try_get::<String, _>(0), row.try_get::<String, _>(1))
+            else {
+                continue;
+            };
+            let Some(columns) = self.schema.get(&table) else {
+                continue;
+            };
+            // `lower((email)::text)`, `lower("email")`, `LOWER(email)`: the column inside.
+            let text = definition.to_lowercase();
+            for (start, _) in text.match_indices("lower(") {
+                let inner: String = text[start + 6..]
+                    .chars()
+                    .take_while(|c| *c != ')' && *c != ':')
+                    .filter(|c| !matches!(c, '(' | '"' | '`' | ' '))
+                    .collect();
+                if let Some(column) = columns.keys().find(|c| c.to_lowercase() == inner) {
+                    self.lower_indexed.insert((table.clone(), column.clone()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a search of `table.column` that ignores case can use an index: a plain one
+    /// where the column compares without regard to case, else one on `lower(column)`.
+    pub fn is_indexed_ignoring_case(&self, table: &str, column: &str) -> bool {
+        let ci = self.is_case_insensitive(table, column);
+        (ci && self.is_indexed(table, column))
+            || self
+                .lower_indexed
+                .iter()
+                .any(|(t, c)| t == table && c == column)
+    }
+
+    /// Whether the database compares `table.column` without regard to case.
+    pub fn is_case_insensitive(&self, table: &str, column: &str) -> bool {
+        self.schema
+            .get(table)
+            .and_then(|t| t.get(column))
+            .is_some_and(|c| c.case_insensitive)
     }
 
     /// Whether a lookup by `table.column` can use an index (an index or primary key leads

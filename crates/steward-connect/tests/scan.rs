@@ -20,10 +20,12 @@ async fn site(dir: &std::path::Path) -> String {
     sqlx::raw_sql(
         "CREATE TABLE person (id INTEGER PRIMARY KEY, email TEXT NOT NULL, full_name TEXT, birthday TEXT);
          CREATE UNIQUE INDEX person_email ON person (email);
+         CREATE INDEX person_email_lower ON person (lower(email));
          CREATE TABLE address (id INTEGER PRIMARY KEY, street TEXT, city TEXT);
          CREATE TABLE purchase (id INTEGER PRIMARY KEY, buyer INTEGER REFERENCES person, ships_to INTEGER REFERENCES address (id), total INTEGER);
          CREATE TABLE audit_note (id INTEGER PRIMARY KEY, body TEXT);
          CREATE TABLE newsletter (mail TEXT, since TEXT);
+         CREATE INDEX newsletter_mail ON newsletter (mail);
          INSERT INTO person VALUES (1, 'ana@example.com', 'Ana Example', '1990-01-01'), (2, 'ben@example.com', 'Ben Example', NULL);
          INSERT INTO address VALUES (1, 'Ana Street', 'Anatown'), (2, 'Ben Street', 'Bentown');
          INSERT INTO purchase VALUES (1, 1, 1, 10), (2, 1, 1, 20), (3, 2, 2, 30);
@@ -121,6 +123,34 @@ async fn a_scan_proposes_a_manifest_from_keys_references_and_column_names() {
     );
     assert!(!format!("{:?}", found.tables).contains("Ben"));
 
+    // A person with more rows than the manifest's bound is refused, naming the setting.
+    let mut bounded = m.clone();
+    bounded.dataset.max_rows = Some(3);
+    let e = find::find(
+        &bounded,
+        &source,
+        &[("email".to_owned(), "ana@example.com".to_owned())],
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("more than 3 rows of one person")
+            && e.to_string().contains("max_rows"),
+        "{e}"
+    );
+    bounded.dataset.max_rows = Some(5);
+    assert_eq!(
+        find::find(
+            &bounded,
+            &source,
+            &[("email".to_owned(), "ana@example.com".to_owned())],
+        )
+        .await
+        .unwrap()
+        .count(),
+        5
+    );
+
     // Lookups no index serves are warnings naming the fix.
     let findings = check::against_schema(m, &source);
     assert!(!check::has_errors(&findings), "{findings:?}");
@@ -130,11 +160,15 @@ async fn a_scan_proposes_a_manifest_from_keys_references_and_column_names() {
             .any(|f| f.contains("CREATE INDEX ON purchase (buyer)")),
         "{all:?}"
     );
+    // An address is matched without regard to case: the index on lower(email) serves it,
+    // the plain one on newsletter's `mail` does not.
     assert!(
         all.iter()
-            .any(|f| f.contains("CREATE INDEX ON newsletter (mail)")),
+            .any(|f| f.contains("CREATE INDEX ON newsletter (lower(mail))")),
         "{all:?}"
     );
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(source.is_indexed_ignoring_case("person", "email"));
 }
 
 #[tokio::test]

@@ -5,11 +5,11 @@ Sets up a fresh Steward folder whose declaration names the shop as a dataset (th
 Fides's own dataset file read by `steward datasets import-fides`), starts `steward serve` pinned
 to core 0, and from core 1:
 
-- access: one request after another for customers spread over the table, each
-  `POST /v1/requests` (vouched by a DPO key: carried out at once) and then the package
-  `GET /requests/{id}/package?token=` read to its end (the ZIP: HTML, JSON, CSV, XLSX, gathered
-  from the vault and the shop). A request's time is the POST plus the download; the wait for
-  the mail that carries the link (the job queue) is reported apart;
+- access: requests for customers spread over the table, each `POST /v1/requests` (vouched by a
+  DPO key: carried out at once) one after another, then, once the job queue has mailed their
+  links, each package `GET /requests/{id}/package?token=` read to its end, one after another
+  (the ZIP: HTML, JSON, CSV, XLSX, gathered from the vault and the shop). A request's time is
+  its POST plus its download; the job queue's mail (it runs every second) is not in it;
 - erasure: `POST /v1/requests` with `kind = erasure` for other customers: the shop's rows are
   erased in one transaction before the answer;
 - the server's memory idle and at its peak.
@@ -37,7 +37,7 @@ import urllib.request
 import zipfile
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
-DATASET = os.path.join(ROOT, "..", "..", "steward-connect", "tests", "data", "fides-example-dataset.yml")
+DATASET = os.path.join(ROOT, "..", "..", "..", "examples", "fides-example-dataset.yml")
 
 ORDERS = """
 [[purposes]]
@@ -87,22 +87,27 @@ def call(port, method, path, key=None, body=None):
         return e.code, e.read()
 
 
+SEEN = {}
+
+
 def link_in(outbox, request_id):
     """The package link in the mail for `request_id`, once the job queue has written it."""
-    name = request_id.replace("-", "") + "-request-done.eml"
-    path = os.path.join(outbox, name)
-    while not os.path.exists(path):
-        time.sleep(0.002)
-    for _ in range(500):
-        text = open(path, encoding="utf-8").read()
-        # quoted-printable: soft line breaks and =3D
-        text = text.replace("=\n", "").replace("=3D", "=")
-        start = text.find("/package?token=")
-        if start >= 0:
-            begin = text.rfind("http", 0, start)
-            return text[begin:].split()[0]
-        time.sleep(0.002)
-    raise SystemExit(f"no link in {path}")
+    while request_id not in SEEN:
+        for name in os.listdir(outbox) if os.path.isdir(outbox) else []:
+            if name in SEEN.get("_files", set()) or not name.endswith(".eml"):
+                continue
+            text = open(os.path.join(outbox, name), encoding="utf-8").read()
+            # quoted-printable: soft line breaks and =3D
+            text = text.replace("=\n", "").replace("=3D", "=")
+            start = text.find("/package?token=")
+            if start < 0 or "Reference: " not in text:
+                continue
+            SEEN.setdefault("_files", set()).add(name)
+            reference = text.split("Reference: ", 1)[1].split()[0]
+            SEEN[reference] = text[text.rfind("http", 0, start):].split()[0]
+        if request_id not in SEEN:
+            time.sleep(0.002)
+    return SEEN.pop(request_id)
 
 
 def percentile(values, p):
@@ -154,46 +159,49 @@ def main():
             time.sleep(1)
             idle = memory(server.pid)["VmRSS"]
 
-            # Access: customers spread over the table (the same one may come twice).
+            # Access: customers spread over the table. First every POST, one after another
+            # (each carried out at once); then, once the job queue has mailed the links, every
+            # package, one after another. A request's time is its POST plus its download.
             step = max(1, a.customers // a.requests)
-            totals, posts, downloads, mail_waits, sizes, rows = [], [], [], [], [], []
-            for i in range(a.requests):
-                n = 1 + (i * step + i // 7) % a.customers
+            customers = [1 + (i * step + i // 7) % a.customers for i in range(a.requests)]
+            posts, ids = [], []
+            for n in customers:
                 t0 = time.perf_counter()
                 status, body = call(port, "POST", "/v1/requests", key,
                                     {"kind": "access", "email": f"customer-{n}@example.com", "vouch": True})
-                t1 = time.perf_counter()
+                posts.append(time.perf_counter() - t0)
                 assert status == 201, body
-                request_id = json.loads(body)["id"]
-                link = link_in(outbox, request_id)
-                t2 = time.perf_counter()
+                ids.append(json.loads(body)["id"])
+            t_mail = time.perf_counter()
+            links = [link_in(outbox, request_id) for request_id in ids]
+            mail_wait = time.perf_counter() - t_mail
+            downloads, sizes, rows = [], [], []
+            for i, link in enumerate(links):
+                t0 = time.perf_counter()
                 with urllib.request.urlopen(link, timeout=60) as r:
                     package = r.read()
-                t3 = time.perf_counter()
-                posts.append(t1 - t0)
-                mail_waits.append(t2 - t1)
-                downloads.append(t3 - t2)
-                totals.append((t1 - t0) + (t3 - t2))
+                downloads.append(time.perf_counter() - t0)
                 sizes.append(len(package))
                 if i < 5:
                     data = json.loads(zipfile.ZipFile(io.BytesIO(package)).read("data.json"))
                     groups = [g for g in data.get("groups", []) if g.get("source") == "postgres_example_test_dataset"]
-                    rows.append((n, sum(len(g["rows"]) for g in groups)))
+                    rows.append((customers[i], sum(len(g["rows"]) for g in groups)))
+            totals = [p + d for p, d in zip(posts, downloads)]
             elapsed = sum(totals)
             after_access = memory(server.pid)
 
             # Erasure: other customers, from the top of the table down.
-            erasures = []
-            for i in range(a.erasures):
-                n = a.customers - i
+            # (A customer an earlier run erased is found in no table: skipped, not timed.)
+            erasures, n = [], a.customers
+            while len(erasures) < a.erasures and n > a.customers // 2:
                 t0 = time.perf_counter()
                 status, body = call(port, "POST", "/v1/requests", key,
                                     {"kind": "erasure", "email": f"customer-{n}@example.com", "vouch": True})
                 t1 = time.perf_counter()
                 assert status == 201, body
-                view = json.loads(body)
-                assert view["outcome"].get("datasets"), view
-                erasures.append(t1 - t0)
+                n -= 1
+                if json.loads(body)["outcome"].get("datasets"):
+                    erasures.append(t1 - t0)
             peak = memory(server.pid)["VmHWM"]
             ms = lambda s: round(s * 1000, 1)
             print(json.dumps({
@@ -204,7 +212,7 @@ def main():
                 "access_per_second": round(a.requests / elapsed, 1),
                 "post_ms_median": ms(statistics.median(posts)),
                 "download_ms_median": ms(statistics.median(downloads)),
-                "mail_wait_ms_median": ms(statistics.median(mail_waits)),
+                "mail_queue_after_last_post_ms": ms(mail_wait),
                 "package_bytes_median": int(statistics.median(sizes)),
                 "shop_rows_in_first_packages": rows,
                 "erasure_ms": {"median": ms(statistics.median(erasures)), "p90": ms(percentile(erasures, 90)),

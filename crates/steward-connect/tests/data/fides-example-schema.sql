@@ -1,6 +1,6 @@
 -- The schema of Fides's PostgreSQL example shop (ethyca-fides 2.86.2, fides/data/sample_project/
 -- postgres_sample.sql, Apache-2.0), with the indexes an operator adds on identity and reference
--- columns: the database tests/data/fides-example-dataset.yml describes. From ../shared/bench/fides.
+-- columns: the database examples/fides-example-dataset.yml describes. From ../shared/bench/fides.
 
 DROP TABLE IF EXISTS public.product, public.address, public.customer, public.employee,
     public.payment_card, public.orders, public.order_item, public.visit, public.login,

@@ -291,7 +291,7 @@ fn a_fides_dataset_file_is_imported_with_every_unmapped_thing_said() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let yaml = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../steward-connect/tests/data/fides-example-dataset.yml");
+        .join("../../examples/fides-example-dataset.yml");
     let yaml = yaml.to_str().unwrap();
     let imported = run(
         d,
