@@ -392,3 +392,44 @@ fn a_scan_proposes_a_manifest_and_never_echoes_the_url() {
     assert!(stderr(&unset).contains("NOPE_DATABASE_URL is not set"));
     drop_database(&name);
 }
+
+#[test]
+fn the_wordpress_seed_sites_name_a_manifest_that_fits_their_declaration() {
+    let live = wordpress(&format!("steward_cli_seeds_{}", std::process::id()));
+    for seed in ["000-mallegro", "001-wordpress-support-portal", "003-allcot"] {
+        let dir = tempfile::tempdir().unwrap();
+        let declaration = super::example(&format!("{seed}.toml"));
+        let mut command = super::steward();
+        command
+            .current_dir(dir.path())
+            .env_remove("WORDPRESS_DATABASE_URL")
+            .args(["datasets", "check", "-d"])
+            .arg(&declaration);
+        let checked = command.output().unwrap();
+        assert_eq!(code(&checked), 0, "{seed}: {}", stderr(&checked));
+        assert!(
+            stderr(&checked).contains("WORDPRESS_DATABASE_URL"),
+            "{seed}: {}",
+            stderr(&checked)
+        );
+        // Against WordPress 6.1's own schema: every table and column is there.
+        if let Some(url) = &live {
+            let checked = super::steward()
+                .current_dir(dir.path())
+                .env("WORDPRESS_DATABASE_URL", url)
+                .args(["datasets", "check", "-d"])
+                .arg(&declaration)
+                .output()
+                .unwrap();
+            assert_eq!(code(&checked), 0, "{seed}: {}", stderr(&checked));
+            assert!(
+                stderr(&checked).contains("checked against its live schema"),
+                "{seed}: {}",
+                stderr(&checked)
+            );
+        }
+    }
+    if live.is_some() {
+        drop_database(&format!("steward_cli_seeds_{}", std::process::id()));
+    }
+}

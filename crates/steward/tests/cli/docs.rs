@@ -98,14 +98,20 @@ struct Reader {
 impl Reader {
     fn new(file: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let examples = dir.path().join("examples");
-        std::fs::create_dir(&examples).unwrap();
-        for entry in std::fs::read_dir(repository().join("examples")).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_file() {
-                std::fs::copy(&path, examples.join(path.file_name().unwrap())).unwrap();
+        // The examples, with their folders (the WordPress seeds' manifests).
+        fn copy(from: &Path, to: &Path) {
+            std::fs::create_dir_all(to).unwrap();
+            for entry in std::fs::read_dir(from).unwrap() {
+                let path = entry.unwrap().path();
+                let target = to.join(path.file_name().unwrap());
+                if path.is_dir() {
+                    copy(&path, &target);
+                } else {
+                    std::fs::copy(&path, target).unwrap();
+                }
             }
         }
+        copy(&repository().join("examples"), &dir.path().join("examples"));
         std::fs::write(
             dir.path().join(".password"),
             "correct horse battery staple\ncorrect horse battery staple\n",
