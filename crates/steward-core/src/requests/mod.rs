@@ -1979,7 +1979,8 @@ impl<S: RequestStore> Requests<S> {
         if req.status != Status::Verified {
             return Ok(req);
         }
-        self.execute(req, &system()).await
+        // The job that called is retried by the queue when this fails: no second job.
+        self.execute(req, &system(), false).await
     }
 
     /// Carries out a verified (and approved) request.
@@ -1987,21 +1988,36 @@ impl<S: RequestStore> Requests<S> {
     /// the same [`Access::authorize`] as their direct calls), or Steward for a person's own
     /// verified request — and so who the vault's audit entries name; consent events a request
     /// causes are written by Steward on its behalf.
-    async fn execute(&self, req: Request, access: &Access) -> Result<Request, RequestError> {
+    ///
+    /// On a failure nothing of the outcome is saved: the request goes back to verified, so it
+    /// never stays half done in `executing`, and is tried again in a minute — by a new job
+    /// when `queue_retry` (a caller waiting on it), else by the job that called, which the
+    /// queue retries (one job per request, however long the failure lasts).
+    async fn execute(
+        &self,
+        req: Request,
+        access: &Access,
+        queue_retry: bool,
+    ) -> Result<Request, RequestError> {
         let id = req.id;
         let result = self.execute_once(req, access).await;
-        if let Err(e) = &result {
-            // Nothing of the outcome was saved: the request goes back to verified and the job
-            // queue tries again in a minute, so it never stays half done in `executing`.
-            if let Ok(mut again) = self.load(id).await
-                && again.status == Status::Executing
-            {
-                let retry = job(id, self.now() + time::Duration::minutes(1), &Work::Execute);
-                let reason = format!("could not be carried out ({}): tried again", e.failure());
-                let _ = self
-                    .step(&system(), &mut again, Status::Verified, &reason, &[retry])
-                    .await;
-            }
+        if let Err(e) = &result
+            && let Ok(mut again) = self.load(id).await
+            && again.status == Status::Executing
+        {
+            let retry: Vec<NewJob> = if queue_retry {
+                vec![job(
+                    id,
+                    self.now() + time::Duration::minutes(1),
+                    &Work::Execute,
+                )]
+            } else {
+                Vec::new()
+            };
+            let reason = format!("could not be carried out ({}): tried again", e.failure());
+            let _ = self
+                .step(&system(), &mut again, Status::Verified, &reason, &retry)
+                .await;
         }
         result
     }
@@ -2011,7 +2027,7 @@ impl<S: RequestStore> Requests<S> {
     /// history says why), so the caller gets it as it stands rather than an error.
     async fn execute_now(&self, req: Request, access: &Access) -> Result<Request, RequestError> {
         let id = req.id;
-        match self.execute(req, access).await {
+        match self.execute(req, access, true).await {
             Err(RequestError::Store(e)) => match self.load(id).await {
                 Ok(again) if again.status == Status::Verified => Ok(again),
                 _ => Err(RequestError::Store(e)),

@@ -210,12 +210,26 @@ async fn a_shop_that_cannot_be_read_leaves_the_request_retrying_never_answered()
         "{shown}"
     );
     assert!(sink.all().iter().all(|m| !m.contains("olga.petrova")));
+    // Still down for a while: tried again and again, by one queued job, never more.
+    for _ in 0..3 {
+        app.clock.advance(time::Duration::minutes(10));
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+    }
+    let shown = show(&app, &id).await;
+    assert_eq!(shown["status"], "verified", "{shown}");
+    let executes = shown["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["kind"] == "execute" && j["done_at"].is_null())
+        .count();
+    assert_eq!(executes, 1, "{shown}");
     // Back, and a minute later: carried out, with her rows.
     sqlx::raw_sql("ALTER TABLE orders_moved RENAME TO orders")
         .execute(&pool)
         .await
         .unwrap();
-    app.clock.advance(time::Duration::minutes(1));
+    app.clock.advance(time::Duration::hours(1));
     let shown = reaches(&app, &id, "completed").await;
     assert_eq!(shown["outcome"]["found"], true, "{shown}");
 }
