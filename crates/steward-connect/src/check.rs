@@ -5,7 +5,7 @@ use steward_policy::Declaration;
 use steward_policy::taxonomy::covers;
 
 use crate::manifest::{FieldErase, Manifest, TableErase};
-use crate::source::Source;
+use crate::source::{Dialect, Source};
 
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +90,14 @@ pub fn against_schema(manifest: &Manifest, source: &Source) -> Vec<Finding> {
             )));
             continue;
         };
+        let writes = t.erase != TableErase::Keep;
+        if writes && let Some(engine) = source.non_transactional.get(t.db_table()) {
+            out.push(error(format!(
+                "{at}: `{}` uses the {engine} engine, which has no transactions, so an erasure that fails midway would leave it half done: ALTER TABLE {} ENGINE=InnoDB",
+                t.db_table(),
+                t.db_table()
+            )));
+        }
         let mut named: Vec<&String> = t
             .primary_key
             .iter()
@@ -168,8 +176,8 @@ pub fn against_schema(manifest: &Manifest, source: &Source) -> Vec<Finding> {
                     o.table, o.to
                 ))),
                 Some(_) if !source.is_indexed(target, &o.to) => out.push(warning(format!(
-                    "table `{}`: its rows are looked up by `{}`, which no index leads with, so every request reads the whole table: CREATE INDEX ON {target} ({})",
-                    o.table, o.to, o.to
+                    "table `{}`: its rows are looked up by `{}`, which no index leads with, so every request reads the whole table: CREATE INDEX {target}_{}_idx ON {target} ({})",
+                    o.table, o.to, o.to, o.to
                 ))),
                 _ => {}
             }
@@ -179,17 +187,28 @@ pub fn against_schema(manifest: &Manifest, source: &Source) -> Vec<Finding> {
                 continue;
             }
             let db = t.db_table();
+            let c = &f.name;
             // An e-mail address is matched without regard to case.
             let email = f.identity.as_deref() == Some("email");
-            if email && !source.is_indexed_ignoring_case(db, &f.name) {
+            if email && !source.is_indexed_ignoring_case(db, c) {
+                let fix = match source.dialect {
+                    // MariaDB compares a `_ci` column without regard to case: give it one.
+                    Dialect::MySql if source.is_case_insensitive(db, c) => {
+                        format!("CREATE INDEX {db}_{c}_idx ON {db} ({c})")
+                    }
+                    Dialect::MySql => format!(
+                        "give `{c}` a case-insensitive collation (ALTER TABLE {db} MODIFY {c} … COLLATE utf8mb4_unicode_ci) and an index (CREATE INDEX {db}_{c}_idx ON {db} ({c}))"
+                    ),
+                    Dialect::Postgres | Dialect::Sqlite => {
+                        format!("CREATE INDEX {db}_{c}_lower ON {db} (lower({c}))")
+                    }
+                };
                 out.push(warning(format!(
-                    "{at}: people are looked up by `{}` without regard to case, which no index serves, so every request reads the whole table: CREATE INDEX ON {db} (lower({}))",
-                    f.name, f.name
+                    "{at}: people are looked up by `{c}` without regard to case, which no index serves, so every request reads the whole table: {fix}"
                 )));
-            } else if !email && !source.is_indexed(db, &f.name) {
+            } else if !email && !source.is_indexed(db, c) {
                 out.push(warning(format!(
-                    "{at}: people are looked up by `{}`, which no index leads with, so every request reads the whole table: CREATE INDEX ON {db} ({})",
-                    f.name, f.name
+                    "{at}: people are looked up by `{c}`, which no index leads with, so every request reads the whole table: CREATE INDEX {db}_{c}_idx ON {db} ({c})"
                 )));
             }
         }

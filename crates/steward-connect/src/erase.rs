@@ -6,8 +6,11 @@
 //! or a statement the database refuses, fails the whole erasure — nothing is written — naming
 //! the table and field.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
+use sqlx::Row as _;
 
 use crate::find::Found;
 use crate::manifest::{FieldErase, Manifest, Table, TableErase};
@@ -67,7 +70,8 @@ pub async fn erase(
         let (Some(table), Some(rows)) = (manifest.table(name), found.tables.get(name)) else {
             continue;
         };
-        plan.push(plan_table(source, table, rows, hash_key).map_err(failed)?);
+        let shared = shared_rows(manifest, source, found, table, rows).await?;
+        plan.push(plan_table(source, table, rows, &shared, hash_key).map_err(failed)?);
     }
     let mut outcome = Erasure {
         tables: Vec::new(),
@@ -117,11 +121,112 @@ pub async fn erase(
     }
 }
 
-/// The statements that erase `rows` of `table`.
+/// The rows of `table` (indexes into `rows`) that rows of other people lead to as well: an
+/// address two customers share, a product many orders hold. Each reference to `table`'s key
+/// is counted in the database and among the rows found; where the database has more, the row
+/// is someone else's too, and erasure leaves it (and says so).
+async fn shared_rows(
+    manifest: &Manifest,
+    source: &Source,
+    found: &Found,
+    table: &Table,
+    rows: &crate::find::Rows,
+) -> Result<BTreeMap<usize, String>, SourceError> {
+    let d = source.dialect;
+    let mut shared = BTreeMap::new();
+    let changes = match table.erase {
+        TableErase::Keep => false,
+        TableErase::Delete => true,
+        TableErase::Fields => table
+            .fields
+            .iter()
+            .any(|f| !matches!(f.action(), Ok(FieldErase::Keep | FieldErase::Unlinked))),
+    };
+    if !changes {
+        return Ok(shared);
+    }
+    // Only references to the row's own key can come from many rows (many customers, one
+    // address); a row that holds its owner's key (an order's customer) has one owner.
+    let to_key = |o: &&crate::manifest::Owns| table.primary_key == [o.to.clone()];
+    for owner in &manifest.tables {
+        for o in owner
+            .owns
+            .iter()
+            .filter(|o| o.table == table.name)
+            .filter(to_key)
+        {
+            let Some(t) = rows.index(&o.to) else { continue };
+            let values: BTreeSet<String> = rows.rows.iter().filter_map(|r| r[t].clone()).collect();
+            if values.is_empty() {
+                continue;
+            }
+            // How many of the owner's rows hold each value, found as the person's.
+            let mut ours: BTreeMap<String, u64> = BTreeMap::new();
+            if let Some(found_owner) = found.tables.get(&owner.name)
+                && let Some(c) = found_owner.index(&o.column)
+            {
+                for r in &found_owner.rows {
+                    if let Some(v) = &r[c] {
+                        *ours.entry(v.clone()).or_default() += 1;
+                    }
+                }
+            }
+            let values: Vec<String> = values.into_iter().collect();
+            let cast = source.cast_type(owner.db_table(), &o.column);
+            for chunk in values.chunks(500) {
+                let list: Vec<String> = (1..=chunk.len()).map(|n| d.param(n, &cast)).collect();
+                let sql = format!(
+                    "SELECT {}, COUNT(*) FROM {} WHERE {} IN ({}) GROUP BY {}",
+                    d.as_text(&o.column),
+                    d.quote(owner.db_table()),
+                    d.quote(&o.column),
+                    list.join(", "),
+                    d.quote(&o.column)
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for v in chunk {
+                    query = query.bind(v.clone());
+                }
+                let counted =
+                    query
+                        .fetch_all(&source.pool)
+                        .await
+                        .map_err(|e| SourceError::Query {
+                            dataset: manifest.dataset.name.clone(),
+                            cause: format!(
+                                "counting references to `{}`: {}",
+                                table.name,
+                                cause(&e)
+                            ),
+                        })?;
+                for row in counted {
+                    let (Ok(Some(value)), Ok(n)) = (
+                        row.try_get::<Option<String>, _>(0),
+                        row.try_get::<i64, _>(1),
+                    ) else {
+                        continue;
+                    };
+                    if u64::try_from(n).unwrap_or(0) > ours.get(&value).copied().unwrap_or(0) {
+                        for (i, r) in rows.rows.iter().enumerate() {
+                            if r[t].as_deref() == Some(value.as_str()) {
+                                shared.entry(i).or_insert_with(|| owner.name.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(shared)
+}
+
+/// The statements that erase `rows` of `table`, but for the `shared` ones (by index, with
+/// the table whose other rows lead there too), which are kept and said.
 fn plan_table(
     source: &Source,
     table: &Table,
     rows: &crate::find::Rows,
+    shared: &BTreeMap<usize, String>,
     hash_key: &[u8; 32],
 ) -> Result<(TableOutcome, Vec<Step>), String> {
     let d = source.dialect;
@@ -142,6 +247,17 @@ fn plan_table(
         return Err(format!("`{}`: its primary key was not read", table.name));
     }
     let hold = table.hold.clone().unwrap_or_default();
+    let mut by: BTreeMap<&str, usize> = BTreeMap::new();
+    for owner in shared.values() {
+        *by.entry(owner.as_str()).or_default() += 1;
+    }
+    for (owner, n) in by {
+        outcome.held.push((
+            format!("{n} row(s)"),
+            format!("shared: other people's rows of `{owner}` lead there too"),
+        ));
+    }
+    let mine = |i: usize| !shared.contains_key(&i);
     match table.erase {
         TableErase::Keep => {
             outcome.held = table
@@ -152,7 +268,7 @@ fn plan_table(
             return Ok((outcome, steps));
         }
         TableErase::Delete => {
-            for row in &rows.rows {
+            for (_, row) in rows.rows.iter().enumerate().filter(|(i, _)| mine(*i)) {
                 let mut binds = Vec::new();
                 let filter = row_filter(source, table, &keys, rows, row, &mut binds);
                 let sql = format!("DELETE FROM {} WHERE {filter}", d.quote(table.db_table()));
@@ -180,7 +296,7 @@ fn plan_table(
             if changes.is_empty() {
                 return Ok((outcome, steps));
             }
-            for row in &rows.rows {
+            for (_, row) in rows.rows.iter().enumerate().filter(|(i, _)| mine(*i)) {
                 let mut binds = Vec::new();
                 let mut set = Vec::new();
                 for (field, action) in &changes {

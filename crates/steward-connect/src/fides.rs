@@ -163,7 +163,7 @@ struct MaskingConfiguration {
 }
 
 /// The most a Fides file may be: a dataset file is a few kilobytes; this bounds a hostile one.
-const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Reads the Fides dataset file `yaml` into a manifest. With `schema`, the live database the
 /// dataset describes, a collection with no primary key in the file takes the table's, and an
@@ -515,6 +515,7 @@ impl Importer<'_> {
                 column: field.to_owned(),
                 table: collection.to_owned(),
                 to: column.to_owned(),
+                same_person: false,
             }),
             direction => {
                 if direction.is_none() {
@@ -530,6 +531,7 @@ impl Importer<'_> {
                         column: column.to_owned(),
                         table: table.to_owned(),
                         to: field.to_owned(),
+                        same_person: false,
                     });
             }
         }

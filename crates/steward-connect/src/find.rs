@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::Row;
+use unicode_normalization::UnicodeNormalization as _;
 
 use crate::manifest::{DEFAULT_MAX_ROWS, Manifest, Table};
 use crate::source::{Source, SourceError, cause};
@@ -22,6 +23,33 @@ pub fn email_forms(email: &str) -> Vec<String> {
         };
         if !other.is_empty() && other != domain {
             out.push(format!("{local}@{}", other.to_lowercase()));
+        }
+    }
+    // Decomposed (NFD), as some systems store accented letters; the vault keeps NFC.
+    for form in out.clone() {
+        let nfd: String = form.nfd().collect();
+        if nfd != form {
+            out.push(nfd);
+        }
+    }
+    out
+}
+
+/// `text` compared without regard to case, the way an address is: ASCII letters folded, other
+/// letters folded only to other non-ASCII letters, so that a sign that lower-cases to an ASCII
+/// letter (the Kelvin sign K → k) never makes one person's address another's.
+pub fn fold(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            let lower: Vec<char> = c.to_lowercase().collect();
+            if lower.iter().any(char::is_ascii) {
+                out.push(c);
+            } else {
+                out.extend(lower);
+            }
         }
     }
     out
@@ -63,6 +91,9 @@ pub struct Found {
     pub order: Vec<String>,
     /// The rows of each.
     pub tables: BTreeMap<String, Rows>,
+    /// Per table, how many rows a reference led to that were left out because they name
+    /// someone else (a service request an employee handled holds the customer's address).
+    pub withheld: BTreeMap<String, usize>,
 }
 
 impl Found {
@@ -72,8 +103,16 @@ impl Found {
     }
 }
 
-/// The columns read of `table`: primary key, context, fields, reference columns, each once.
-pub(crate) fn columns(table: &Table) -> Vec<String> {
+/// The columns read of `table`: primary key, context, fields, the columns its references
+/// start from, and those it is found by (references to it, its `only` column), each once —
+/// an erasure checks each still holds what was read.
+pub(crate) fn columns(manifest: &Manifest, table: &Table) -> Vec<String> {
+    let incoming = manifest
+        .tables
+        .iter()
+        .flat_map(|t| t.owns.iter())
+        .filter(|o| o.table == table.name)
+        .map(|o| &o.to);
     let mut out: Vec<String> = Vec::new();
     for c in table
         .primary_key
@@ -81,12 +120,37 @@ pub(crate) fn columns(table: &Table) -> Vec<String> {
         .chain(table.context.iter())
         .chain(table.fields.iter().map(|f| &f.name))
         .chain(table.owns.iter().map(|o| &o.column))
+        .chain(table.only.iter().map(|o| &o.column))
+        .chain(incoming)
     {
         if !out.contains(c) {
             out.push(c.clone());
         }
     }
     out
+}
+
+/// Whether `row` of `table` names nobody but the person: each of its identity fields is empty
+/// or holds one of `mine` (kind, folded value).
+fn names_only(
+    table: &Table,
+    cols: &[String],
+    row: &[Option<String>],
+    mine: &BTreeSet<(String, String)>,
+) -> bool {
+    table.fields.iter().all(|f| {
+        let Some(kind) = &f.identity else {
+            return true;
+        };
+        let Some(value) = cols
+            .iter()
+            .position(|c| c == &f.name)
+            .and_then(|i| row[i].as_deref())
+        else {
+            return true;
+        };
+        value.trim().is_empty() || mine.contains(&(kind.clone(), fold(value)))
+    })
 }
 
 /// Finds the rows of `identities` (kind, value as the vault normalised it) in `source`,
@@ -103,6 +167,17 @@ pub async fn find(
     let mut found = Found::default();
     let mut seen: BTreeMap<String, BTreeSet<Vec<Option<String>>>> = BTreeMap::new();
     let limit = manifest.dataset.max_rows.unwrap_or(DEFAULT_MAX_ROWS);
+    // The person's identities as they are compared: e-mail addresses in every stored form.
+    let mut mine: BTreeSet<(String, String)> = BTreeSet::new();
+    for (kind, value) in identities {
+        if kind == "email" {
+            for form in email_forms(value) {
+                mine.insert((kind.clone(), fold(&form)));
+            }
+        } else {
+            mine.insert((kind.clone(), value.clone()));
+        }
+    }
     // More than the bound: the request fails (and is retried, never answered in part).
     let too_many = |table: &Table| SourceError::Query {
         dataset: manifest.dataset.name.clone(),
@@ -140,11 +215,11 @@ pub async fn find(
                 &field.name,
                 kind == "email",
                 &values,
-                limit,
+                limit - found.count().min(limit),
             )
             .await?
             .ok_or_else(|| too_many(table))?;
-            let new = remember(&mut found, &mut seen, table, rows);
+            let new = remember(manifest, &mut found, &mut seen, table, rows);
             if found.count() > limit {
                 return Err(too_many(table));
             }
@@ -158,7 +233,7 @@ pub async fn find(
         let Some(owner) = manifest.table(&name) else {
             continue;
         };
-        let cols = columns(owner);
+        let cols = columns(manifest, owner);
         for owns in &owner.owns {
             let Some(i) = cols.iter().position(|c| c == &owns.column) else {
                 continue;
@@ -171,10 +246,29 @@ pub async fn find(
                 continue;
             }
             let values: Vec<String> = values.into_iter().collect();
-            let read_rows = read(manifest, source, owned, &owns.to, false, &values, limit)
-                .await?
-                .ok_or_else(|| too_many(owned))?;
-            let new = remember(&mut found, &mut seen, owned, read_rows);
+            let mut read_rows = read(
+                manifest,
+                source,
+                owned,
+                &owns.to,
+                false,
+                &values,
+                limit - found.count().min(limit),
+            )
+            .await?
+            .ok_or_else(|| too_many(owned))?;
+            // A row that names someone else is theirs, not the person's: left out (unless
+            // the reference says the rows are the person's whatever they name).
+            if !owns.same_person && owned.fields.iter().any(|f| f.identity.is_some()) {
+                let owned_cols = columns(manifest, owned);
+                let before = read_rows.len();
+                read_rows.retain(|r| names_only(owned, &owned_cols, r, &mine));
+                if read_rows.len() < before {
+                    *found.withheld.entry(owned.name.clone()).or_default() +=
+                        before - read_rows.len();
+                }
+            }
+            let new = remember(manifest, &mut found, &mut seen, owned, read_rows);
             if found.count() > limit {
                 return Err(too_many(owned));
             }
@@ -188,12 +282,13 @@ pub async fn find(
 
 /// Adds `rows` of `table` not seen before; returns those.
 fn remember(
+    manifest: &Manifest,
     found: &mut Found,
     seen: &mut BTreeMap<String, BTreeSet<Vec<Option<String>>>>,
     table: &Table,
     rows: Vec<Vec<Option<String>>>,
 ) -> Vec<Vec<Option<String>>> {
-    let cols = columns(table);
+    let cols = columns(manifest, table);
     let keys: Vec<usize> = table
         .primary_key
         .iter()
@@ -236,7 +331,7 @@ async fn read(
     limit: usize,
 ) -> Result<Option<Vec<Vec<Option<String>>>>, SourceError> {
     let d = source.dialect;
-    let cols = columns(table);
+    let cols = columns(manifest, table);
     // The column compared is read too: the database narrows (its collation may equate "ä" and
     // "a", MariaDB may convert a text to the number 0), and the rows are then kept only where
     // its value is exactly one of those sought.
@@ -244,7 +339,7 @@ async fn read(
     select.push(d.as_text(column));
     let wanted: BTreeSet<String> = values
         .iter()
-        .map(|v| if lower { v.to_lowercase() } else { v.clone() })
+        .map(|v| if lower { fold(v) } else { v.clone() })
         .collect();
     // A column the database compares without regard to case is searched as it is, so that
     // its plain index serves; any other through lower(), which an index on lower(column)
@@ -291,7 +386,10 @@ async fn read(
             binds.extend(only.values.iter().cloned());
         }
         // One row past the bound tells that there are more; no more than that is read.
-        sql.push_str(&format!(" LIMIT {}", limit.saturating_add(1)));
+        sql.push_str(&format!(
+            " LIMIT {}",
+            limit.saturating_sub(out.len()).saturating_add(1)
+        ));
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for b in binds {
             query = query.bind(b);
@@ -303,14 +401,14 @@ async fn read(
                 dataset: manifest.dataset.name.clone(),
                 cause: format!("reading `{}`: {}", table.name, cause(&e)),
             })?;
-        if rows.len() > limit {
+        // Across batches too: no more than the bound is ever held.
+        if rows.len() > limit.saturating_sub(out.len()) {
             return Ok(None);
         }
         for row in rows {
             let matched: Option<String> =
                 row.try_get::<Option<String>, _>(cols.len()).ok().flatten();
-            let exact =
-                matched.is_some_and(|m| wanted.contains(&if lower { m.to_lowercase() } else { m }));
+            let exact = matched.is_some_and(|m| wanted.contains(&if lower { fold(&m) } else { m }));
             if !exact {
                 continue;
             }
@@ -322,4 +420,26 @@ async fn read(
         }
     }
     Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sign_that_lower_cases_to_an_ascii_letter_is_not_that_letter() {
+        assert_ne!(fold("\u{212A}en@example.com"), fold("ken@example.com"));
+        assert_eq!(fold("Ken@Example.COM"), "ken@example.com");
+        assert_eq!(fold("ÄNNE@example.com"), fold("änne@example.com"));
+    }
+
+    #[test]
+    fn an_address_is_sought_in_its_decomposed_form_too() {
+        let forms = email_forms("café@example.com");
+        assert!(
+            forms.contains(&"cafe\u{301}@example.com".to_owned()),
+            "{forms:?}"
+        );
+        assert!(forms.contains(&"café@example.com".to_owned()));
+    }
 }

@@ -79,18 +79,9 @@ impl Connector {
             else {
                 continue;
             };
-            // The columns a reader needs: the key, the context and the personal fields.
-            let shown: Vec<usize> = rows
-                .columns
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| {
-                    table.primary_key.contains(c)
-                        || table.context.contains(c)
-                        || table.fields.iter().any(|f| &f.name == *c)
-                })
-                .map(|(i, _)| i)
-                .collect();
+            // Every column read: the key, the context, the personal fields, and the links
+            // between the rows (which order held which item).
+            let shown: Vec<usize> = (0..rows.columns.len()).collect();
             out.push(Group {
                 name: format!("{}-{}", self.manifest.dataset.name, table.name),
                 title: format!(

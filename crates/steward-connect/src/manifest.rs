@@ -155,6 +155,12 @@ pub struct Owns {
     pub table: String,
     /// The other table's column holding this one's value.
     pub to: String,
+    /// Whether the rows it leads to are the person's own even where their identity fields
+    /// hold another address (a member's comments, found by user id, keep the address given
+    /// when commenting). Without it, a row it leads to whose identity fields name someone
+    /// else (a service request an employee handled) is left out.
+    #[serde(default)]
+    pub same_person: bool,
 }
 
 /// What erasure does to one field.
@@ -275,6 +281,14 @@ impl Manifest {
                         "{at}: `{c}` is not a plain column name (letters, digits, _)"
                     ));
                 }
+            }
+            if let Some(only) = &t.only
+                && only.values.is_empty()
+            {
+                reasons.push(format!(
+                    "{at}: only = {{ column = \"{}\", values = [] }} names no value: list the values, or remove `only`",
+                    only.column
+                ));
             }
             for f in &t.fields {
                 if let Err(e) = f.action() {
@@ -457,7 +471,8 @@ fields = [{ name = "shipping_address", category = "user.contact.address" }]
             .replace("url_env = \"SHOP_DB\"", "")
             .replace("owns = [{ column = \"id\", table = \"orders\", to = \"customer_id\" }]", "owns = [{ column = \"id\", table = \"order\", to = \"customer_id\" }]")
             .replace("identity = \"email\"", "identity = \"mail\"")
-            .replace("[{ name = \"shipping_address\", category = \"user.contact.address\" }]", "[{ name = \"shipping address\", category = \"user.contact.address\", erase = \"scramble\" }]");
+            .replace("[{ name = \"shipping_address\", category = \"user.contact.address\" }]", "[{ name = \"shipping address\", category = \"user.contact.address\", erase = \"scramble\" }]")
+            .replace("erase = \"delete\"\n", "erase = \"delete\"\nonly = { column = \"kind\", values = [] }\n");
         let ManifestError(reasons) = Manifest::parse(&bad).unwrap_err();
         let all = reasons.join("\n");
         for expected in [
@@ -467,6 +482,7 @@ fields = [{ name = "shipping_address", category = "user.contact.address" }]
             "`shipping address` is not a plain column name",
             "erase = \"scramble\" is not an action",
             "table `orders` is reachable from no identity",
+            "names no value",
         ] {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }

@@ -18,6 +18,20 @@ pub struct Remarks {
     pub fields: BTreeMap<(String, String), String>,
 }
 
+/// `text` safe for one comment line: control characters (a line break that would end the
+/// comment and start a table) written as escapes.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<char>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
 /// `text` as a TOML string.
 fn quoted(text: &str) -> String {
     toml::Value::String(text.to_owned()).to_string()
@@ -33,7 +47,7 @@ fn list(items: &[String]) -> String {
 pub fn render(manifest: &Manifest, remarks: &Remarks) -> String {
     let mut out = String::new();
     for line in &remarks.header {
-        let _ = writeln!(out, "# {line}");
+        let _ = writeln!(out, "# {}", one_line(line));
     }
     if !remarks.header.is_empty() {
         out.push('\n');
@@ -60,7 +74,7 @@ pub fn render(manifest: &Manifest, remarks: &Remarks) -> String {
     for t in &manifest.tables {
         out.push('\n');
         for line in remarks.tables.get(&t.name).into_iter().flatten() {
-            let _ = writeln!(out, "# {line}");
+            let _ = writeln!(out, "# {}", one_line(line));
         }
         out.push_str("[[tables]]\n");
         let _ = writeln!(out, "name = {}", quoted(&t.name));
@@ -105,7 +119,7 @@ pub fn render(manifest: &Manifest, remarks: &Remarks) -> String {
                 }
                 line.push_str(" },");
                 if let Some(remark) = remarks.fields.get(&(t.name.clone(), f.name.clone())) {
-                    let _ = write!(line, "  # {remark}");
+                    let _ = write!(line, "  # {}", one_line(remark));
                 }
                 out.push_str(&line);
                 out.push('\n');
@@ -117,10 +131,15 @@ pub fn render(manifest: &Manifest, remarks: &Remarks) -> String {
             for o in &t.owns {
                 let _ = writeln!(
                     out,
-                    "  {{ column = {}, table = {}, to = {} }},",
+                    "  {{ column = {}, table = {}, to = {}{} }},",
                     quoted(&o.column),
                     quoted(&o.table),
-                    quoted(&o.to)
+                    quoted(&o.to),
+                    if o.same_person {
+                        ", same_person = true"
+                    } else {
+                        ""
+                    }
                 );
             }
             out.push_str("]\n");
@@ -165,7 +184,14 @@ fields = [{ name = "value", category = "user" }]
         remarks
             .fields
             .insert(("customer".into(), "email".into()), "review".into());
+        remarks
+            .header
+            .push("a name\n[[tables]]\nname = \"planted\"".to_owned());
         let rendered = render(&m, &remarks);
+        assert!(
+            !rendered.contains("\n[[tables]]\nname = \"planted\""),
+            "{rendered}"
+        );
         assert!(rendered.contains("# written by a test"), "{rendered}");
         assert!(
             rendered.contains("erase = \"hash\" },  # review"),

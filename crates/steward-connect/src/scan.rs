@@ -10,8 +10,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::manifest::{Dataset, Field, Manifest, Owns, Table, TableErase};
-use crate::render::{Remarks, render};
+use crate::manifest::{Dataset, Field, Manifest, Owns, Table, TableErase, plain_identifier};
+use crate::render::{Remarks, one_line, render};
 use crate::source::{Column, ForeignKey, Source};
 
 /// What a scan is told besides the database.
@@ -47,6 +47,20 @@ pub enum ScanError {
     /// What was proposed does not hold together.
     #[error("the proposed manifest does not hold together:\n{0}")]
     Manifest(String),
+}
+
+/// Whether data of `category` is someone's wherever it is (an order's address, a login's IP
+/// address), unlike a name, a password or a birthday, which in a table that holds no people
+/// are a product's, a post's, a shop's.
+fn anywhere(category: &str) -> bool {
+    [
+        "user.contact",
+        "user.device",
+        "user.financial",
+        "user.location",
+    ]
+    .iter()
+    .any(|p| category.starts_with(p))
 }
 
 /// A column guessed personal: its name, category, and identity kind if it is one.
@@ -127,8 +141,24 @@ pub fn scan(source: &Source, options: &Options) -> Result<Scanned, ScanError> {
     let mut remarks = Remarks::default();
     // Guessed personal columns, per table.
     let mut guessed: BTreeMap<&str, Vec<Guess<'_>>> = BTreeMap::new();
+    // A name Steward would not write into a statement is left out, and said (escaped).
     for (table, columns) in &source.schema {
-        for (column, kind) in columns {
+        if !plain_identifier(table) {
+            notes.push(format!(
+                "table `{}`: not a plain name (letters, digits, _); left out",
+                one_line(table)
+            ));
+            continue;
+        }
+        for column in columns.keys().filter(|c| !plain_identifier(c)) {
+            notes.push(format!(
+                "`{table}.{}`: not a plain name (letters, digits, _); left out",
+                one_line(column)
+            ));
+        }
+    }
+    for (table, columns) in source.schema.iter().filter(|(t, _)| plain_identifier(t)) {
+        for (column, kind) in columns.iter().filter(|(c, _)| plain_identifier(c)) {
             if let Some((category, identity)) = guess(column, kind) {
                 guessed
                     .entry(table)
@@ -146,7 +176,13 @@ pub fn scan(source: &Source, options: &Options) -> Result<Scanned, ScanError> {
         return Err(ScanError::NoIdentity(source.schema.len()));
     }
     let references = references(source, &mut notes);
-    let owns = ownership(&references, &people, &mut notes);
+    // Tables whose rows are someone's wherever they are: an address, a device, a card.
+    let personal: BTreeSet<&str> = guessed
+        .iter()
+        .filter(|(_, cols)| cols.iter().any(|(_, category, _)| anywhere(category)))
+        .map(|(t, _)| *t)
+        .collect();
+    let owns = ownership(&references, &people, &personal, &mut notes);
     let linked: BTreeSet<(&str, &str)> = references
         .iter()
         .flat_map(|fk| {
@@ -157,7 +193,7 @@ pub fn scan(source: &Source, options: &Options) -> Result<Scanned, ScanError> {
         })
         .collect();
     let mut tables = Vec::new();
-    for (name, columns) in &source.schema {
+    for (name, columns) in source.schema.iter().filter(|(t, _)| plain_identifier(t)) {
         let mut table = Table {
             name: name.clone(),
             table: None,
@@ -171,7 +207,11 @@ pub fn scan(source: &Source, options: &Options) -> Result<Scanned, ScanError> {
             hold: None,
         };
         if table.primary_key.is_empty() {
-            table.primary_key = columns.keys().cloned().collect();
+            table.primary_key = columns
+                .keys()
+                .filter(|c| plain_identifier(c))
+                .cloned()
+                .collect();
             remarks.tables.entry(name.clone()).or_default().push(
                 "REVIEW: the table has no primary key; all its columns stand in — name the ones that identify a row".to_owned(),
             );
@@ -181,18 +221,7 @@ pub fn scan(source: &Source, options: &Options) -> Result<Scanned, ScanError> {
             let kind = &columns[*column];
             let is_key = table.primary_key.iter().any(|k| k == column)
                 || linked.contains(&(name.as_str(), *column));
-            // A name, a password, a birthday in a table that holds no people is a product's,
-            // a post's, a shop's: only an address, a device or a card is someone's wherever
-            // it is (an order's address, a login's IP address).
-            let anywhere = [
-                "user.contact",
-                "user.device",
-                "user.financial",
-                "user.location",
-            ]
-            .iter()
-            .any(|p| category.starts_with(p));
-            if (is_key && identity.is_none()) || (!person && !anywhere) {
+            if (is_key && identity.is_none()) || (!person && !anywhere(category)) {
                 continue;
             }
             let erase =
@@ -216,7 +245,7 @@ pub fn scan(source: &Source, options: &Options) -> Result<Scanned, ScanError> {
                 "review: guessed from its name".to_owned(),
             );
         }
-        for column in columns.keys() {
+        for column in columns.keys().filter(|c| plain_identifier(c)) {
             if !table.primary_key.contains(column)
                 && !table.fields.iter().any(|f| &f.name == column)
                 && !linked.contains(&(name.as_str(), column.as_str()))
@@ -286,11 +315,23 @@ pub fn scan(source: &Source, options: &Options) -> Result<Scanned, ScanError> {
 fn ownership<'a>(
     references: &'a [ForeignKey],
     people: &BTreeSet<&'a str>,
+    personal: &BTreeSet<&'a str>,
     notes: &mut Vec<String>,
 ) -> BTreeMap<&'a str, Vec<Owns>> {
     let mut owns: BTreeMap<&str, Vec<Owns>> = BTreeMap::new();
     let mut reached: BTreeSet<&str> = people.clone();
-    let mut left: Vec<&ForeignKey> = references.iter().collect();
+    // A table's reference to itself (an employee's manager) leads to another person.
+    let mut left: Vec<&ForeignKey> = Vec::new();
+    for fk in references {
+        if fk.table == fk.to_table {
+            notes.push(format!(
+                "`{}.{}` refers to its own table: not followed (its rows are other people's)",
+                fk.table, fk.column
+            ));
+        } else {
+            left.push(fk);
+        }
+    }
     loop {
         let before = left.len();
         // The rules in order of preference; one rule's matches per round.
@@ -307,12 +348,18 @@ fn ownership<'a>(
                     }
                     _ => false,
                 };
-                let child_owns = rule == 2 && reached.contains(child) && !people.contains(parent);
+                // A row owns what it refers to only where that looks personal (an order's
+                // address), never a post or a product that others' rows lead to as well.
+                let child_owns = rule == 2
+                    && reached.contains(child)
+                    && !people.contains(parent)
+                    && personal.contains(parent);
                 if parent_owns {
                     owns.entry(parent).or_default().push(Owns {
                         column: fk.to_column.clone(),
                         table: fk.table.clone(),
                         to: fk.column.clone(),
+                        same_person: false,
                     });
                     assigned.push((i, child));
                 } else if child_owns {
@@ -320,6 +367,7 @@ fn ownership<'a>(
                         column: fk.column.clone(),
                         table: fk.to_table.clone(),
                         to: fk.to_column.clone(),
+                        same_person: false,
                     });
                     assigned.push((i, parent));
                 }
@@ -351,8 +399,13 @@ fn references(source: &Source, notes: &mut Vec<String>) -> Vec<ForeignKey> {
     let mut out: Vec<ForeignKey> = source.foreign_keys.clone();
     // A prefix every table shares (WordPress's `wp_`) is not part of what a column names.
     let prefix = shared_prefix(source.schema.keys().map(String::as_str));
-    for (table, columns) in &source.schema {
-        for column in columns.keys() {
+    out.retain(|fk| {
+        [&fk.table, &fk.column, &fk.to_table, &fk.to_column]
+            .iter()
+            .all(|n| plain_identifier(n))
+    });
+    for (table, columns) in source.schema.iter().filter(|(t, _)| plain_identifier(t)) {
+        for column in columns.keys().filter(|c| plain_identifier(c)) {
             let lower = column.to_ascii_lowercase();
             let Some(stem) = lower.strip_suffix("_id") else {
                 continue;
@@ -367,7 +420,7 @@ fn references(source: &Source, notes: &mut Vec<String>) -> Vec<ForeignKey> {
             let target = source
                 .schema
                 .keys()
-                .filter(|t| *t != table)
+                .filter(|t| *t != table && plain_identifier(t))
                 .filter(|t| {
                     let t = t.to_ascii_lowercase();
                     let t = t.strip_prefix(&prefix).unwrap_or(&t).to_owned();

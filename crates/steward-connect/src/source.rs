@@ -106,6 +106,9 @@ pub struct Source {
     /// The `(table, column)` pairs an index on `lower(column)` serves (PostgreSQL, SQLite):
     /// a search that ignores case uses it.
     pub lower_indexed: BTreeSet<(String, String)>,
+    /// MariaDB/MySQL: the tables whose engine has no transactions (MyISAM, MEMORY, ARIA …),
+    /// with the engine: an erasure there cannot be undone when a later statement fails.
+    pub non_transactional: BTreeMap<String, String>,
 }
 
 /// A foreign key column: `table.column` holds values of `to_table.to_column`.
@@ -185,24 +188,12 @@ pub(crate) fn cause(e: &sqlx::Error) -> String {
 /// message quotes the value it refused, or the database name it could not find, which may be
 /// a row's value or a secret.
 fn unquoted(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut quote: Option<char> = None;
-    for c in text.chars() {
-        match quote {
-            Some(q) if c == q => {
-                out.push(c);
-                quote = None;
-            }
-            Some(_) => {}
-            None if c == '\'' || c == '"' => {
-                out.push(c);
-                out.push('…');
-                quote = Some(c);
-            }
-            None => out.push(c),
-        }
+    // Everything from the first quote on: a value may hold a quote of its own, so where the
+    // quoted part ends cannot be told.
+    match text.find(['\'', '"', '`']) {
+        Some(i) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
     }
-    out
 }
 
 impl Source {
@@ -283,7 +274,25 @@ impl Source {
             foreign_keys: Vec::new(),
             indexed: BTreeSet::new(),
             lower_indexed: BTreeSet::new(),
+            non_transactional: BTreeMap::new(),
         };
+        if dialect == Dialect::MySql {
+            let rows: Vec<AnyRow> = sqlx::query(
+                "SELECT CAST(table_name AS CHAR), CAST(engine AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'",
+            )
+            .fetch_all(&source.pool)
+            .await
+            .map_err(|e| failed(cause(&e)))?;
+            for row in rows {
+                if let (Ok(table), Ok(Some(engine))) = (
+                    row.try_get::<String, _>(0),
+                    row.try_get::<Option<String>, _>(1),
+                ) && !engine.eq_ignore_ascii_case("InnoDB")
+                {
+                    source.non_transactional.insert(table, engine);
+                }
+            }
+        }
         source.read_keys().await.map_err(|e| failed(cause(&e)))?;
         source
             .read_lower_indexes()
@@ -505,11 +514,16 @@ mod tests {
     fn a_database_message_never_repeats_what_it_quotes() {
         assert_eq!(
             unquoted("invalid input syntax for type bigint: \"ana-secret-ref\""),
-            "invalid input syntax for type bigint: \"…\""
+            "invalid input syntax for type bigint: …"
         );
         assert_eq!(
             unquoted("Unknown database 'root:S3cretPW@127.0.0.1'"),
-            "Unknown database '…'"
+            "Unknown database …"
+        );
+        // A value holding a quote of its own does not end the quoted part early.
+        assert_eq!(
+            unquoted("invalid input syntax for type integer: \"x\"Ana Secret Diagnosis\""),
+            "invalid input syntax for type integer: …"
         );
     }
 }

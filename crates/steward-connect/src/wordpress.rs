@@ -89,7 +89,7 @@ owns = [
   {{ column = "ID", table = "{p}usermeta_profile", to = "user_id" }},
   {{ column = "ID", table = "{p}usermeta_sessions", to = "user_id" }},
   {{ column = "ID", table = "{p}usermeta_rest", to = "user_id" }},
-  {{ column = "ID", table = "{p}comments", to = "user_id" }},
+  {{ column = "ID", table = "{p}comments", to = "user_id", same_person = true }},
   {{ column = "ID", table = "{p}posts", to = "post_author" }},
 ]
 

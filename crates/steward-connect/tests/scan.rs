@@ -18,7 +18,7 @@ async fn site(dir: &std::path::Path) -> String {
     .await
     .unwrap();
     sqlx::raw_sql(
-        "CREATE TABLE person (id INTEGER PRIMARY KEY, email TEXT NOT NULL, full_name TEXT, birthday TEXT);
+        "CREATE TABLE person (id INTEGER PRIMARY KEY, email TEXT NOT NULL, full_name TEXT, birthday TEXT, manager_id INTEGER REFERENCES person (id));
          CREATE UNIQUE INDEX person_email ON person (email);
          CREATE INDEX person_email_lower ON person (lower(email));
          CREATE TABLE address (id INTEGER PRIMARY KEY, street TEXT, city TEXT);
@@ -26,7 +26,7 @@ async fn site(dir: &std::path::Path) -> String {
          CREATE TABLE audit_note (id INTEGER PRIMARY KEY, body TEXT);
          CREATE TABLE newsletter (mail TEXT, since TEXT);
          CREATE INDEX newsletter_mail ON newsletter (mail);
-         INSERT INTO person VALUES (1, 'ana@example.com', 'Ana Example', '1990-01-01'), (2, 'ben@example.com', 'Ben Example', NULL);
+         INSERT INTO person VALUES (1, 'ana@example.com', 'Ana Example', '1990-01-01', NULL), (2, 'ben@example.com', 'Ben Example', NULL, 1);
          INSERT INTO address VALUES (1, 'Ana Street', 'Anatown'), (2, 'Ben Street', 'Bentown');
          INSERT INTO purchase VALUES (1, 1, 1, 10), (2, 1, 1, 20), (3, 2, 2, 30);
          INSERT INTO newsletter VALUES ('ana@example.com', '2024-01-01'), ('ben@example.com', '2024-01-02');",
@@ -77,6 +77,20 @@ async fn a_scan_proposes_a_manifest_from_keys_references_and_column_names() {
             .owns
             .iter()
             .any(|o| o.table == "purchase" && o.to == "buyer")
+    );
+    // Her reports are other people: a table's reference to itself is not followed.
+    assert!(
+        !person.owns.iter().any(|o| o.table == "person"),
+        "{:?}",
+        person.owns
+    );
+    assert!(
+        scanned
+            .notes
+            .iter()
+            .any(|n| n.contains("`person.manager_id` refers to its own table")),
+        "{:?}",
+        scanned.notes
     );
     let purchase = m.table("purchase").unwrap();
     assert!(
@@ -157,14 +171,14 @@ async fn a_scan_proposes_a_manifest_from_keys_references_and_column_names() {
     let all: Vec<&str> = findings.iter().map(|f| f.message.as_str()).collect();
     assert!(
         all.iter()
-            .any(|f| f.contains("CREATE INDEX ON purchase (buyer)")),
+            .any(|f| f.contains("CREATE INDEX purchase_buyer_idx ON purchase (buyer)")),
         "{all:?}"
     );
     // An address is matched without regard to case: the index on lower(email) serves it,
     // the plain one on newsletter's `mail` does not.
     assert!(
         all.iter()
-            .any(|f| f.contains("CREATE INDEX ON newsletter (lower(mail))")),
+            .any(|f| f.contains("CREATE INDEX newsletter_mail_lower ON newsletter (lower(mail))")),
         "{all:?}"
     );
     assert_eq!(all.len(), 2, "{all:?}");

@@ -136,7 +136,7 @@ async fn access_finds_exactly_the_persons_rows_and_nobody_elses() {
     assert!(
         findings[0]
             .message
-            .contains("CREATE INDEX ON wp_comments (user_id)"),
+            .contains("CREATE INDEX wp_comments_user_id_idx ON wp_comments (user_id)"),
         "{findings:?}"
     );
     let connector = Connector {
@@ -486,5 +486,31 @@ async fn a_scan_of_wordpress_proposes_its_people_their_meta_and_their_comments()
             count("wp_comments")
         ),
         (1, 5, 2)
+    );
+}
+
+#[tokio::test]
+async fn a_table_without_transactions_is_an_error_an_erasure_could_leave_half_done() {
+    let Some(db) = wordpress_database().await else {
+        return;
+    };
+    let pool = MySqlPool::connect(&db.url).await.unwrap();
+    sqlx::query("ALTER TABLE wp_commentmeta ENGINE=MyISAM")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let source = Source::connect("wordpress", &db.url).await.unwrap();
+    let findings = check::against_schema(&manifest("anonymise"), &source);
+    let errors: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.error)
+        .map(|f| f.message.as_str())
+        .collect();
+    assert_eq!(errors.len(), 1, "{findings:?}");
+    assert!(
+        errors[0].contains("MyISAM")
+            && errors[0].contains("ALTER TABLE wp_commentmeta ENGINE=InnoDB"),
+        "{errors:?}"
     );
 }

@@ -240,7 +240,7 @@ impl From<RequestError> for ApiError {
             | RequestError::UnknownRecipient(_)
             | RequestError::UnknownNotice => StatusCode::NOT_FOUND,
             RequestError::SecretShown { .. } => StatusCode::CONFLICT,
-            RequestError::Delivery(_) => StatusCode::BAD_GATEWAY,
+            RequestError::Delivery(_) | RequestError::Dataset(_) => StatusCode::BAD_GATEWAY,
             RequestError::WrongState { .. }
             | RequestError::UsedToken
             | RequestError::NotByCode

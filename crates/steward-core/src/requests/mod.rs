@@ -157,6 +157,10 @@ pub enum RequestError {
     /// `webhook-status-503`, `mail-failed`).
     #[error("the notice could not be delivered: {0}")]
     Delivery(String),
+    /// One of the operator's own databases could not be searched or erased: its name and why
+    /// (never a row's value or its connection URL); the request is tried again.
+    #[error("{0}")]
+    Dataset(String),
     /// Not allowed.
     #[error(transparent)]
     Denied(#[from] Denied),
@@ -203,6 +207,7 @@ impl RequestError {
             Self::UnknownNotice => "unknown-notice",
             Self::SecretShown { .. } => "secret-already-shown",
             Self::Delivery(_) => "delivery-failed",
+            Self::Dataset(_) => "dataset-failed",
             Self::Denied(d) => d.code,
             Self::Vault(e) => e.code(),
             Self::Consent(e) => e.code(),
@@ -216,6 +221,8 @@ impl RequestError {
     pub fn failure(&self) -> String {
         match self {
             Self::Delivery(cause) => cause.clone(),
+            // The job and the request's history say which database, and why.
+            Self::Dataset(cause) => format!("dataset-failed: {cause}"),
             Self::Consent(ConsentError::Mail(_)) => "mail-failed".to_owned(),
             other => other.code().to_owned(),
         }
@@ -225,7 +232,11 @@ impl RequestError {
     pub fn is_refusal(&self) -> bool {
         !matches!(
             self,
-            Self::Store(_) | Self::Crypto(_) | Self::Conflict | Self::Delivery(_)
+            Self::Store(_)
+                | Self::Crypto(_)
+                | Self::Conflict
+                | Self::Delivery(_)
+                | Self::Dataset(_)
         ) && !matches!(
             self,
             Self::Vault(VaultError::Store(_) | VaultError::Crypto(_))
@@ -619,9 +630,10 @@ impl<S: RequestStore> Requests<S> {
             return Ok(());
         }
         for source in &self.sources {
-            let groups = source.collect(subject, identities).await.map_err(|e| {
-                RequestError::Store(StoreError::Backend(format!("{}: {e}", source.name())))
-            })?;
+            let groups = source
+                .collect(subject, identities)
+                .await
+                .map_err(RequestError::Dataset)?;
             data.groups.extend(groups);
         }
         Ok(())
@@ -651,9 +663,7 @@ impl<S: RequestStore> Requests<S> {
             let done = source
                 .erase(subject, &identities, &key)
                 .await
-                .map_err(|e| {
-                    RequestError::Store(StoreError::Backend(format!("{}: {e}", source.name())))
-                })?;
+                .map_err(RequestError::Dataset)?;
             lines.extend(done);
         }
         Ok(lines)
@@ -662,9 +672,10 @@ impl<S: RequestStore> Requests<S> {
     /// Whether any of the operator's own databases holds a row for `identities`.
     async fn sources_hold(&self, identities: &[(String, String)]) -> Result<bool, RequestError> {
         for source in &self.sources {
-            let groups = source.collect(None, identities).await.map_err(|e| {
-                RequestError::Store(StoreError::Backend(format!("{}: {e}", source.name())))
-            })?;
+            let groups = source
+                .collect(None, identities)
+                .await
+                .map_err(RequestError::Dataset)?;
             if groups.iter().any(|g| !g.rows.is_empty()) {
                 return Ok(true);
             }
@@ -2028,10 +2039,12 @@ impl<S: RequestStore> Requests<S> {
     async fn execute_now(&self, req: Request, access: &Access) -> Result<Request, RequestError> {
         let id = req.id;
         match self.execute(req, access, true).await {
-            Err(RequestError::Store(e)) => match self.load(id).await {
-                Ok(again) if again.status == Status::Verified => Ok(again),
-                _ => Err(RequestError::Store(e)),
-            },
+            Err(e @ (RequestError::Store(_) | RequestError::Dataset(_))) => {
+                match self.load(id).await {
+                    Ok(again) if again.status == Status::Verified => Ok(again),
+                    _ => Err(e),
+                }
+            }
             other => other,
         }
     }

@@ -206,7 +206,7 @@ async fn a_shop_that_cannot_be_read_leaves_the_request_retrying_never_answered()
     assert!(
         shown["history"]
             .to_string()
-            .contains("could not be carried out"),
+            .contains("could not be carried out (dataset-failed: dataset `shop`"),
         "{shown}"
     );
     assert!(sink.all().iter().all(|m| !m.contains("olga.petrova")));

@@ -24,6 +24,28 @@ pub fn run(global: &Global, command: &DatasetsCommand) -> Outcome {
     }
 }
 
+/// The database's own name, from the URL's path (never its user, password or host): the
+/// path after `host/` of a server's URL, the file's stem of `sqlite:PATH`; `database` when
+/// there is none that is a plain word.
+fn database_name(url: &str) -> String {
+    let url = url.split(['?', '#']).next().unwrap_or_default();
+    let path = match url.split_once("://") {
+        // After the authority (user:password@host:port), if there is a path at all.
+        Some((_, rest)) => rest.split_once('/').map(|(_, p)| p).unwrap_or_default(),
+        None => url.split_once(':').map(|(_, p)| p).unwrap_or_default(),
+    };
+    let last = path.rsplit('/').next().unwrap_or_default();
+    let last = last
+        .strip_suffix(".db")
+        .or_else(|| last.strip_suffix(".sqlite"))
+        .unwrap_or(last);
+    if steward_connect::manifest::plain_identifier(last) {
+        last.to_owned()
+    } else {
+        "database".to_owned()
+    }
+}
+
 /// Refuses to write over an existing file.
 fn refuse_existing(output: Option<&Path>) -> Result<(), Outcome> {
     match output {
@@ -76,16 +98,7 @@ fn scan_schema(args: &DatasetsScanArgs) -> Outcome {
         }
     };
     // The database's own name, from the URL's path, when it is a plain word.
-    let name = args.name.clone().unwrap_or_else(|| {
-        let path = url.split('?').next().unwrap_or_default();
-        let last = path.rsplit(['/', ':']).next().unwrap_or_default();
-        let last = last.strip_suffix(".db").unwrap_or(last);
-        if steward_connect::manifest::plain_identifier(last) {
-            last.to_owned()
-        } else {
-            "database".to_owned()
-        }
-    });
+    let name = args.name.clone().unwrap_or_else(|| database_name(&url));
     let url_env = args
         .url_env
         .clone()
@@ -109,7 +122,10 @@ fn scan_schema(args: &DatasetsScanArgs) -> Outcome {
         }
     };
     for note in &scanned.notes {
-        output::stderr(&format!("note: {note}"));
+        output::stderr(&format!(
+            "note: {}",
+            steward_connect::render::one_line(note)
+        ));
     }
     let fields: usize = scanned.manifest.tables.iter().map(|t| t.fields.len()).sum();
     output::stderr(&format!(
@@ -123,13 +139,18 @@ fn import_fides(args: &DatasetsImportFidesArgs) -> Outcome {
     if let Err(o) = refuse_existing(args.output.as_deref()) {
         return o;
     }
-    let yaml = match std::fs::read_to_string(&args.file) {
-        Ok(t) => t,
-        Err(e) => {
-            output::stderr(&format!("error: cannot read {}: {e}", args.file.display()));
-            return Outcome::Unreadable;
-        }
-    };
+    // At most the bound a dataset file may be, and one byte more to tell that it is larger.
+    let mut yaml = String::new();
+    let read = std::fs::File::open(&args.file).and_then(|f| {
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(f, fides::MAX_FILE_BYTES as u64 + 1),
+            &mut yaml,
+        )
+    });
+    if let Err(e) = read {
+        output::stderr(&format!("error: cannot read {}: {e}", args.file.display()));
+        return Outcome::Unreadable;
+    }
     let options = fides::Options {
         purpose: args.purpose.clone(),
         url_env: args.url_env.clone(),
@@ -158,12 +179,26 @@ fn import_fides(args: &DatasetsImportFidesArgs) -> Outcome {
     let imported = match fides::import(&yaml, &options, source.as_ref()) {
         Ok(i) => i,
         Err(e) => {
-            output::stderr(&format!("error: {}: {e}", args.file.display()));
+            // Names from the file, escaped: a line break or a terminal's escape in one is shown,
+            // never acted on.
+            let lines: Vec<String> = e
+                .to_string()
+                .lines()
+                .map(steward_connect::render::one_line)
+                .collect();
+            output::stderr(&format!(
+                "error: {}: {}",
+                args.file.display(),
+                lines.join("\n")
+            ));
             return Outcome::Invalid;
         }
     };
     for note in &imported.notes {
-        output::stderr(&format!("note: {note}"));
+        output::stderr(&format!(
+            "note: {}",
+            steward_connect::render::one_line(note)
+        ));
     }
     output::stderr(&format!(
         "{} tables imported; {} notes. Next: name the manifest in the declaration ([[datasets]] manifest = \"…\") and run `steward datasets check`",
@@ -278,7 +313,11 @@ fn manifests(
         };
         let path = base.join(file);
         match Manifest::load(&path) {
-            Ok(m) => out.push((d.id.clone(), path, m)),
+            Ok(mut m) => {
+                // Named as the declaration names it, in packages, mail and the audit alike.
+                m.dataset.name.clone_from(&d.id);
+                out.push((d.id.clone(), path, m));
+            }
             Err(e) => {
                 output::stderr(&format!("error: dataset `{}`:\n{e}", d.id));
                 failed = true;
@@ -431,6 +470,11 @@ async fn find_in<S: Store>(
                         text.push_str(&format!("    {}\n", cells.join("  ")));
                     }
                 }
+                for (table, n) in &found.withheld {
+                    text.push_str(&format!(
+                        "  {table}: {n} more rows a reference leads to were left out: they name someone else\n"
+                    ));
+                }
                 return Ok(text);
             }
             let done = erase::erase(
@@ -485,4 +529,21 @@ async fn find_in<S: Store>(
         return Outcome::Unreadable;
     }
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::database_name;
+
+    #[test]
+    fn a_scanned_database_is_named_from_its_path_never_its_password() {
+        assert_eq!(
+            database_name("postgres://postgres:S3cretPW@127.0.0.1/shop?sslmode=require"),
+            "shop"
+        );
+        assert_eq!(database_name("postgres://postgres:S3cretPW"), "database");
+        assert_eq!(database_name("mysql://root:pw@db:3306"), "database");
+        assert_eq!(database_name("sqlite:/srv/site/site.db"), "site");
+        assert_eq!(database_name("sqlite:data.sqlite"), "data");
+    }
 }
