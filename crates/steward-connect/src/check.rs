@@ -91,9 +91,9 @@ pub fn against_schema(manifest: &Manifest, source: &Source) -> Vec<Finding> {
             continue;
         };
         let writes = t.erase != TableErase::Keep;
-        if writes && let Some(engine) = source.non_transactional.get(t.db_table()) {
+        if writes && let Some(what) = source.non_transactional.get(t.db_table()) {
             out.push(error(format!(
-                "{at}: `{}` uses the {engine} engine, which has no transactions, so an erasure that fails midway would leave it half done: ALTER TABLE {} ENGINE=InnoDB",
+                "{at}: `{}` {what}, so an erasure that fails midway could leave it half done: name an InnoDB table (ALTER TABLE {} ENGINE=InnoDB)",
                 t.db_table(),
                 t.db_table()
             )));

@@ -65,13 +65,15 @@ pub async fn erase(
         dataset: manifest.dataset.name.clone(),
         cause,
     };
+    let shared = shared_rows(manifest, source, found).await?;
+    let none = BTreeMap::new();
     let mut plan: Vec<(TableOutcome, Vec<Step>)> = Vec::new();
     for name in &erase_order(manifest, found) {
         let (Some(table), Some(rows)) = (manifest.table(name), found.tables.get(name)) else {
             continue;
         };
-        let shared = shared_rows(manifest, source, found, table, rows).await?;
-        plan.push(plan_table(source, table, rows, &shared, hash_key).map_err(failed)?);
+        let kept = shared.get(name).unwrap_or(&none);
+        plan.push(plan_table(source, table, rows, kept, hash_key).map_err(failed)?);
     }
     let mut outcome = Erasure {
         tables: Vec::new(),
@@ -121,107 +123,139 @@ pub async fn erase(
     }
 }
 
-/// The rows of `table` (indexes into `rows`) that rows of other people lead to as well: an
-/// address two customers share, a product many orders hold. Each reference to `table`'s key
-/// is counted in the database and among the rows found; where the database has more, the row
-/// is someone else's too, and erasure leaves it (and says so).
+/// The rows found that are someone else's too, by table (indexes into its rows, with why):
+/// a row that names someone else beside the person (a request with the employee's address and
+/// a customer's), a row other people's rows lead to as well (an address two customers share),
+/// and what hangs off a row kept for those reasons (the shared address's notes). Erasure
+/// leaves them, and says so.
 async fn shared_rows(
     manifest: &Manifest,
     source: &Source,
     found: &Found,
-    table: &Table,
-    rows: &crate::find::Rows,
-) -> Result<BTreeMap<usize, String>, SourceError> {
+) -> Result<BTreeMap<String, BTreeMap<usize, String>>, SourceError> {
     let d = source.dialect;
-    let mut shared = BTreeMap::new();
-    let changes = match table.erase {
-        TableErase::Keep => false,
-        TableErase::Delete => true,
-        TableErase::Fields => table
-            .fields
-            .iter()
-            .any(|f| !matches!(f.action(), Ok(FieldErase::Keep | FieldErase::Unlinked))),
-    };
-    if !changes {
-        return Ok(shared);
-    }
-    // Only references to the row's own key can come from many rows (many customers, one
-    // address); a row that holds its owner's key (an order's customer) has one owner.
-    let to_key = |o: &&crate::manifest::Owns| table.primary_key == [o.to.clone()];
-    for owner in &manifest.tables {
-        for o in owner
-            .owns
-            .iter()
-            .filter(|o| o.table == table.name)
-            .filter(to_key)
-        {
-            let Some(t) = rows.index(&o.to) else { continue };
-            let values: BTreeSet<String> = rows.rows.iter().filter_map(|r| r[t].clone()).collect();
-            if values.is_empty() {
-                continue;
-            }
-            // How many of the owner's rows hold each value, found as the person's.
-            let mut ours: BTreeMap<String, u64> = BTreeMap::new();
-            if let Some(found_owner) = found.tables.get(&owner.name)
-                && let Some(c) = found_owner.index(&o.column)
-            {
-                for r in &found_owner.rows {
-                    if let Some(v) = &r[c] {
-                        *ours.entry(v.clone()).or_default() += 1;
-                    }
+    let mut shared: BTreeMap<String, BTreeMap<usize, String>> = BTreeMap::new();
+    // Owners before what they own, so that what a kept row owns is kept too.
+    for name in &found.order {
+        let (Some(table), Some(rows)) = (manifest.table(name), found.tables.get(name)) else {
+            continue;
+        };
+        let mut kept: BTreeMap<usize, String> = shared.remove(name).unwrap_or_default();
+        if table.fields.iter().any(|f| f.identity.is_some()) {
+            // A table that holds people: who a row names decides.
+            for (i, row) in rows.rows.iter().enumerate() {
+                if crate::find::names(table, &rows.columns, row, &found.identities).1 {
+                    kept.entry(i)
+                        .or_insert_with(|| "it names someone else too".to_owned());
                 }
             }
-            let values: Vec<String> = values.into_iter().collect();
-            let cast = source.cast_type(owner.db_table(), &o.column);
-            for chunk in values.chunks(500) {
-                let list: Vec<String> = (1..=chunk.len()).map(|n| d.param(n, &cast)).collect();
-                let sql = format!(
-                    "SELECT {}, COUNT(*) FROM {} WHERE {} IN ({}) GROUP BY {}",
-                    d.as_text(&o.column),
-                    d.quote(owner.db_table()),
-                    d.quote(&o.column),
-                    list.join(", "),
-                    d.quote(&o.column)
-                );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for v in chunk {
-                    query = query.bind(v.clone());
-                }
-                let counted =
-                    query
-                        .fetch_all(&source.pool)
-                        .await
-                        .map_err(|e| SourceError::Query {
-                            dataset: manifest.dataset.name.clone(),
-                            cause: format!(
-                                "counting references to `{}`: {}",
-                                table.name,
-                                cause(&e)
-                            ),
-                        })?;
-                for row in counted {
-                    let (Ok(Some(value)), Ok(n)) = (
-                        row.try_get::<Option<String>, _>(0),
-                        row.try_get::<i64, _>(1),
-                    ) else {
+        } else {
+            // Any other: whether rows that are not the person's lead to it as well.
+            for owner in &manifest.tables {
+                for o in owner.owns.iter().filter(|o| o.table == table.name) {
+                    let Some(t) = rows.index(&o.to) else { continue };
+                    let values: BTreeSet<String> =
+                        rows.rows.iter().filter_map(|r| r[t].clone()).collect();
+                    if values.is_empty() {
                         continue;
-                    };
-                    if u64::try_from(n).unwrap_or(0) > ours.get(&value).copied().unwrap_or(0) {
-                        for (i, r) in rows.rows.iter().enumerate() {
-                            if r[t].as_deref() == Some(value.as_str()) {
-                                shared.entry(i).or_insert_with(|| owner.name.clone());
+                    }
+                    // How many of the owner's rows hold each value, found as the person's.
+                    let mut ours: BTreeMap<String, u64> = BTreeMap::new();
+                    if let Some(found_owner) = found.tables.get(&owner.name)
+                        && let Some(c) = found_owner.index(&o.column)
+                    {
+                        for r in &found_owner.rows {
+                            if let Some(v) = &r[c] {
+                                *ours.entry(v.clone()).or_default() += 1;
+                            }
+                        }
+                    }
+                    let values: Vec<String> = values.into_iter().collect();
+                    let cast = source.cast_type(owner.db_table(), &o.column);
+                    for chunk in values.chunks(500) {
+                        let list: Vec<String> =
+                            (1..=chunk.len()).map(|n| d.param(n, &cast)).collect();
+                        let sql = format!(
+                            "SELECT {}, COUNT(*) FROM {} WHERE {} IN ({}) GROUP BY {}",
+                            d.as_text(&o.column),
+                            d.quote(owner.db_table()),
+                            d.quote(&o.column),
+                            list.join(", "),
+                            d.quote(&o.column)
+                        );
+                        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                        for v in chunk {
+                            query = query.bind(v.clone());
+                        }
+                        let counted = query.fetch_all(&source.pool).await.map_err(|e| {
+                            SourceError::Query {
+                                dataset: manifest.dataset.name.clone(),
+                                cause: format!(
+                                    "counting references to `{}`: {}",
+                                    table.name,
+                                    cause(&e)
+                                ),
+                            }
+                        })?;
+                        for row in counted {
+                            let (Ok(Some(value)), Ok(n)) = (
+                                row.try_get::<Option<String>, _>(0),
+                                row.try_get::<i64, _>(1),
+                            ) else {
+                                continue;
+                            };
+                            if u64::try_from(n).unwrap_or(0)
+                                > ours.get(&value).copied().unwrap_or(0)
+                            {
+                                for (i, r) in rows.rows.iter().enumerate() {
+                                    if r[t].as_deref() == Some(value.as_str()) {
+                                        kept.entry(i).or_insert_with(|| {
+                                            format!(
+                                                "shared: other people's rows of `{}` lead there too",
+                                                owner.name
+                                            )
+                                        });
+                                    }
+                                }
                             }
                         }
                     }
                 }
             }
         }
+        // What a kept row owns is kept with it.
+        for o in &table.owns {
+            let (Some(c), Some(owned)) = (rows.index(&o.column), found.tables.get(&o.table)) else {
+                continue;
+            };
+            let Some(t) = owned.index(&o.to) else {
+                continue;
+            };
+            let values: BTreeSet<&str> = kept
+                .keys()
+                .filter_map(|&i| rows.rows[i][c].as_deref())
+                .collect();
+            for (j, r) in owned.rows.iter().enumerate() {
+                if r[t].as_deref().is_some_and(|v| values.contains(v)) {
+                    shared
+                        .entry(o.table.clone())
+                        .or_default()
+                        .entry(j)
+                        .or_insert_with(|| {
+                            format!("it belongs to a row of `{}` that is kept", table.name)
+                        });
+                }
+            }
+        }
+        if !kept.is_empty() {
+            shared.insert(name.clone(), kept);
+        }
     }
     Ok(shared)
 }
 
 /// The statements that erase `rows` of `table`, but for the `shared` ones (by index, with
-/// the table whose other rows lead there too), which are kept and said.
+/// why), which are kept and said.
 fn plan_table(
     source: &Source,
     table: &Table,
@@ -248,14 +282,11 @@ fn plan_table(
     }
     let hold = table.hold.clone().unwrap_or_default();
     let mut by: BTreeMap<&str, usize> = BTreeMap::new();
-    for owner in shared.values() {
-        *by.entry(owner.as_str()).or_default() += 1;
+    for why in shared.values() {
+        *by.entry(why.as_str()).or_default() += 1;
     }
-    for (owner, n) in by {
-        outcome.held.push((
-            format!("{n} row(s)"),
-            format!("shared: other people's rows of `{owner}` lead there too"),
-        ));
+    for (why, n) in by {
+        outcome.held.push((format!("{n} row(s)"), why.to_owned()));
     }
     let mine = |i: usize| !shared.contains_key(&i);
     match table.erase {

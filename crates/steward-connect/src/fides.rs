@@ -184,7 +184,12 @@ pub fn import(
         )));
     }
     let file: File = serde_saphyr::from_str(yaml).map_err(|e| ImportError::Shape(e.to_string()))?;
-    let keys: Vec<String> = file.dataset.iter().map(|d| d.fides_key.clone()).collect();
+    // Keys as they are shown: one escaped line each.
+    let keys: Vec<String> = file
+        .dataset
+        .iter()
+        .map(|d| crate::render::one_line(&d.fides_key))
+        .collect();
     let dataset = match (&options.dataset, file.dataset.len()) {
         (_, 0) => return Err(ImportError::Empty),
         (None, 1) => &file.dataset[0],
@@ -194,7 +199,7 @@ pub fn import(
             .iter()
             .find(|d| &d.fides_key == wanted)
             .ok_or_else(|| ImportError::Unknown {
-                wanted: wanted.clone(),
+                wanted: crate::render::one_line(wanted),
                 have: keys.clone(),
             })?,
     };
@@ -509,6 +514,12 @@ impl Importer<'_> {
             ));
             return;
         };
+        if table == collection {
+            self.notes.push(format!(
+                "{at}: a reference to its own collection leads to other people (a manager's reports): not followed"
+            ));
+            return;
+        }
         match r.direction.as_deref() {
             // The other table's rows lead to these: the other owns them.
             Some("from") => self.owns.entry(table.to_owned()).or_default().push(Owns {

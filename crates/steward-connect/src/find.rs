@@ -13,7 +13,7 @@ use crate::source::{Source, SourceError, cause};
 /// The forms an e-mail address may be stored in: as given, and with its domain in the other
 /// of Unicode and ASCII (punycode), each in lower case.
 pub fn email_forms(email: &str) -> Vec<String> {
-    let email = email.to_lowercase();
+    let email = fold(email);
     let mut out = vec![email.clone()];
     if let Some((local, domain)) = email.rsplit_once('@') {
         let other = if domain.is_ascii() {
@@ -22,7 +22,7 @@ pub fn email_forms(email: &str) -> Vec<String> {
             idna::domain_to_ascii(domain).unwrap_or_default()
         };
         if !other.is_empty() && other != domain {
-            out.push(format!("{local}@{}", other.to_lowercase()));
+            out.push(format!("{local}@{}", fold(&other)));
         }
     }
     // Decomposed (NFD), as some systems store accented letters; the vault keeps NFC.
@@ -35,25 +35,7 @@ pub fn email_forms(email: &str) -> Vec<String> {
     out
 }
 
-/// `text` compared without regard to case, the way an address is: ASCII letters folded, other
-/// letters folded only to other non-ASCII letters, so that a sign that lower-cases to an ASCII
-/// letter (the Kelvin sign K → k) never makes one person's address another's.
-pub fn fold(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_ascii() {
-            out.push(c.to_ascii_lowercase());
-        } else {
-            let lower: Vec<char> = c.to_lowercase().collect();
-            if lower.iter().any(char::is_ascii) {
-                out.push(c);
-            } else {
-                out.extend(lower);
-            }
-        }
-    }
-    out
-}
+pub use steward_core::identity::fold;
 
 /// Parameters per statement (every backend takes far more).
 const BATCH: usize = 500;
@@ -94,6 +76,9 @@ pub struct Found {
     /// Per table, how many rows a reference led to that were left out because they name
     /// someone else (a service request an employee handled holds the customer's address).
     pub withheld: BTreeMap<String, usize>,
+    /// The person's identities as compared: (kind, folded value), e-mail addresses in every
+    /// stored form. An erasure leaves a row that names someone else too.
+    pub identities: BTreeSet<(String, String)>,
 }
 
 impl Found {
@@ -130,27 +115,31 @@ pub(crate) fn columns(manifest: &Manifest, table: &Table) -> Vec<String> {
     out
 }
 
-/// Whether `row` of `table` names nobody but the person: each of its identity fields is empty
-/// or holds one of `mine` (kind, folded value).
-fn names_only(
+/// Who `row` of `table` names, by its identity fields: (one of `mine`, someone else).
+pub(crate) fn names(
     table: &Table,
     cols: &[String],
     row: &[Option<String>],
     mine: &BTreeSet<(String, String)>,
-) -> bool {
-    table.fields.iter().all(|f| {
-        let Some(kind) = &f.identity else {
-            return true;
-        };
+) -> (bool, bool) {
+    let (mut me, mut other) = (false, false);
+    for f in &table.fields {
+        let Some(kind) = &f.identity else { continue };
         let Some(value) = cols
             .iter()
             .position(|c| c == &f.name)
             .and_then(|i| row[i].as_deref())
+            .filter(|v| !v.trim().is_empty())
         else {
-            return true;
+            continue;
         };
-        value.trim().is_empty() || mine.contains(&(kind.clone(), fold(value)))
-    })
+        if mine.contains(&(kind.clone(), fold(&value.nfc().collect::<String>()))) {
+            me = true;
+        } else {
+            other = true;
+        }
+    }
+    (me, other)
 }
 
 /// Finds the rows of `identities` (kind, value as the vault normalised it) in `source`,
@@ -235,6 +224,11 @@ pub async fn find(
         };
         let cols = columns(manifest, owner);
         for owns in &owner.owns {
+            // A table's reference to itself leads to other people (an employee's reports),
+            // unless it says the rows are the person's.
+            if owns.table == owner.name && !owns.same_person {
+                continue;
+            }
             let Some(i) = cols.iter().position(|c| c == &owns.column) else {
                 continue;
             };
@@ -259,10 +253,12 @@ pub async fn find(
             .ok_or_else(|| too_many(owned))?;
             // A row that names someone else is theirs, not the person's: left out (unless
             // the reference says the rows are the person's whatever they name).
+            // A row of a table that holds people is the person's when it names them and
+            // nobody else; one that names no one (an empty address) is not known to be theirs.
             if !owns.same_person && owned.fields.iter().any(|f| f.identity.is_some()) {
                 let owned_cols = columns(manifest, owned);
                 let before = read_rows.len();
-                read_rows.retain(|r| names_only(owned, &owned_cols, r, &mine));
+                read_rows.retain(|r| names(owned, &owned_cols, r, &mine) == (true, false));
                 if read_rows.len() < before {
                     *found.withheld.entry(owned.name.clone()).or_default() +=
                         before - read_rows.len();
@@ -277,6 +273,7 @@ pub async fn find(
             }
         }
     }
+    found.identities = mine;
     Ok(found)
 }
 
@@ -408,7 +405,14 @@ async fn read(
         for row in rows {
             let matched: Option<String> =
                 row.try_get::<Option<String>, _>(cols.len()).ok().flatten();
-            let exact = matched.is_some_and(|m| wanted.contains(&if lower { fold(&m) } else { m }));
+            // As the vault compares addresses: canonically (NFC), then without regard to case.
+            let exact = matched.is_some_and(|m| {
+                wanted.contains(&if lower {
+                    fold(&m.nfc().collect::<String>())
+                } else {
+                    m
+                })
+            });
             if !exact {
                 continue;
             }
@@ -427,7 +431,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_sign_that_lower_cases_to_an_ascii_letter_is_not_that_letter() {
+    fn folding_alone_never_makes_a_sign_a_letter() {
         assert_ne!(fold("\u{212A}en@example.com"), fold("ken@example.com"));
         assert_eq!(fold("Ken@Example.COM"), "ken@example.com");
         assert_eq!(fold("ÄNNE@example.com"), fold("änne@example.com"));

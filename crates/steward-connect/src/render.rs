@@ -21,9 +21,12 @@ pub struct Remarks {
 /// `text` safe for one comment line: control characters (a line break that would end the
 /// comment and start a table) written as escapes.
 pub fn one_line(text: &str) -> String {
+    // Control characters, and the invisible ones that reorder or hide text (bidi overrides
+    // and isolates, zero-width marks).
+    let hidden = |c: char| matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}');
     text.chars()
         .flat_map(|c| {
-            if c.is_control() {
+            if c.is_control() || hidden(c) {
                 c.escape_default().collect::<Vec<char>>()
             } else {
                 vec![c]
@@ -186,12 +189,13 @@ fields = [{ name = "value", category = "user" }]
             .insert(("customer".into(), "email".into()), "review".into());
         remarks
             .header
-            .push("a name\n[[tables]]\nname = \"planted\"".to_owned());
+            .push("a name\n[[tables]]\nname = \"planted\" \u{202E}".to_owned());
         let rendered = render(&m, &remarks);
         assert!(
             !rendered.contains("\n[[tables]]\nname = \"planted\""),
             "{rendered}"
         );
+        assert!(!rendered.contains('\u{202E}'), "{rendered}");
         assert!(rendered.contains("# written by a test"), "{rendered}");
         assert!(
             rendered.contains("erase = \"hash\" },  # review"),

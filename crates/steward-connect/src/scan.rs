@@ -322,11 +322,34 @@ fn ownership<'a>(
     let mut reached: BTreeSet<&str> = people.clone();
     // A table's reference to itself (an employee's manager) leads to another person.
     let mut left: Vec<&ForeignKey> = Vec::new();
+    // A table that refers to people in two tables (an order's customer and its sales rep):
+    // whose its rows are cannot be guessed, so neither reference is followed, and it is said.
+    let mut people_referred: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for fk in references.iter().filter(|fk| fk.table != fk.to_table) {
+        if people.contains(fk.to_table.as_str()) {
+            people_referred
+                .entry(fk.table.as_str())
+                .or_default()
+                .insert(fk.to_table.as_str());
+        }
+    }
     for fk in references {
+        let ambiguous = people_referred
+            .get(fk.table.as_str())
+            .is_some_and(|p| p.len() > 1 && p.contains(fk.to_table.as_str()));
         if fk.table == fk.to_table {
             notes.push(format!(
                 "`{}.{}` refers to its own table: not followed (its rows are other people's)",
                 fk.table, fk.column
+            ));
+        } else if ambiguous {
+            notes.push(format!(
+                "REVIEW: `{}.{}` → `{}`: `{}` refers to people in {} tables, so whose its rows are is not guessed; add `owns` on the right one",
+                fk.table,
+                fk.column,
+                fk.to_table,
+                fk.table,
+                people_referred.get(fk.table.as_str()).map_or(0, BTreeSet::len)
             ));
         } else {
             left.push(fk);

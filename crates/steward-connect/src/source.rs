@@ -166,6 +166,16 @@ pub(crate) fn cause(e: &sqlx::Error) -> String {
     match e {
         sqlx::Error::Database(db) => {
             let code = db.code().map(|c| format!(" ({c})")).unwrap_or_default();
+            // Raised by a trigger or a rule of the operator's (PostgreSQL's P0 class, MySQL's
+            // SIGNAL 45000): its text is theirs and may hold a row's value.
+            if db
+                .code()
+                .is_some_and(|c| c.starts_with("P0") || c.as_ref() == "45000")
+            {
+                return format!(
+                    "the database refused a statement{code}: a trigger or rule of the database's own refused it"
+                );
+            }
             let message = db.message().lines().next().unwrap_or_default();
             format!(
                 "the database refused a statement{code}: {}",
@@ -278,7 +288,7 @@ impl Source {
         };
         if dialect == Dialect::MySql {
             let rows: Vec<AnyRow> = sqlx::query(
-                "SELECT CAST(table_name AS CHAR), CAST(engine AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'",
+                "SELECT CAST(table_name AS CHAR), CAST(COALESCE(engine, table_type) AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE()",
             )
             .fetch_all(&source.pool)
             .await
@@ -289,7 +299,13 @@ impl Source {
                     row.try_get::<Option<String>, _>(1),
                 ) && !engine.eq_ignore_ascii_case("InnoDB")
                 {
-                    source.non_transactional.insert(table, engine);
+                    // A view's tables cannot be told from here: not known to be transactional.
+                    let what = if engine.eq_ignore_ascii_case("VIEW") {
+                        "is a view, whose tables' engines Steward cannot see".to_owned()
+                    } else {
+                        format!("uses the {engine} engine, which has no transactions")
+                    };
+                    source.non_transactional.insert(table, what);
                 }
             }
         }

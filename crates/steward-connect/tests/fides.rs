@@ -245,8 +245,32 @@ async fn erasure_reaches_what_fides_skips_and_nothing_of_anyone_else() {
     let Some(db) = shop().await else { return };
     let source = Source::connect("shop", &db.url).await.unwrap();
     let m = imported(&source);
-    let before = every_row(&db.url).await;
+    // Known by one address, her request that carries a second one is not known to be hers
+    // alone: a dry run keeps it, and says why.
     let found = find::find(&m, &source, &ana()).await.unwrap();
+    let dry = erase::erase(&m, &source, &found, &[9u8; 32], true)
+        .await
+        .unwrap();
+    let request = dry
+        .tables
+        .iter()
+        .find(|t| t.table == "service_request")
+        .unwrap();
+    assert_eq!(request.changed, 0, "{request:?}");
+    assert!(
+        request
+            .held
+            .iter()
+            .any(|(_, why)| why == "it names someone else too"),
+        "{request:?}"
+    );
+    // Known by both (as the vault knows a person's identities), everything of hers goes.
+    let both = [
+        ("email".to_owned(), "ana@example.com".to_owned()),
+        ("email".to_owned(), "ana.alt@example.com".to_owned()),
+    ];
+    let before = every_row(&db.url).await;
+    let found = find::find(&m, &source, &both).await.unwrap();
     let done = erase::erase(&m, &source, &found, &[9u8; 32], false)
         .await
         .unwrap();

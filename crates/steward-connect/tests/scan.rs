@@ -247,3 +247,153 @@ fields = [{{ name = "email", category = "user.contact.email", identity = "email"
     let groups = deferred.collect(None, &ana).await.unwrap();
     assert_eq!(groups.iter().map(|g| g.rows.len()).sum::<usize>(), 1);
 }
+
+async fn sqlite(dir: &std::path::Path, sql: &str) -> Source {
+    let path = dir.join("people.db");
+    let pool = SqlitePool::connect_with(
+        SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true),
+    )
+    .await
+    .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    Source::connect("people", &format!("sqlite:{}", path.display()))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_table_that_refers_to_people_in_two_tables_is_owned_by_neither_in_a_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = sqlite(
+        dir.path(),
+        "CREATE TABLE customer (id INTEGER PRIMARY KEY, email TEXT);
+         CREATE TABLE employee (id INTEGER PRIMARY KEY, email TEXT);
+         CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customer, rep_id INTEGER REFERENCES employee);",
+    )
+    .await;
+    let scanned = scan::scan(
+        &source,
+        &scan::Options {
+            name: "people".to_owned(),
+            purpose: "accounts".to_owned(),
+            url_env: "PEOPLE_DATABASE_URL".to_owned(),
+        },
+    )
+    .unwrap();
+    for t in &scanned.manifest.tables {
+        assert!(!t.owns.iter().any(|o| o.table == "orders"), "{t:?}");
+    }
+    assert!(
+        scanned
+            .notes
+            .iter()
+            .any(|n| n.starts_with("REVIEW: `orders.customer_id`")),
+        "{:?}",
+        scanned.notes
+    );
+}
+
+#[tokio::test]
+async fn erasure_keeps_what_names_or_belongs_to_someone_else_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = sqlite(
+        dir.path(),
+        "CREATE TABLE person (id INTEGER PRIMARY KEY, email TEXT, name TEXT, manager_id INTEGER, home TEXT);
+         CREATE TABLE address (id INTEGER PRIMARY KEY, code TEXT UNIQUE, street TEXT);
+         CREATE TABLE address_note (id INTEGER PRIMARY KEY, address_id INTEGER, note TEXT);
+         CREATE TABLE ticket (id INTEGER PRIMARY KEY, email TEXT, cc TEXT, body TEXT);
+         INSERT INTO person VALUES (1, 'boss@example.com', 'Boss', NULL, 'H1'), (2, '', 'Worker', 1, 'H1'), (3, 'ana@example.com', 'Ana', 1, 'H2');
+         INSERT INTO address VALUES (1, 'H1', 'Shared Street'), (2, 'H2', 'Ana Street');
+         INSERT INTO address_note VALUES (1, 1, 'ring twice'), (2, 2, 'leave at door');
+         INSERT INTO ticket VALUES (1, 'boss@example.com', 'ana@example.com', 'about Ana'), (2, 'boss@example.com', NULL, 'mine');",
+    )
+    .await;
+    let manifest = steward_connect::Manifest::parse(
+        r#"
+[dataset]
+name = "people"
+url_env = "UNUSED"
+
+[[tables]]
+name = "person"
+purpose = "accounts"
+primary_key = ["id"]
+fields = [
+  { name = "email", category = "user.contact.email", identity = "email", erase = "replace:" },
+  { name = "name", category = "user.name" },
+]
+owns = [
+  { column = "id", table = "person", to = "manager_id" },
+  { column = "home", table = "address", to = "code" },
+]
+
+[[tables]]
+name = "address"
+purpose = "accounts"
+primary_key = ["id"]
+fields = [{ name = "street", category = "user.contact.address" }]
+owns = [{ column = "id", table = "address_note", to = "address_id" }]
+
+[[tables]]
+name = "address_note"
+purpose = "accounts"
+primary_key = ["id"]
+fields = [{ name = "note", category = "user.contact.address" }]
+
+[[tables]]
+name = "ticket"
+purpose = "accounts"
+primary_key = ["id"]
+fields = [
+  { name = "email", category = "user.contact.email", identity = "email", erase = "replace:" },
+  { name = "cc", category = "user.contact.email", identity = "email", erase = "replace:" },
+  { name = "body", category = "user.content.private" },
+]
+"#,
+    )
+    .unwrap();
+    let boss = [("email".to_owned(), "boss@example.com".to_owned())];
+    let found = find::find(&manifest, &source, &boss).await.unwrap();
+    // The reports are other people, an empty address included: not followed.
+    assert_eq!(found.tables["person"].rows.len(), 1, "{found:?}");
+    let done = steward_connect::erase::erase(&manifest, &source, &found, &[1u8; 32], true)
+        .await
+        .unwrap();
+    let outcome = |t: &str| done.tables.iter().find(|o| o.table == t).unwrap().clone();
+    // The address the worker shares, and its note, stay; the ticket that names Ana stays.
+    let address = outcome("address");
+    assert_eq!(address.changed, 0, "{address:?}");
+    assert!(
+        address
+            .held
+            .iter()
+            .any(|(_, why)| why.contains("`person` lead there too")),
+        "{address:?}"
+    );
+    let note = outcome("address_note");
+    assert_eq!(note.changed, 0, "{note:?}");
+    assert!(
+        note.held
+            .iter()
+            .any(|(_, why)| why.contains("a row of `address` that is kept")),
+        "{note:?}"
+    );
+    let ticket = outcome("ticket");
+    assert_eq!(
+        ticket.changed, 1,
+        "only the ticket that is his alone: {ticket:?}"
+    );
+    assert!(
+        ticket
+            .held
+            .iter()
+            .any(|(_, why)| why == "it names someone else too"),
+        "{ticket:?}"
+    );
+}

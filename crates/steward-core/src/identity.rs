@@ -140,7 +140,7 @@ impl Identity {
                     });
                 }
                 if kind == IdentityKind::Username {
-                    trimmed.to_lowercase()
+                    fold(&trimmed)
                 } else {
                     trimmed
                 }
@@ -160,11 +160,32 @@ impl Identity {
     }
 }
 
+/// `text` without regard to case, the way an address or a username is compared: ASCII letters
+/// folded, any other letter folded only to another non-ASCII letter, so that a sign that
+/// lower-cases to an ASCII letter (the Kelvin sign K → k, the Ångström sign) never makes one
+/// person's address another's.
+pub fn fold(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            let lower: Vec<char> = c.to_lowercase().collect();
+            if lower.iter().any(char::is_ascii) {
+                out.push(c);
+            } else {
+                out.extend(lower);
+            }
+        }
+    }
+    out
+}
+
 /// An e-mail address in one form whatever way it was written: the local part in lower case
 /// (NFC), the domain through IDNA (UTS #46, with the STD3 rules for host names) and back to
 /// Unicode, so `jose@BÜCHER.example` and `jose@xn--bcher-kva.example` are one address.
 fn normalise_email(text: &str) -> Result<String, IdentityError> {
-    let lower = text.to_lowercase();
+    let lower = fold(text);
     let (local, domain) = lower
         .rsplit_once('@')
         .ok_or(IdentityError::Email("it has no @"))?;
@@ -367,6 +388,28 @@ mod tests {
         assert_eq!(
             IdentityKind::parse("email").unwrap().category(),
             "user.contact.email"
+        );
+    }
+
+    #[test]
+    fn addresses_are_compared_as_unicode_says_they_are_equal_and_no_further() {
+        // The Kelvin sign is canonically the letter K (NFC): one address.
+        let kelvin = norm(IdentityKind::Email, "\u{212A}en@example.com").unwrap();
+        assert_eq!(kelvin, "ken@example.com");
+        // A dotted capital I lower-cases to i and a dot: never the plain i.
+        assert_ne!(fold("\u{130}"), fold("i"));
+        assert_ne!(
+            fold("\u{212A}"),
+            "k",
+            "folding alone never makes a sign a letter"
+        );
+        assert_eq!(
+            norm(IdentityKind::Email, "Ken@Example.com").unwrap(),
+            "ken@example.com"
+        );
+        assert_eq!(
+            norm(IdentityKind::Email, "ÄNNE@example.com").unwrap(),
+            "änne@example.com"
         );
     }
 

@@ -30,8 +30,13 @@ pub fn run(global: &Global, command: &DatasetsCommand) -> Outcome {
 fn database_name(url: &str) -> String {
     let url = url.split(['?', '#']).next().unwrap_or_default();
     let path = match url.split_once("://") {
-        // After the authority (user:password@host:port), if there is a path at all.
-        Some((_, rest)) => rest.split_once('/').map(|(_, p)| p).unwrap_or_default(),
+        // After the authority (user:password@host:port), if there is a path at all. An
+        // authority with a colon but no @ may be a user and a password holding a `/`.
+        Some((_, rest)) => match rest.split_once('/') {
+            Some((authority, _)) if authority.contains(':') && !authority.contains('@') => "",
+            Some((_, p)) => p,
+            None => "",
+        },
         None => url.split_once(':').map(|(_, p)| p).unwrap_or_default(),
     };
     let last = path.rsplit('/').next().unwrap_or_default();
@@ -465,7 +470,10 @@ async fn find_in<S: Store>(
                             .columns
                             .iter()
                             .zip(row)
-                            .map(|(c, v)| format!("{c}={v}"))
+                            .map(|(c, v)| {
+                                // A value as a line of text: an escape in it is shown, not run.
+                                format!("{c}={}", steward_connect::render::one_line(v))
+                            })
                             .collect();
                         text.push_str(&format!("    {}\n", cells.join("  ")));
                     }
@@ -545,5 +553,9 @@ mod tests {
         assert_eq!(database_name("mysql://root:pw@db:3306"), "database");
         assert_eq!(database_name("sqlite:/srv/site/site.db"), "site");
         assert_eq!(database_name("sqlite:data.sqlite"), "data");
+        assert_eq!(
+            database_name("postgres://postgres:abc/S3cretPW"),
+            "database"
+        );
     }
 }
