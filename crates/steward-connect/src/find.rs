@@ -115,7 +115,9 @@ pub(crate) fn columns(manifest: &Manifest, table: &Table) -> Vec<String> {
     out
 }
 
-/// Who `row` of `table` names, by its identity fields: (one of `mine`, someone else).
+/// Who `row` of `table` names, by its identity fields: (one of `mine`, someone else). A field
+/// of a kind the person is not known by (a username, when only their address is known) tells
+/// neither.
 pub(crate) fn names(
     table: &Table,
     cols: &[String],
@@ -125,6 +127,9 @@ pub(crate) fn names(
     let (mut me, mut other) = (false, false);
     for f in &table.fields {
         let Some(kind) = &f.identity else { continue };
+        if !mine.iter().any(|(k, _)| k == kind) {
+            continue;
+        }
         let Some(value) = cols
             .iter()
             .position(|c| c == &f.name)

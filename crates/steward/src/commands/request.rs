@@ -341,11 +341,12 @@ async fn export_to<S: Store>(
     match written {
         Ok(()) => {
             output::stderr(&format!(
-                "wrote {} ({} fields, {} kept under a legal hold, {} consent events); it holds personal data: hand it over securely",
+                "wrote {} ({} fields, {} kept under a legal hold, {} consent events, {} rows from your own databases); it holds personal data: hand it over securely",
                 args.output.display(),
                 data.fields.len(),
                 data.held.len(),
-                data.consent.as_ref().map_or(0, |c| c.events.len())
+                data.consent.as_ref().map_or(0, |c| c.events.len()),
+                data.groups.iter().map(|g| g.rows.len()).sum::<usize>()
             ));
             Outcome::Ok
         }
