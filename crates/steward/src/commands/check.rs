@@ -45,6 +45,7 @@ pub fn run(global: &Global, args: &CheckArgs) -> Outcome {
                     Ok(found) => diagnostics.extend(found),
                     Err(outcome) => return outcome,
                 }
+                diagnostics.extend(manifests(global, &source, d));
             }
             (diagnostics, true, summary)
         }
@@ -79,6 +80,70 @@ pub fn run(global: &Global, args: &CheckArgs) -> Outcome {
         (true, 0) => Outcome::Ok,
         (true, _) => Outcome::Invalid,
     }
+}
+
+/// The dataset manifests the declaration names, read and checked against it — what `steward
+/// serve` checks before it starts, so that check and serve never disagree. (Their live schemas
+/// are `steward datasets check`'s.)
+fn manifests(
+    global: &Global,
+    source: &steward_policy::Source,
+    declaration: &steward_policy::Declaration,
+) -> Vec<Diagnostic> {
+    let base = global.declaration.parent().map_or_else(
+        || std::path::PathBuf::from("."),
+        std::path::Path::to_path_buf,
+    );
+    let mut out = Vec::new();
+    for (i, d) in declaration.datasets.iter().enumerate() {
+        let Some(file) = &d.manifest else { continue };
+        let span = manifest_span(source.text(), file);
+        let path = format!("datasets[{i}].manifest");
+        match steward_connect::Manifest::load(&base.join(file)) {
+            Err(e) => out.push(
+                Diagnostic::new(
+                    Severity::Error,
+                    "dataset-manifest-unusable",
+                    format!("dataset `{}`: {e}", d.id),
+                    source,
+                    span,
+                )
+                .with_path(&path)
+                .with_help("fix the manifest (docs/datasets.md), or write one: steward datasets template wordpress -o wordpress.toml"),
+            ),
+            Ok(manifest) => {
+                for f in steward_connect::check::against_declaration(&manifest, declaration) {
+                    out.push(
+                        Diagnostic::new(
+                            if f.error { Severity::Error } else { Severity::Warning },
+                            "dataset-manifest",
+                            format!("dataset `{}`: {}", d.id, f.message),
+                            source,
+                            span.clone(),
+                        )
+                        .with_path(&path),
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Where `manifest = "FILE"` stands in the declaration's text.
+fn manifest_span(text: &str, file: &str) -> Option<std::ops::Range<usize>> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("manifest")
+            && trimmed.contains(file)
+            && let Some(at) = line.find(file)
+        {
+            return Some(offset + at..offset + at + file.len());
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// What the data already held make of the declaration, when there are data: given

@@ -433,3 +433,41 @@ fn the_wordpress_seed_sites_name_a_manifest_that_fits_their_declaration() {
         drop_database(&format!("steward_cli_seeds_{}", std::process::id()));
     }
 }
+
+#[test]
+fn check_reads_the_manifests_the_declaration_names_as_serve_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(code(&run(d, &["init"])), 0);
+    assert_eq!(
+        code(&run(
+            d,
+            &["datasets", "template", "wordpress", "-o", "wordpress.toml"]
+        )),
+        0
+    );
+    let mut declaration = std::fs::read_to_string(d.join("privacy.toml")).unwrap();
+    declaration.push_str("\n[[datasets]]\nid = \"wordpress\"\nmanifest = \"wordpress.toml\"\n");
+    std::fs::write(d.join("privacy.toml"), &declaration).unwrap();
+    let checked = run(d, &["check"]);
+    assert_eq!(code(&checked), 1, "{}", stdout(&checked));
+    let report = stdout(&checked);
+    assert!(
+        report.contains("error[dataset-manifest]: dataset `wordpress`: table `wp_users`: `user_url` holds user.contact.social_url"),
+        "{report}"
+    );
+    // A manifest that cannot be read is named with the line that names it.
+    std::fs::write(
+        d.join("privacy.toml"),
+        declaration.replace("wordpress.toml\"", "missing.toml\""),
+    )
+    .unwrap();
+    let missing = run(d, &["check"]);
+    assert_eq!(code(&missing), 1);
+    assert!(
+        stdout(&missing).contains("error[dataset-manifest-unusable]")
+            && stdout(&missing).contains("manifest = \"missing.toml\""),
+        "{}",
+        stdout(&missing)
+    );
+}
