@@ -172,7 +172,7 @@ async fn shared_rows(
                     }
                     let values: Vec<String> = values.into_iter().collect();
                     let cast = source.cast_type(owner.db_table(), &o.column);
-                    for chunk in values.chunks(500) {
+                    for chunk in values.chunks(crate::find::BATCH) {
                         let list: Vec<String> =
                             (1..=chunk.len()).map(|n| d.param(n, &cast)).collect();
                         let sql = format!(

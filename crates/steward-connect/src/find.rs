@@ -38,7 +38,7 @@ pub fn email_forms(email: &str) -> Vec<String> {
 pub use steward_core::identity::fold;
 
 /// Parameters per statement (every backend takes far more).
-const BATCH: usize = 500;
+pub(crate) const BATCH: usize = 500;
 
 /// The rows found in one table: the columns read (primary key, personal fields, the columns
 /// references start from), each row's values as text (`None` for NULL).

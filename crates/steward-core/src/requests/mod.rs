@@ -444,6 +444,20 @@ enum Work {
     Execute,
 }
 
+/// The identities the operator's own databases are searched by: the vault's (`known`) and
+/// the address a request was verified for, each once.
+fn with_verified(
+    mut known: Vec<(String, String)>,
+    verified: &[(String, String)],
+) -> Vec<(String, String)> {
+    for v in verified {
+        if !known.contains(v) {
+            known.push(v.clone());
+        }
+    }
+    known
+}
+
 fn job(request: Uuid, at: OffsetDateTime, work: &Work) -> NewJob {
     let (kind, payload) = match work {
         Work::Mail { .. } => ("mail", work),
@@ -647,16 +661,12 @@ impl<S: RequestStore> Requests<S> {
         inventory: &Inventory,
         request: &Request,
     ) -> Result<Vec<String>, RequestError> {
-        let mut identities: Vec<(String, String)> = inventory
+        let known = inventory
             .identities
             .iter()
             .map(|(k, v)| (k.clone(), v.to_string()))
             .collect();
-        for v in self.verified_identity(request)? {
-            if !identities.contains(&v) {
-                identities.push(v);
-            }
-        }
+        let identities = with_verified(known, &self.verified_identity(request)?);
         let key = self.ledger.vault().dataset_hash_key()?;
         let mut lines = Vec::new();
         for source in &self.sources {
@@ -669,11 +679,16 @@ impl<S: RequestStore> Requests<S> {
         Ok(lines)
     }
 
-    /// Whether any of the operator's own databases holds a row for `identities`.
-    async fn sources_hold(&self, identities: &[(String, String)]) -> Result<bool, RequestError> {
+    /// Whether any of the operator's own databases holds a row for the address `request` was
+    /// made for (false when none is connected).
+    async fn sources_hold(&self, request: &Request) -> Result<bool, RequestError> {
+        if self.sources.is_empty() {
+            return Ok(false);
+        }
+        let identities = self.verified_identity(request)?;
         for source in &self.sources {
             let groups = source
-                .collect(None, identities)
+                .collect(None, &identities)
                 .await
                 .map_err(RequestError::Dataset)?;
             if groups.iter().any(|g| !g.rows.is_empty()) {
@@ -2212,23 +2227,16 @@ impl<S: RequestStore> Requests<S> {
             complete = false;
             // Held in the operator's own databases: closed like any account, erased there
             // on the date.
-            if !self.sources.is_empty() {
-                let identities = self.verified_identity(&req)?;
-                if self.sources_hold(&identities).await? {
-                    outcome.found = true;
-                    template = Template::AccountClosed;
-                }
+            if self.sources_hold(&req).await? {
+                outcome.found = true;
+                template = Template::AccountClosed;
             }
         }
         // Someone the vault does not know may be in the operator's own databases: then their
         // package holds those rows, and they are told so. A database that cannot be searched
         // leaves the request to be retried, never answered "nothing held".
-        if matches!(req.kind, Right::Access | Right::Portability)
-            && !outcome.found
-            && !self.sources.is_empty()
-        {
-            let identities = self.verified_identity(&req)?;
-            outcome.found = self.sources_hold(&identities).await?;
+        if matches!(req.kind, Right::Access | Right::Portability) && !outcome.found {
+            outcome.found = self.sources_hold(&req).await?;
         }
         if matches!(req.kind, Right::Access | Right::Portability) {
             req.details.download = Some(Download {
@@ -2401,12 +2409,7 @@ impl<S: RequestStore> Requests<S> {
         for r in vault.store().list_requests(&filter, 1000).await? {
             data.requests.push(Request::from_record(r)?.view(now));
         }
-        let mut identities = data.identities.clone();
-        for v in verified {
-            if !identities.contains(v) {
-                identities.push(v.clone());
-            }
-        }
+        let identities = with_verified(data.identities.clone(), verified);
         self.collect_sources(Some(subject), &identities, &mut data)
             .await?;
         Ok(data)

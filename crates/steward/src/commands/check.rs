@@ -90,16 +90,12 @@ fn manifests(
     source: &steward_policy::Source,
     declaration: &steward_policy::Declaration,
 ) -> Vec<Diagnostic> {
-    let base = global.declaration.parent().map_or_else(
-        || std::path::PathBuf::from("."),
-        std::path::Path::to_path_buf,
-    );
     let mut out = Vec::new();
     for (i, d) in declaration.datasets.iter().enumerate() {
         let Some(file) = &d.manifest else { continue };
         let span = manifest_span(source.text(), file);
         let path = format!("datasets[{i}].manifest");
-        match steward_connect::Manifest::load(&base.join(file)) {
+        match steward_connect::Manifest::load(&super::datasets::manifest_path(global, file)) {
             Err(e) => out.push(
                 Diagnostic::new(
                     Severity::Error,

@@ -296,6 +296,15 @@ fn template(args: &DatasetsTemplateArgs) -> Outcome {
     super::emit(text.as_bytes(), args.output.as_deref())
 }
 
+/// Where a manifest the declaration names is: `file` relative to the declaration's folder.
+pub(crate) fn manifest_path(global: &Global, file: &str) -> PathBuf {
+    global
+        .declaration
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        .join(file)
+}
+
 /// The declaration's datasets that have a manifest, each read (its path relative to the
 /// declaration's folder).
 fn manifests(
@@ -303,10 +312,6 @@ fn manifests(
     declaration: &Declaration,
     only: Option<&str>,
 ) -> Result<Vec<(String, PathBuf, Manifest)>, Outcome> {
-    let base = global
-        .declaration
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let mut out = Vec::new();
     let mut failed = false;
     for d in &declaration.datasets {
@@ -316,7 +321,7 @@ fn manifests(
         let Some(file) = &d.manifest else {
             continue;
         };
-        let path = base.join(file);
+        let path = manifest_path(global, file);
         match Manifest::load(&path) {
             Ok(mut m) => {
                 // Named as the declaration names it, in packages, mail and the audit alike.
