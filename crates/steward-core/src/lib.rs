@@ -11,6 +11,7 @@ pub mod access;
 pub mod audit;
 pub mod consent;
 pub mod requests;
+pub mod retention;
 pub mod vault;
 
 // Shared words, beneath every context.

@@ -9,6 +9,7 @@ pub use crate::consent::storage::ConsentStore;
 pub use crate::requests::storage::{
     Job, NewJob, Operations, RecipientSecretState, RequestFilter, RequestRecord, RequestStore,
 };
+pub use crate::retention::storage::{Due, DueCount, Event, Group, Removed, RetentionStore, Table};
 pub use crate::storage::{Backend, StoreError};
 pub use crate::vault::storage::{
     Audited, Erased, Erasure, HeldField, Hold, HoldsEnded, KeyTable, SealedField, SealedIdentity,
@@ -17,15 +18,15 @@ pub use crate::vault::storage::{
 
 /// Every context's storage: what a backend implements (each part in its own `impl`), and what
 /// the server and the commands take.
-pub trait Store: RequestStore {}
+pub trait Store: RetentionStore {}
 
-impl<T: RequestStore> Store for T {}
+impl<T: RetentionStore> Store for T {}
 
 /// Every store trait, to bring their methods into scope where a concrete store (not a
 /// generic `S: Store`) is used: `use steward_core::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
         AccessStore as _, AuditStore as _, Backend as _, ConsentStore as _, RequestStore as _,
-        Store, VaultStore as _,
+        RetentionStore as _, Store, VaultStore as _,
     };
 }

@@ -29,6 +29,44 @@ pub fn add(at: OffsetDateTime, duration: Duration, holidays: &[Date]) -> OffsetD
     }
 }
 
+/// `at` less `duration`, the mirror of [`add`]: months back clamp to the month's end, business
+/// days back skip weekends and `holidays`. Never later than the latest instant `t` with
+/// `add(t, duration) <= at`, so a cutoff computed with it never makes anything due early.
+pub fn sub(at: OffsetDateTime, duration: Duration, holidays: &[Date]) -> OffsetDateTime {
+    let n = i64::from(duration.amount);
+    match duration.unit {
+        Unit::Minute => at - time::Duration::minutes(n),
+        Unit::Hour => at - time::Duration::hours(n),
+        Unit::Day => at - time::Duration::days(n),
+        Unit::Week => at - time::Duration::weeks(n),
+        Unit::Month => sub_months(at, duration.amount),
+        Unit::Year => sub_months(at, duration.amount.saturating_mul(12)),
+        Unit::BusinessDay => {
+            let mut day = at;
+            let mut left = duration.amount;
+            while left > 0 {
+                let weekend = matches!(day.weekday(), Weekday::Saturday | Weekday::Sunday);
+                if !weekend && !holidays.contains(&day.date()) {
+                    left -= 1;
+                }
+                day -= time::Duration::days(1);
+            }
+            day
+        }
+    }
+}
+
+/// The same day `months` earlier, clamped to the last day of a shorter month; a day that the
+/// earlier month lacks goes back to its last day (31 March less 1 month is 28 or 29 Feb).
+fn sub_months(at: OffsetDateTime, months: u32) -> OffsetDateTime {
+    let total = i64::from(at.year()) * 12 + i64::from(u8::from(at.month())) - 1 - i64::from(months);
+    let year = i32::try_from(total.div_euclid(12)).unwrap_or(i32::MIN);
+    let month = Month::try_from(u8::try_from(total.rem_euclid(12) + 1).unwrap_or(1))
+        .unwrap_or(Month::January);
+    let day = at.day().min(month.length(year));
+    Date::from_calendar_date(year, month, day).map_or(at, |date| at.replace_date(date))
+}
+
 /// The same day `months` later, clamped to the last day of a shorter month (31 Jan + 1 month
 /// is 28 or 29 Feb).
 fn add_months(at: OffsetDateTime, months: u32) -> OffsetDateTime {
@@ -45,6 +83,42 @@ mod tests {
     use time::macros::{date, datetime};
 
     use super::*;
+
+    #[test]
+    fn counting_back_never_makes_anything_due_early() {
+        // Every instant t at or before the cutoff has add(t, d) <= as_of.
+        for (as_of, d) in [
+            (
+                datetime!(2026-03-31 10:00 UTC),
+                Duration::new(1, Unit::Month),
+            ),
+            (
+                datetime!(2028-02-29 10:00 UTC),
+                Duration::new(1, Unit::Year),
+            ),
+            (
+                datetime!(2036-11-15 0:00 UTC),
+                Duration::new(10, Unit::Year),
+            ),
+            (datetime!(2026-12-01 9:00 UTC), Duration::new(45, Unit::Day)),
+            (
+                datetime!(2026-12-07 9:00 UTC),
+                Duration::new(3, Unit::BusinessDay),
+            ),
+        ] {
+            let cut = sub(as_of, d, &[]);
+            assert!(add(cut, d, &[]) <= as_of, "{as_of} less {d}: {cut}");
+            assert!(cut < as_of);
+        }
+        assert_eq!(
+            sub(
+                datetime!(2036-11-15 0:00 UTC),
+                Duration::new(10, Unit::Year),
+                &[]
+            ),
+            datetime!(2026-11-15 0:00 UTC)
+        );
+    }
 
     #[test]
     fn a_month_after_the_31st_of_january_is_the_end_of_february() {

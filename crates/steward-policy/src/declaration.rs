@@ -233,6 +233,78 @@ pub struct Declaration {
     pub security: Security,
     /// The operator's own databases (manifests are read by the connectors).
     pub datasets: Vec<Dataset>,
+    /// How long Steward keeps its own records, and when its retention sweeps run
+    /// (`[retention]`).
+    pub records: Records,
+}
+
+/// How long Steward keeps its own records (`[retention]`), each period counted from the event
+/// named, and when the retention sweeps run. Defaults in brackets.
+///
+/// ```toml
+/// [retention]
+/// schedule = "daily"            # or "hourly", or a cron expression: "30 2 * * *" (UTC)
+/// consent_proof = "3 years"     # a withdrawn consent's proof, after the withdrawal
+/// request_contact = "30 days"   # a finished request's sealed address, after it finished
+/// requests = "24 months"        # a finished request's record (CCPA Regs. § 7101: 24 months)
+/// mail = "30 days"              # messages in the outbox folder, after they were written
+/// audit = "6 years"             # audit entries, after they were written (absent: kept)
+/// ```
+#[derive(Debug, Clone, Serialize)]
+pub struct Records {
+    /// When the sweeps run: a cron expression with five fields (minute hour day month
+    /// weekday, UTC) [`0 3 * * *`, daily at 03:00].
+    pub schedule: String,
+    /// How long a withdrawn consent's proof keeps its personal part (the person's id, the
+    /// browser's user agent and address hash) after the withdrawal [3 years].
+    pub consent_proof: Duration,
+    /// How long a finished request keeps the person's sealed address [30 days].
+    pub request_contact: Duration,
+    /// How long a finished request's record is kept [24 months].
+    pub requests: Duration,
+    /// How long a message stays in the outbox folder [30 days].
+    pub mail: Duration,
+    /// How long audit entries are kept; `None` keeps them.
+    pub audit: Option<Duration>,
+}
+
+impl Default for Records {
+    fn default() -> Self {
+        Self {
+            schedule: DAILY.to_owned(),
+            consent_proof: Duration::new(3, crate::Unit::Year),
+            request_contact: Duration::new(30, crate::Unit::Day),
+            requests: Duration::new(24, crate::Unit::Month),
+            mail: Duration::new(30, crate::Unit::Day),
+            audit: None,
+        }
+    }
+}
+
+/// The default sweep schedule: every day at 03:00 UTC.
+pub const DAILY: &str = "0 3 * * *";
+
+/// Reads a sweep schedule: `daily`, `hourly`, or a cron expression of five fields (UTC), into
+/// the cron expression it means.
+///
+/// # Errors
+/// The cron parser's reason, when the text is neither.
+pub fn schedule(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let cron = match text.to_ascii_lowercase().as_str() {
+        "daily" => DAILY.to_owned(),
+        "hourly" => "0 * * * *".to_owned(),
+        _ => text.to_owned(),
+    };
+    if cron.split_whitespace().count() != 5 {
+        return Err(format!(
+            "`{text}` is not a schedule: write \"daily\", \"hourly\" or a cron expression of five fields (minute hour day month weekday, UTC)"
+        ));
+    }
+    croner::Cron::new(&cron)
+        .parse()
+        .map(|_| cron.clone())
+        .map_err(|e| format!("`{text}` is not a cron expression: {e}"))
 }
 
 /// The policy's identity over time.

@@ -28,6 +28,7 @@ pub struct RawDeclaration {
     pub security: Option<RawSecurity>,
     #[serde(default)]
     pub datasets: Vec<RawDataset>,
+    pub retention: Option<RawRetention>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -229,6 +230,16 @@ pub struct RawBreachClock {
 pub struct RawSignals {
     pub gpc: Option<bool>,
     pub dnt: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRetention {
+    pub schedule: Option<String>,
+    pub consent_proof: Option<String>,
+    pub request_contact: Option<String>,
+    pub requests: Option<String>,
+    pub mail: Option<String>,
+    pub audit: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -146,6 +146,7 @@ fn known_keys(table: &Path) -> &'static [&'static str] {
         ["breach", _] => fields_of::<RawBreachClock>(),
         ["signals"] => fields_of::<RawSignals>(),
         ["security"] => fields_of::<RawSecurity>(),
+        ["retention"] => fields_of::<RawRetention>(),
         ["datasets"] => fields_of::<RawDataset>(),
         _ => &[],
     }
@@ -640,6 +641,7 @@ impl Validator<'_> {
         let policy = self.policy(raw.policy.as_ref());
         let security = self.security(raw.security.as_ref());
         let datasets = self.datasets(&raw.datasets);
+        let records = self.records(raw.retention.as_ref(), &purposes, !datasets.is_empty());
 
         if let Some(controller) = &controller {
             self.transfers(&purposes, &processors, controller);
@@ -663,6 +665,7 @@ impl Validator<'_> {
             signals,
             security,
             datasets,
+            records,
         })
     }
 
@@ -1881,6 +1884,154 @@ impl Validator<'_> {
             measures,
             access: raw.and_then(|s| Self::optional(s.access.as_ref())),
         }
+    }
+
+    /// `[retention]`: how long Steward keeps its own records, and when the sweeps run; and
+    /// the purposes' retention rules a sweep could not keep.
+    fn records(
+        &mut self,
+        raw: Option<&RawRetention>,
+        purposes: &[Purpose],
+        datasets: bool,
+    ) -> Records {
+        let at = Path::root().key("retention");
+        let mut records = Records::default();
+        for purpose in purposes {
+            self.sweepable(purpose, datasets);
+        }
+        let Some(raw) = raw else { return records };
+        if let Some(text) = &raw.schedule {
+            match schedule(text) {
+                Ok(cron) => records.schedule = cron,
+                Err(message) => self.error(
+                    "bad-schedule",
+                    &at.key("schedule"),
+                    message,
+                    Some("e.g. `schedule = \"daily\"` or `schedule = \"30 2 * * *\"` (02:30 UTC every day)".to_owned()),
+                ),
+            }
+        }
+        for (key, slot) in [
+            ("consent_proof", &mut records.consent_proof),
+            ("request_contact", &mut records.request_contact),
+            ("requests", &mut records.requests),
+            ("mail", &mut records.mail),
+        ] {
+            let text = match key {
+                "consent_proof" => raw.consent_proof.as_ref(),
+                "request_contact" => raw.request_contact.as_ref(),
+                "requests" => raw.requests.as_ref(),
+                _ => raw.mail.as_ref(),
+            };
+            if let Some(d) = text.and_then(|t| self.duration(t, &at.key(key))) {
+                *slot = d;
+            }
+        }
+        records.audit = raw
+            .audit
+            .as_ref()
+            .and_then(|t| self.duration(t, &at.key("audit")));
+        if records.request_contact.approx_hours() > records.requests.approx_hours() {
+            self.warn(
+                "contact-outlives-request",
+                &at.key("request_contact"),
+                format!(
+                    "a finished request's address is kept {}, longer than the request itself ({})",
+                    records.request_contact, records.requests
+                ),
+                Some("the address goes with the request's record: shorten `request_contact`, or lengthen `requests`".to_owned()),
+            );
+        }
+        records
+    }
+
+    /// A purpose's retention that no sweep could keep: a legal hold that ends when the
+    /// purpose's data goes anyway (an event, the session) keeps nothing and contradicts
+    /// itself.
+    fn sweepable(&mut self, purpose: &Purpose, datasets: bool) {
+        let Some(index) = self.purpose_index(&purpose.id) else {
+            return;
+        };
+        let at = Path::root().key("purposes").index(index);
+        if purpose.legal_hold.is_some()
+            && matches!(
+                purpose.retention,
+                Some(Retention::Until(_) | Retention::Session)
+            )
+        {
+            let r = purpose
+                .retention
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            self.error(
+                "hold-outlives-retention",
+                &at.key("retention"),
+                format!(
+                    "purpose `{}` keeps data through erasure under a legal hold, but its retention ends it {r}",
+                    purpose.id
+                ),
+                Some("a legal hold lasts as long as the law requires: give that period, e.g. `retention = \"10 years after collection\"`, or remove `legal_hold`".to_owned()),
+            );
+        }
+        let inactivity = std::iter::once(purpose.retention.as_ref())
+            .chain(purpose.retain.values().map(Some))
+            .flatten()
+            .any(|r| {
+                matches!(
+                    r,
+                    Retention::Period {
+                        after: crate::Trigger::LastActivity,
+                        ..
+                    }
+                )
+            });
+        if !purpose.stored && !datasets && inactivity {
+            self.error(
+                "no-activity-recorded",
+                &at.key("retention"),
+                format!(
+                    "purpose `{}` keeps data until a period of inactivity, but Steward neither stores it nor reads a database that records activity",
+                    purpose.id
+                ),
+                Some("keep the data in Steward (remove `stored = false`: Steward records each person's activity), or declare the database that holds it under [[datasets]] with the table's `retention_column`, or count the period from collection".to_owned()),
+            );
+        }
+        if !purpose.stored {
+            return;
+        }
+        for (category, rule) in std::iter::once((None, purpose.retention.as_ref()))
+            .chain(purpose.retain.iter().map(|(c, r)| (Some(c), Some(r))))
+        {
+            if let Some(Retention::Period { min, max, .. }) = rule
+                && min.approx_hours() == 0
+                && max.approx_hours() == 0
+            {
+                let path = match category {
+                    Some(c) => at.key("retain").key(c),
+                    None => at.key("retention"),
+                };
+                self.warn(
+                    "zero-retention",
+                    &path,
+                    format!("purpose `{}` keeps its data for no time at all", purpose.id),
+                    Some("a retention sweep removes it at once: give the time it is needed for, or set `stored = false`".to_owned()),
+                );
+            }
+        }
+    }
+
+    /// The index of the `[[purposes]]` entry with `id`, as written.
+    fn purpose_index(&self, id: &str) -> Option<usize> {
+        (0..)
+            .map(|i| Path::root().key("purposes").index(i))
+            .take_while(|p| self.index.contains(p))
+            .position(|p| {
+                self.index
+                    .value(&p.key("id"))
+                    .and_then(|span| self.source.text().get(span))
+                    .is_some_and(|text| text.trim_matches('"') == id)
+            })
     }
 
     fn datasets(&mut self, raw: &[RawDataset]) -> Vec<Dataset> {

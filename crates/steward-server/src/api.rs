@@ -334,6 +334,44 @@ pub(crate) async fn rectify<S: Store>(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// The body of `POST /v1/subjects/{id}/activity` (optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ActivityBody {
+    /// `ended` when the person's contract ended now, `running` when it runs again.
+    contract: Option<String>,
+}
+
+/// `POST /v1/subjects/{id}/activity`: the person was active now (restarts "… after last
+/// activity" periods); `{"contract": "ended"}` also starts "… after the end of the
+/// contract" periods, `{"contract": "running"}` stops them.
+pub(crate) async fn activity<S: Store>(
+    State(state): State<ApiState<S>>,
+    Extension(access): Extension<Access>,
+    Path(id): Path<String>,
+    json: Option<Json<ActivityBody>>,
+) -> Result<Response, ApiError> {
+    let id = subject_id(&id)?;
+    let contract = match json.and_then(|Json(b)| b.contract).as_deref() {
+        None => None,
+        Some("ended") => Some(true),
+        Some("running") => Some(false),
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bad-contract",
+                "`contract` is `ended` (the contract ended now) or `running` (it runs again)",
+            ));
+        }
+    };
+    state
+        .ledger
+        .vault()
+        .record_activity(&access, id, contract)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 pub(crate) async fn erase<S: Store>(
     State(state): State<ApiState<S>>,
     Extension(access): Extension<Access>,

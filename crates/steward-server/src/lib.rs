@@ -73,6 +73,9 @@ pub struct ServerConfig {
     pub webhooks: Arc<requests::HttpNotifier>,
     /// The operator's own databases, whose rows join the vault's in access packages.
     pub sources: Vec<Arc<dyn steward_core::requests::DataSource>>,
+    /// The outbox folder the mailer writes to, whose old messages the retention sweeps
+    /// delete (`None` with SMTP).
+    pub outbox: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -85,6 +88,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("metrics_listen", &self.metrics_listen)
             .field("webhooks", &self.webhooks)
             .field("sources", &sources)
+            .field("outbox", &self.outbox)
             .finish()
     }
 }
@@ -508,9 +512,11 @@ impl Background {
     ) -> Self {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let requests = requests::workflow_with(&ledger, &config.webhooks, &config.sources);
+        let sweeper =
+            steward_core::retention::Sweeper::new(Arc::clone(&ledger), config.outbox.clone());
         Self {
             stop,
-            task: tokio::spawn(background(ledger, requests, stopped, lost)),
+            task: tokio::spawn(background(ledger, requests, sweeper, stopped, lost)),
         }
     }
 
@@ -546,10 +552,12 @@ async fn serve_metrics<S: Store>(
 /// expire, and every minute queued policy notices go out (500 at a time), refusals past a rate
 /// limit that were only counted are summarised in the audit, ended rate-limit windows
 /// are forgotten, and data kept under a legal hold whose period is over is destroyed (up to
-/// 500 people a minute).
+/// 500 people a minute); and the retention sweep runs when its declared schedule says
+/// (`[retention] schedule`, daily by default), in one process of those sharing the store.
 async fn background<S: Store>(
     ledger: Arc<Ledger<S>>,
     requests: steward_core::requests::Requests<S>,
+    sweeper: steward_core::retention::Sweeper<S>,
     mut stop: tokio::sync::watch::Receiver<bool>,
     lost: Arc<tokio::sync::Notify>,
 ) {
@@ -591,6 +599,15 @@ async fn background<S: Store>(
             }
             if let Err(e) = ledger.vault().end_holds(500).await {
                 tracing::error!(target: "steward::background", cause = %e, "ended legal holds could not be destroyed");
+            }
+            match sweeper.scheduled().await {
+                Ok(None) => {}
+                Ok(Some(sweep)) => {
+                    tracing::info!(target: "steward::retention", removed = sweep.total(), people_erased = sweep.subjects_erased, "retention sweep done (`steward audit` has its counts per rule)");
+                }
+                Err(e) => {
+                    tracing::error!(target: "steward::retention", cause = %e, "the retention sweep failed; it is retried in an hour");
+                }
             }
         }
         // Every 10 minutes, what an operator must act on: requests late or about to be.

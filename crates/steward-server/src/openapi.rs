@@ -582,6 +582,13 @@ pub fn document(declaration: Option<&Declaration>) -> Value {
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Rectify" } } } },
                 "responses": { "204": { "description": "Corrected." }, "403": denied, "404": error_response("No such subject."),
                     "409": error_response("The category is immutable (the declaration's [rights] immutable)."), "422": error_response("The purpose may not collect the category, or the value is over 64 KiB (`value-too-large`).") } } },
+            "/v1/subjects/{id}/activity": { "post": {
+                "operationId": "recordActivity", "summary": "The person was active now (a sign-in, a purchase): every \"… after last activity\" period starts again. `{\"contract\": \"ended\"}` also starts the \"… after the end of the contract\" periods; `{\"contract\": \"running\"}` stops them. Writing the person's data counts as activity by itself.", "security": auth,
+                "parameters": [id_param],
+                "requestBody": { "required": false, "content": { "application/json": { "schema": { "type": "object", "additionalProperties": false, "properties": {
+                    "contract": { "type": "string", "enum": ["ended", "running"] } } } } } },
+                "responses": { "204": { "description": "Recorded." }, "403": denied, "404": error_response("No such subject."),
+                    "422": error_response("`contract` is neither `ended` nor `running`.") } } },
             "/v1/subjects/{id}/export": { "get": {
                 "operationId": "exportSubject", "summary": "Everything held on a subject, for every purpose, with provenance, legal holds and their audit trail (admin and dpo only, without a purpose or category scope).", "security": auth,
                 "parameters": [id_param],

@@ -3,7 +3,7 @@
 //! only module that knows every area; none of them imports it.
 
 use crate::api::{
-    audit_entries, audit_verify, create, erase, export, lookup, metrics, read, rectify,
+    activity, audit_entries, audit_verify, create, erase, export, lookup, metrics, read, rectify,
 };
 use crate::auth::authenticate;
 use crate::state::ApiState;
@@ -19,6 +19,7 @@ pub fn router<S: Store>(state: ApiState<S>) -> Router {
         .route("/v1/subjects/lookup", post(lookup::<S>))
         .route("/v1/subjects/{id}", get(read::<S>).delete(erase::<S>))
         .route("/v1/subjects/{id}/fields", patch(rectify::<S>))
+        .route("/v1/subjects/{id}/activity", post(activity::<S>))
         .route("/v1/subjects/{id}/export", get(export::<S>))
         .route("/v1/audit", get(audit_entries::<S>))
         .route("/v1/audit/verify", get(audit_verify::<S>))

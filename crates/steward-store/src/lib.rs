@@ -17,6 +17,7 @@ mod postgres;
 mod reads;
 mod recipients;
 mod requests;
+mod retention;
 mod sqlite;
 mod subjects;
 

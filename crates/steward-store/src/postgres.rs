@@ -211,6 +211,10 @@ impl VaultStore for PgStore {
     crate::identities::identity_methods!(Postgres, pool, "steward.");
 }
 
+impl steward_core::store::RetentionStore for PgStore {
+    crate::retention::retention_methods!(Postgres, pool, "steward.");
+}
+
 impl ConsentStore for PgStore {
     crate::reads::consent_reads!(Postgres, pool, "steward.", crate::access::postgres);
     crate::chains::consent_writes!(Postgres, pool, "steward.", crate::access::postgres);

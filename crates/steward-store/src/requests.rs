@@ -285,7 +285,7 @@ macro_rules! request_methods {
             ));
             q.push_bind(to_nanos(lease))
                 .push(format!(
-                    " WHERE id IN (SELECT id FROM {}jobs WHERE done_at IS NULL AND run_at <= ",
+                    " WHERE id IN (SELECT id FROM {}jobs WHERE done_at IS NULL AND kind <> 'retention' AND run_at <= ",
                     $prefix
                 ))
                 .push_bind(to_nanos(now))

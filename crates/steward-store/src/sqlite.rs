@@ -353,6 +353,10 @@ impl VaultStore for SqliteStore {
     crate::identities::identity_methods!(Sqlite, data, "");
 }
 
+impl steward_core::store::RetentionStore for SqliteStore {
+    crate::retention::retention_methods!(Sqlite, data, "");
+}
+
 impl ConsentStore for SqliteStore {
     crate::reads::consent_reads!(Sqlite, data, "", crate::access::sqlite);
     crate::chains::consent_writes!(Sqlite, data, "", crate::access::sqlite);

@@ -224,11 +224,13 @@ macro_rules! subject_methods {
             let mut tx = self.begin_write().await?;
             // The subject is locked first: an erasure checking its fields waits, or is waited
             // for.
+            // Writing the person's data is activity: "2 years of inactivity" counts from it.
             let locked = sqlx::query(stmt!(
                 $sql,
                 $p,
-                "UPDATE {p}subjects SET created_at = created_at WHERE id = ?"
+                "UPDATE {p}subjects SET active_at = COALESCE(?, active_at) WHERE id = ?"
             ))
+            .bind(fields.iter().map(|f| crate::convert::to_nanos(f.collected_at)).max())
             .bind(subject.as_bytes().as_slice())
             .execute(&mut *tx)
             .await

@@ -122,6 +122,11 @@ pub enum Command {
     #[command(subcommand)]
     Datasets(DatasetsCommand),
 
+    /// Retention: the rules the declaration's periods make, what a sweep would remove, and
+    /// the sweep itself (which `steward serve` also runs on the declared schedule)
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+
     /// Write everything held on one person to an access package (ZIP: HTML, JSON, CSV, XLSX)
     #[command(
         after_help = "Examples:\n  steward export --email ana@example.com -o ana.zip\n\nThe package is what a person receives for an access request: a readable index.html with the\nGDPR Art. 15 information, data.json, one CSV per group and data.xlsx. It holds personal data:\nhand it over on a secure channel. The export is audited."
@@ -885,4 +890,56 @@ pub struct ExportArgs {
     /// Where to write the ZIP
     #[arg(short, long)]
     pub output: std::path::PathBuf,
+}
+
+/// `steward retention`.
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Print the retention rules derived from the declaration, each beside the line it comes from
+    #[command(
+        after_help = "Examples:\n  steward retention rules\n  steward retention rules -d examples/004-mailpro.toml\n  steward retention rules --format json | jq '.[] | select(.swept)'"
+    )]
+    Rules(RetentionRulesArgs),
+
+    /// Dry run: per rule, how many records a sweep would remove, the earliest and latest, and what legal holds keep back
+    #[command(
+        after_help = "Examples:\n  steward retention plan                       as of now\n  steward retention plan --as-of 2027-06-01    what will have come due by then\n  steward retention plan --format json\n\nNothing is changed. The plan is audited (who looked, as of which date)."
+    )]
+    Plan(RetentionPlanArgs),
+
+    /// Sweep: remove what the declared periods say is due, in audited batches, with a progress bar
+    #[command(
+        after_help = "Examples:\n  steward retention run\n  steward retention run --as-of 2026-12-01     a date in the past (never later than now)\n\nEach batch is removed in one transaction with its audit entry: a run cut off midway (a\ncrash, Ctrl-C) is simply run again, and nothing is counted twice. People whose identities\nall go are erased (their key destroyed; what a legal hold keeps is kept). Only one sweep\nruns at a time across every process sharing the store, `steward serve`'s scheduled one too."
+    )]
+    Run(RetentionRunArgs),
+}
+
+/// `steward retention rules`.
+#[derive(Debug, Args)]
+pub struct RetentionRulesArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ViewFormat::Text)]
+    pub format: ViewFormat,
+}
+
+/// `steward retention plan`.
+#[derive(Debug, Args)]
+pub struct RetentionPlanArgs {
+    /// The date (YYYY-MM-DD, midnight UTC) or instant (RFC 3339) to plan as of [default: now]
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ViewFormat::Text)]
+    pub format: ViewFormat,
+}
+
+/// `steward retention run`.
+#[derive(Debug, Args)]
+pub struct RetentionRunArgs {
+    /// The date (YYYY-MM-DD, midnight UTC) or instant (RFC 3339) to sweep as of, never later than now [default: now]
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ViewFormat::Text)]
+    pub format: ViewFormat,
 }

@@ -1775,7 +1775,16 @@ impl<S: VaultStore> Vault<S> {
         &self,
         limit: u32,
     ) -> Result<crate::vault::storage::HoldsEnded, VaultError> {
-        let now = self.clock.now();
+        self.end_holds_before(self.clock.now(), limit).await
+    }
+
+    /// [`Vault::end_holds`] for the holds over at `now` (a retention sweep's date, never later
+    /// than the clock's).
+    pub async fn end_holds_before(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<crate::vault::storage::HoldsEnded, VaultError> {
         let access = Access::new(crate::Principal::steward("retention"));
         let mut entry = access.entry("hold.end", now);
         entry.detail = Some(

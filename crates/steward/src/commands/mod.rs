@@ -11,6 +11,7 @@ mod init;
 mod keys;
 mod notice;
 mod request;
+mod retention;
 mod ropa;
 pub(crate) mod serve;
 pub(crate) mod subject;
@@ -41,6 +42,7 @@ pub fn run(cli: &Cli) -> Outcome {
         Command::Recipient(command) => request::recipient(&cli.global, command),
         Command::Export(args) => request::export(&cli.global, args),
         Command::Datasets(command) => datasets::run(&cli.global, command),
+        Command::Retention(command) => retention::run(&cli.global, command),
         Command::Taxonomy(args) => taxonomy::run(args),
     }
 }

@@ -218,6 +218,10 @@ async fn serve_with<S: steward_core::Store>(
         let config = steward_server::ServerConfig {
             webhooks,
             sources,
+            outbox: args
+                .smtp_url
+                .is_none()
+                .then(|| global.data_dir.join("outbox")),
             rates: steward_server::api::Rates {
                 lookup_ip: args.lookup_rate_ip,
                 lookup_identity: args.lookup_rate_identity,

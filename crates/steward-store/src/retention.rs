@@ -1,0 +1,445 @@
+//! The retention sweeps' statements, written once for both backends and expanded in both
+//! `impl Store` blocks with the backend's pool and table prefix. Every removal is a batch of
+//! at most the limit asked, deleted in one transaction with its audit entry.
+
+use steward_core::store::{Due, Event, Group, Table};
+
+/// Pushes the condition that row `t` of `group` is `due`, with `{p}` the table prefix.
+pub(crate) fn push_due<DB>(q: &mut sqlx::QueryBuilder<DB>, p: &str, group: &Group, due: &Due)
+where
+    DB: sqlx::Database,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    use crate::convert::to_nanos;
+    match group.table {
+        Table::Fields => {
+            q.push("t.category = ").push_bind(group.key.clone());
+        }
+        Table::Identities => {
+            q.push("t.kind = ").push_bind(group.key.clone());
+        }
+    }
+    match &group.purpose {
+        Some(purpose) => {
+            q.push(" AND t.purpose = ").push_bind(purpose.clone());
+        }
+        None => {
+            q.push(" AND t.purpose IS NULL");
+        }
+    }
+    let before = to_nanos(due.before);
+    match (&due.event, group.table) {
+        (Event::Collected, Table::Fields) => {
+            q.push(" AND t.collected_at <= ").push_bind(before);
+        }
+        (Event::Collected, Table::Identities) => {
+            q.push(format!(
+                " AND t.subject IN (SELECT id FROM {p}subjects WHERE created_at <= "
+            ))
+            .push_bind(before)
+            .push(")");
+        }
+        (Event::Inactive, _) => {
+            q.push(format!(
+                " AND t.subject IN (SELECT id FROM {p}subjects WHERE COALESCE(active_at, created_at) <= "
+            ))
+            .push_bind(before)
+            .push(")");
+        }
+        (Event::ContractEnded, _) => {
+            q.push(format!(
+                " AND t.subject IN (SELECT id FROM {p}subjects WHERE contract_ended_at <= "
+            ))
+            .push_bind(before)
+            .push(")");
+        }
+        (Event::Closed, _) => {
+            q.push(format!(
+                " AND EXISTS (SELECT 1 FROM {p}consent_events c WHERE c.party_kind = 's' AND c.party = t.subject AND c.action = 'close' AND c.at <= "
+            ))
+            .push_bind(before)
+            .push(format!(
+                " AND NOT EXISTS (SELECT 1 FROM {p}consent_events r WHERE r.party_kind = 's' AND r.party = c.party AND r.action = 'reopen' AND r.seq > c.seq))"
+            ));
+        }
+        (Event::Withdrawn(purpose), _) => {
+            q.push(format!(
+                " AND EXISTS (SELECT 1 FROM {p}consent_events c WHERE c.party_kind = 's' AND c.party = t.subject AND c.action = 'withdraw' AND c.purpose = "
+            ))
+            .push_bind(purpose.clone())
+            .push(" AND c.at <= ")
+            .push_bind(before)
+            .push(format!(
+                " AND NOT EXISTS (SELECT 1 FROM {p}consent_events g WHERE g.party_kind = 's' AND g.party = c.party AND g.purpose = c.purpose AND g.action = 'grant' AND g.seq > c.seq))"
+            ));
+        }
+    }
+    if let (Some(collected), Table::Fields) = (due.collected_before, group.table) {
+        q.push(" AND t.collected_at <= ")
+            .push_bind(to_nanos(collected));
+    }
+}
+
+/// The finished requests last changed at or before the bound pushed next, with no job left.
+pub(crate) const FINISHED: &str = "r.status IN ('completed', 'denied', 'expired') AND NOT EXISTS (SELECT 1 FROM {p}jobs j WHERE j.request = r.id AND j.done_at IS NULL) AND r.updated_at <= ";
+
+/// Fills `{count}` in each entry's detail with the count removed.
+pub(crate) fn counted(
+    entries: Vec<steward_core::audit::AuditEntry>,
+    count: u64,
+) -> Vec<steward_core::audit::AuditEntry> {
+    entries
+        .into_iter()
+        .map(|mut e| {
+            e.detail = e.detail.map(|d| d.replace("{count}", &count.to_string()));
+            e
+        })
+        .collect()
+}
+
+/// Expands to `RetentionStore`'s methods for a backend whose data tables are in `self.$pool`,
+/// named with `$p`.
+macro_rules! retention_methods {
+    ($db:ty, $pool:ident, $p:literal) => {
+        async fn retention_groups(&self) -> Result<Vec<steward_core::store::Group>, StoreError> {
+            use crate::requests::db;
+            use steward_core::store::{Group, Table};
+            let mut groups = Vec::new();
+            for (table, sql) in [
+                (Table::Fields, format!("SELECT DISTINCT purpose, category FROM {}fields", $p)),
+                (Table::Identities, format!("SELECT DISTINCT purpose, kind FROM {}identities", $p)),
+            ] {
+                let rows: Vec<(Option<String>, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(&self.$pool)
+                    .await
+                    .map_err(|e| db(&e))?;
+                groups.extend(rows.into_iter().map(|(purpose, key)| Group { table, purpose, key }));
+            }
+            Ok(groups)
+        }
+
+        async fn count_due(
+            &self,
+            group: &steward_core::store::Group,
+            due: &steward_core::store::Due,
+        ) -> Result<steward_core::store::DueCount, StoreError> {
+            use crate::convert::from_nanos;
+            use crate::requests::db;
+            let from = match group.table {
+                steward_core::store::Table::Fields => format!(
+                    "SELECT COUNT(*), MIN(t.collected_at), MAX(t.collected_at) FROM {}fields t WHERE ",
+                    $p
+                ),
+                steward_core::store::Table::Identities => format!(
+                    "SELECT COUNT(*), MIN(s.created_at), MAX(s.created_at) FROM {p}identities t JOIN {p}subjects s ON s.id = t.subject WHERE ",
+                    p = $p
+                ),
+            };
+            let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(from);
+            crate::retention::push_due(&mut q, $p, group, due);
+            let (count, earliest, latest): (i64, Option<i64>, Option<i64>) = q
+                .build_query_as()
+                .fetch_one(&self.$pool)
+                .await
+                .map_err(|e| db(&e))?;
+            Ok(steward_core::store::DueCount {
+                count: u64::try_from(count).unwrap_or(0),
+                earliest: earliest.map(from_nanos).transpose()?,
+                latest: latest.map(from_nanos).transpose()?,
+            })
+        }
+
+        async fn remove_due(
+            &self,
+            group: &steward_core::store::Group,
+            due: &steward_core::store::Due,
+            limit: u32,
+            audit: steward_core::store::Audited<'_>,
+        ) -> Result<steward_core::store::Removed, StoreError> {
+            use crate::requests::db;
+            let head = match group.table {
+                steward_core::store::Table::Fields => format!(
+                    "DELETE FROM {p}fields WHERE id IN (SELECT t.id FROM {p}fields t WHERE ",
+                    p = $p
+                ),
+                steward_core::store::Table::Identities => format!(
+                    "DELETE FROM {p}identities WHERE (kind, idx) IN (SELECT t.kind, t.idx FROM {p}identities t WHERE ",
+                    p = $p
+                ),
+            };
+            let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(head);
+            crate::retention::push_due(&mut q, $p, group, due);
+            q.push(" LIMIT ").push_bind(i64::from(limit)).push(") RETURNING subject");
+            let mut tx = self.begin_write().await?;
+            let rows: Vec<(Vec<u8>,)> = q
+                .build_query_as()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| db(&e))?;
+            let count = rows.len() as u64;
+            if count == 0 {
+                return Ok(steward_core::store::Removed::default());
+            }
+            append_audit_in(&mut tx, crate::retention::counted(audit.entries, count), audit.chain)
+                .await
+                .map_err(|e| db(&e))?;
+            tx.commit().await.map_err(|e| db(&e))?;
+            let mut subjects = rows
+                .into_iter()
+                .map(|(s,)| crate::convert::uuid(&s).map(SubjectId))
+                .collect::<Result<Vec<_>, _>>()?;
+            subjects.sort_unstable_by_key(|s| *s.as_bytes());
+            subjects.dedup();
+            Ok(steward_core::store::Removed { count, subjects })
+        }
+
+        async fn empty_subjects(
+            &self,
+            subjects: &[SubjectId],
+            identities_only: bool,
+        ) -> Result<Vec<SubjectId>, StoreError> {
+            use crate::requests::db;
+            let mut out = Vec::new();
+            for chunk in subjects.chunks(500) {
+                let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
+                    "SELECT s.id FROM {}subjects s WHERE s.id IN (",
+                    $p
+                ));
+                let mut list = q.separated(", ");
+                for s in chunk {
+                    list.push_bind(s.as_bytes().to_vec());
+                }
+                q.push(format!(
+                    ") AND NOT EXISTS (SELECT 1 FROM {}identities i WHERE i.subject = s.id)",
+                    $p
+                ));
+                if !identities_only {
+                    q.push(format!(
+                        " AND NOT EXISTS (SELECT 1 FROM {}fields f WHERE f.subject = s.id)",
+                        $p
+                    ));
+                }
+                let rows: Vec<(Vec<u8>,)> = q
+                    .build_query_as()
+                    .fetch_all(&self.$pool)
+                    .await
+                    .map_err(|e| db(&e))?;
+                for (id,) in rows {
+                    out.push(SubjectId(crate::convert::uuid(&id)?));
+                }
+            }
+            Ok(out)
+        }
+
+        async fn record_activity(
+            &self,
+            subject: SubjectId,
+            at: time::OffsetDateTime,
+            contract_ended: Option<bool>,
+        ) -> Result<bool, StoreError> {
+            use crate::convert::to_nanos;
+            use crate::requests::db;
+            let mut q: sqlx::QueryBuilder<$db> =
+                sqlx::QueryBuilder::new(format!("UPDATE {}subjects SET active_at = ", $p));
+            q.push_bind(to_nanos(at));
+            match contract_ended {
+                None => {}
+                Some(true) => {
+                    q.push(", contract_ended_at = ").push_bind(to_nanos(at));
+                }
+                Some(false) => {
+                    q.push(", contract_ended_at = NULL");
+                }
+            }
+            q.push(" WHERE id = ").push_bind(subject.as_bytes().to_vec());
+            let done = q.build().execute(&self.$pool).await.map_err(|e| db(&e))?;
+            Ok(done.rows_affected() > 0)
+        }
+
+        async fn count_finished_requests(
+            &self,
+            before: time::OffsetDateTime,
+            with_contact: bool,
+        ) -> Result<steward_core::store::DueCount, StoreError> {
+            use crate::convert::{from_nanos, to_nanos};
+            use crate::requests::db;
+            let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
+                "SELECT COUNT(*), MIN(r.updated_at), MAX(r.updated_at) FROM {p}requests r WHERE {}",
+                crate::retention::FINISHED.replace("{p}", $p),
+                p = $p
+            ));
+            q.push_bind(to_nanos(before));
+            if with_contact {
+                q.push(" AND length(r.contact) > 0");
+            }
+            let (count, earliest, latest): (i64, Option<i64>, Option<i64>) = q
+                .build_query_as()
+                .fetch_one(&self.$pool)
+                .await
+                .map_err(|e| db(&e))?;
+            Ok(steward_core::store::DueCount {
+                count: u64::try_from(count).unwrap_or(0),
+                earliest: earliest.map(from_nanos).transpose()?,
+                latest: latest.map(from_nanos).transpose()?,
+            })
+        }
+
+        async fn forget_request_contacts(
+            &self,
+            before: time::OffsetDateTime,
+            limit: u32,
+            audit: steward_core::store::Audited<'_>,
+        ) -> Result<u64, StoreError> {
+            use crate::convert::to_nanos;
+            use crate::requests::db;
+            let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
+                "UPDATE {p}requests SET payload = NULL, revision = revision + 1, contact = ",
+                p = $p
+            ));
+            q.push_bind(Vec::<u8>::new()).push(format!(
+                " WHERE id IN (SELECT r.id FROM {p}requests r WHERE {}",
+                crate::retention::FINISHED.replace("{p}", $p),
+                p = $p
+            ));
+            q.push_bind(to_nanos(before))
+                .push(" AND length(r.contact) > 0 LIMIT ")
+                .push_bind(i64::from(limit))
+                .push(")");
+            let mut tx = self.begin_write().await?;
+            let n = q.build().execute(&mut *tx).await.map_err(|e| db(&e))?.rows_affected();
+            if n > 0 {
+                append_audit_in(&mut tx, crate::retention::counted(audit.entries, n), audit.chain)
+                    .await
+                    .map_err(|e| db(&e))?;
+            }
+            tx.commit().await.map_err(|e| db(&e))?;
+            Ok(n)
+        }
+
+        async fn delete_finished_requests(
+            &self,
+            before: time::OffsetDateTime,
+            limit: u32,
+            audit: steward_core::store::Audited<'_>,
+        ) -> Result<u64, StoreError> {
+            use crate::convert::to_nanos;
+            use crate::requests::db;
+            let mut tx = self.begin_write().await?;
+            let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
+                "SELECT r.id FROM {p}requests r WHERE {}",
+                crate::retention::FINISHED.replace("{p}", $p),
+                p = $p
+            ));
+            q.push_bind(to_nanos(before))
+                .push(" LIMIT ")
+                .push_bind(i64::from(limit));
+            let ids: Vec<(Vec<u8>,)> = q
+                .build_query_as()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| db(&e))?;
+            if ids.is_empty() {
+                return Ok(0);
+            }
+            for table in ["jobs WHERE request", "requests WHERE id"] {
+                for chunk in ids.chunks(500) {
+                    let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
+                        "DELETE FROM {}{table} IN (",
+                        $p
+                    ));
+                    let mut list = q.separated(", ");
+                    for (id,) in chunk {
+                        list.push_bind(id.clone());
+                    }
+                    q.push(")");
+                    q.build().execute(&mut *tx).await.map_err(|e| db(&e))?;
+                }
+            }
+            let n = ids.len() as u64;
+            append_audit_in(&mut tx, crate::retention::counted(audit.entries, n), audit.chain)
+                .await
+                .map_err(|e| db(&e))?;
+            tx.commit().await.map_err(|e| db(&e))?;
+            Ok(n)
+        }
+
+        async fn count_held_due(
+            &self,
+            before: time::OffsetDateTime,
+        ) -> Result<steward_core::store::DueCount, StoreError> {
+            use crate::convert::{from_nanos, to_nanos};
+            use crate::requests::db;
+            let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
+                "SELECT COUNT(*), MIN(collected_at), MAX(collected_at) FROM {}held_fields WHERE hold_until IS NOT NULL AND hold_until < ",
+                $p
+            ));
+            q.push_bind(to_nanos(before));
+            let (count, earliest, latest): (i64, Option<i64>, Option<i64>) = q
+                .build_query_as()
+                .fetch_one(&self.$pool)
+                .await
+                .map_err(|e| db(&e))?;
+            Ok(steward_core::store::DueCount {
+                count: u64::try_from(count).unwrap_or(0),
+                earliest: earliest.map(from_nanos).transpose()?,
+                latest: latest.map(from_nanos).transpose()?,
+            })
+        }
+
+        async fn schedule_sweep(&self, run_at: time::OffsetDateTime) -> Result<(), StoreError> {
+            use crate::convert::to_nanos;
+            use crate::requests::db;
+            let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
+                "INSERT INTO {}jobs (kind, request, run_at, attempts, payload) VALUES ('retention', NULL, ",
+                $p
+            ));
+            q.push_bind(to_nanos(run_at)).push(
+                ", 0, '{}') ON CONFLICT (kind) WHERE kind = 'retention' AND done_at IS NULL DO NOTHING",
+            );
+            q.build().execute(&self.$pool).await.map_err(|e| db(&e))?;
+            Ok(())
+        }
+
+        async fn claim_sweep(
+            &self,
+            now: time::OffsetDateTime,
+            lease: time::OffsetDateTime,
+            any_time: bool,
+        ) -> Result<Option<steward_core::store::Job>, StoreError> {
+            use crate::convert::to_nanos;
+            use crate::requests::{JOB_COLUMNS, JobRow, db};
+            let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
+                "UPDATE {}jobs SET attempts = attempts + 1, lease_until = ",
+                $p
+            ));
+            q.push_bind(to_nanos(lease)).push(
+                " WHERE kind = 'retention' AND done_at IS NULL AND (lease_until IS NULL OR lease_until <= ",
+            );
+            q.push_bind(to_nanos(now)).push(")");
+            if !any_time {
+                q.push(" AND run_at <= ").push_bind(to_nanos(now));
+            }
+            q.push(format!(" RETURNING {JOB_COLUMNS}"));
+            let row: Option<JobRow> = q
+                .build_query_as()
+                .fetch_optional(&self.$pool)
+                .await
+                .map_err(|e| db(&e))?;
+            row.map(JobRow::into_job).transpose()
+        }
+
+        async fn release_sweep(&self, id: i64) -> Result<(), StoreError> {
+            use crate::requests::db;
+            let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
+                "UPDATE {}jobs SET lease_until = NULL WHERE id = ",
+                $p
+            ));
+            q.push_bind(id);
+            q.build().execute(&self.$pool).await.map_err(|e| db(&e))?;
+            Ok(())
+        }
+    };
+}
+
+pub(crate) use retention_methods;
