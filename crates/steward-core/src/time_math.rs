@@ -45,11 +45,11 @@ pub fn sub(at: OffsetDateTime, duration: Duration, holidays: &[Date]) -> OffsetD
             let mut day = at;
             let mut left = duration.amount;
             while left > 0 {
+                day -= time::Duration::days(1);
                 let weekend = matches!(day.weekday(), Weekday::Saturday | Weekday::Sunday);
                 if !weekend && !holidays.contains(&day.date()) {
                     left -= 1;
                 }
-                day -= time::Duration::days(1);
             }
             day
         }
@@ -108,6 +108,14 @@ mod tests {
         ] {
             let cut = sub(as_of, d, &[]);
             assert!(add(cut, d, &[]) <= as_of, "{as_of} less {d}: {cut}");
+            // Every earlier instant too, hour by hour over the week before.
+            for h in 0..24 * 7 {
+                let t = cut - time::Duration::hours(h);
+                assert!(
+                    add(t, d, &[]) <= as_of,
+                    "{as_of} less {d}: {t} would be early"
+                );
+            }
             assert!(cut < as_of);
         }
         assert_eq!(

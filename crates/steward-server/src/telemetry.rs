@@ -369,7 +369,7 @@ pub async fn scrape<S: Store>(
             tracing::error!(target: "steward::metrics", cause = %e, "the queue and request gauges could not be read")
         }
     }
-    match metrics.encode() {
+    match metrics.encode().map(with_retention) {
         Ok(text) => (
             [(
                 header::CONTENT_TYPE,
@@ -382,4 +382,33 @@ pub async fn scrape<S: Store>(
             .into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
+}
+
+/// Adds the last retention sweep this process ran (its date, the records it removed per rule,
+/// the people it erased) before the exposition's `# EOF`.
+fn with_retention(text: String) -> String {
+    let Some(last) = steward_core::retention::metrics::last() else {
+        return text;
+    };
+    let body = text.strip_suffix("# EOF\n").unwrap_or(&text);
+    let mut out = String::with_capacity(body.len() + 512);
+    out.push_str(body);
+    out.push_str("# HELP steward_retention_last_sweep_seconds The date the last retention sweep ran as of (Unix seconds).\n# TYPE steward_retention_last_sweep_seconds gauge\n");
+    out.push_str(&format!(
+        "steward_retention_last_sweep_seconds {}\n",
+        last.as_of
+    ));
+    out.push_str("# HELP steward_retention_removed Records the last retention sweep removed, by rule.\n# TYPE steward_retention_removed gauge\n");
+    for (rule, n) in &last.removed {
+        let rule = rule.replace(['\\', '"', '\n'], "_");
+        out.push_str(&format!(
+            "steward_retention_removed{{rule=\"{rule}\"}} {n}\n"
+        ));
+    }
+    out.push_str("# HELP steward_retention_erased People the last retention sweep erased.\n# TYPE steward_retention_erased gauge\n");
+    out.push_str(&format!(
+        "steward_retention_erased {}\n# EOF\n",
+        last.erased
+    ));
+    out
 }

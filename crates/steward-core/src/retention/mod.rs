@@ -140,6 +140,10 @@ pub struct Rule {
     pub swept: bool,
 }
 
+/// One rule of a purpose before it is described: its `retain` category, the categories it
+/// covers, its retention, where it is declared.
+type Entry<'a> = (Option<&'a str>, Vec<&'a str>, Option<&'a Retention>, String);
+
 /// The rules the declaration states, in declaration order, then Steward's own records.
 pub fn rules(declaration: &Declaration) -> Vec<Rule> {
     let mut out = Vec::new();
@@ -161,7 +165,7 @@ pub fn rules(declaration: &Declaration) -> Vec<Rule> {
             .map(String::as_str)
             .filter(|c| !p.retain.keys().any(|r| covers(r, c)))
             .collect();
-        let mut entries: Vec<(Option<&str>, Vec<&str>, Option<&Retention>, String)> = Vec::new();
+        let mut entries: Vec<Entry<'_>> = Vec::new();
         if !own.is_empty() || p.retain.is_empty() {
             entries.push((
                 None,
@@ -845,26 +849,36 @@ pub mod metrics {
 
     use super::Sweep;
 
-    static LAST: Mutex<Option<(i64, Vec<(String, u64)>, u64)>> = Mutex::new(None);
+    /// What the last sweep of this process did.
+    #[derive(Debug, Clone, Default)]
+    pub struct Last {
+        /// The date it ran as of (Unix seconds).
+        pub as_of: i64,
+        /// Records removed per rule.
+        pub removed: Vec<(String, u64)>,
+        /// People erased.
+        pub erased: u64,
+    }
+
+    static LAST: Mutex<Option<Last>> = Mutex::new(None);
 
     /// Remembers a finished sweep.
     pub fn record(sweep: &Sweep) {
         if let Ok(mut last) = LAST.lock() {
-            *last = Some((
-                sweep.as_of.unix_timestamp(),
-                sweep
+            *last = Some(Last {
+                as_of: sweep.as_of.unix_timestamp(),
+                removed: sweep
                     .lines
                     .iter()
                     .map(|l| (l.rule.clone(), l.due))
                     .collect(),
-                sweep.subjects_erased,
-            ));
+                erased: sweep.subjects_erased,
+            });
         }
     }
 
-    /// The last sweep this process ran: its date (Unix seconds), records removed per rule,
-    /// people erased.
-    pub fn last() -> Option<(i64, Vec<(String, u64)>, u64)> {
+    /// The last sweep this process ran.
+    pub fn last() -> Option<Last> {
         LAST.lock().ok().and_then(|l| l.clone())
     }
 }

@@ -11,6 +11,7 @@ mod datasets;
 mod edges;
 mod promises;
 mod requests;
+mod retention;
 mod trust;
 
 use std::net::SocketAddr;
