@@ -11,7 +11,14 @@ use std::path::Path;
 
 /// The contexts, each a folder; every other module is a shared word, except `store` and
 /// `conformance`, which sit above every context.
-const CONTEXTS: [&str; 6] = ["access", "audit", "vault", "consent", "requests", "retention"];
+const CONTEXTS: [&str; 6] = [
+    "access",
+    "audit",
+    "vault",
+    "consent",
+    "requests",
+    "retention",
+];
 const TOP: [&str; 2] = ["store", "conformance"];
 
 /// The old paths `lib.rs` keeps for other crates, and the modules they name.
