@@ -1911,19 +1911,21 @@ impl Validator<'_> {
                 ),
             }
         }
-        for (key, slot) in [
-            ("consent_proof", &mut records.consent_proof),
-            ("request_contact", &mut records.request_contact),
-            ("requests", &mut records.requests),
-            ("mail", &mut records.mail),
+        for (key, text, slot) in [
+            (
+                "consent_proof",
+                &raw.consent_proof,
+                &mut records.consent_proof,
+            ),
+            (
+                "request_contact",
+                &raw.request_contact,
+                &mut records.request_contact,
+            ),
+            ("requests", &raw.requests, &mut records.requests),
+            ("mail", &raw.mail, &mut records.mail),
         ] {
-            let text = match key {
-                "consent_proof" => raw.consent_proof.as_ref(),
-                "request_contact" => raw.request_contact.as_ref(),
-                "requests" => raw.requests.as_ref(),
-                _ => raw.mail.as_ref(),
-            };
-            if let Some(d) = text.and_then(|t| self.duration(t, &at.key(key))) {
+            if let Some(d) = text.as_ref().and_then(|t| self.duration(t, &at.key(key))) {
                 *slot = d;
             }
         }

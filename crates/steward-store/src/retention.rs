@@ -84,6 +84,20 @@ where
 /// The finished requests last changed at or before the bound pushed next, with no job left.
 pub(crate) const FINISHED: &str = "r.status IN ('completed', 'denied', 'expired') AND NOT EXISTS (SELECT 1 FROM {p}jobs j WHERE j.request = r.id AND j.done_at IS NULL) AND r.updated_at <= ";
 
+/// A count row (`COUNT(*)`, `MIN(time)`, `MAX(time)`, times in nanoseconds) as a [`DueCount`].
+pub(crate) fn due_count(
+    count: i64,
+    earliest: Option<i64>,
+    latest: Option<i64>,
+) -> Result<steward_core::store::DueCount, steward_core::StoreError> {
+    use crate::convert::from_nanos;
+    Ok(steward_core::store::DueCount {
+        count: u64::try_from(count).unwrap_or(0),
+        earliest: earliest.map(from_nanos).transpose()?,
+        latest: latest.map(from_nanos).transpose()?,
+    })
+}
+
 /// Fills `{count}` in each entry's detail with the count removed.
 pub(crate) fn counted(
     entries: Vec<steward_core::audit::AuditEntry>,
@@ -124,7 +138,6 @@ macro_rules! retention_methods {
             group: &steward_core::store::Group,
             due: &steward_core::store::Due,
         ) -> Result<steward_core::store::DueCount, StoreError> {
-            use crate::convert::from_nanos;
             use crate::requests::db;
             let from = match group.table {
                 steward_core::store::Table::Fields => format!(
@@ -143,11 +156,7 @@ macro_rules! retention_methods {
                 .fetch_one(&self.$pool)
                 .await
                 .map_err(|e| db(&e))?;
-            Ok(steward_core::store::DueCount {
-                count: u64::try_from(count).unwrap_or(0),
-                earliest: earliest.map(from_nanos).transpose()?,
-                latest: latest.map(from_nanos).transpose()?,
-            })
+            crate::retention::due_count(count, earliest, latest)
         }
 
         async fn remove_due(
@@ -262,7 +271,7 @@ macro_rules! retention_methods {
             before: time::OffsetDateTime,
             with_contact: bool,
         ) -> Result<steward_core::store::DueCount, StoreError> {
-            use crate::convert::{from_nanos, to_nanos};
+            use crate::convert::to_nanos;
             use crate::requests::db;
             let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
                 "SELECT COUNT(*), MIN(r.updated_at), MAX(r.updated_at) FROM {p}requests r WHERE {}",
@@ -278,11 +287,7 @@ macro_rules! retention_methods {
                 .fetch_one(&self.$pool)
                 .await
                 .map_err(|e| db(&e))?;
-            Ok(steward_core::store::DueCount {
-                count: u64::try_from(count).unwrap_or(0),
-                earliest: earliest.map(from_nanos).transpose()?,
-                latest: latest.map(from_nanos).transpose()?,
-            })
+            crate::retention::due_count(count, earliest, latest)
         }
 
         async fn forget_request_contacts(
@@ -368,7 +373,7 @@ macro_rules! retention_methods {
             &self,
             before: time::OffsetDateTime,
         ) -> Result<steward_core::store::DueCount, StoreError> {
-            use crate::convert::{from_nanos, to_nanos};
+            use crate::convert::to_nanos;
             use crate::requests::db;
             let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
                 "SELECT COUNT(*), MIN(collected_at), MAX(collected_at) FROM {}held_fields WHERE hold_until IS NOT NULL AND hold_until < ",
@@ -380,11 +385,7 @@ macro_rules! retention_methods {
                 .fetch_one(&self.$pool)
                 .await
                 .map_err(|e| db(&e))?;
-            Ok(steward_core::store::DueCount {
-                count: u64::try_from(count).unwrap_or(0),
-                earliest: earliest.map(from_nanos).transpose()?,
-                latest: latest.map(from_nanos).transpose()?,
-            })
+            crate::retention::due_count(count, earliest, latest)
         }
 
         async fn schedule_sweep(&self, run_at: time::OffsetDateTime) -> Result<(), StoreError> {

@@ -515,10 +515,7 @@ impl<S: RetentionStore> Sweeper<S> {
             let Some(rule) = self.group_rule(&group, as_of) else {
                 continue;
             };
-            let line = lines.entry(rule.rule.clone()).or_insert_with(|| Line {
-                rule: rule.rule.clone(),
-                ..Line::default()
-            });
+            let line = line_of(&mut lines, rule.rule.clone());
             let due = match &rule.due {
                 Some(due) => store.count_due(&group, due).await?,
                 None => DueCount::default(),
@@ -552,10 +549,7 @@ impl<S: RetentionStore> Sweeper<S> {
             ("requests", requests),
             ("mail", mail),
         ] {
-            let line = lines.entry(rule.to_owned()).or_insert_with(|| Line {
-                rule: rule.to_owned(),
-                ..Line::default()
-            });
+            let line = line_of(&mut lines, rule.to_owned());
             add(line, count);
         }
         let mut entry = access.entry("retention.plan", self.now());
@@ -631,10 +625,7 @@ impl<S: RetentionStore> Sweeper<S> {
                 if removed.count == 0 {
                     break;
                 }
-                let line = lines.entry(rule.rule.clone()).or_insert_with(|| Line {
-                    rule: rule.rule.clone(),
-                    ..Line::default()
-                });
+                let line = line_of(&mut lines, rule.rule.clone());
                 line.due += removed.count;
                 done += removed.count;
                 progress(done);
@@ -653,10 +644,7 @@ impl<S: RetentionStore> Sweeper<S> {
             if ended.fields == 0 && ended.subjects.is_empty() {
                 break;
             }
-            let line = lines.entry("held".to_owned()).or_insert_with(|| Line {
-                rule: "held".to_owned(),
-                ..Line::default()
-            });
+            let line = line_of(&mut lines, "held".to_owned());
             line.due += ended.fields;
             done += ended.fields;
             progress(done);
@@ -693,13 +681,7 @@ impl<S: RetentionStore> Sweeper<S> {
                 if n == 0 {
                     break;
                 }
-                lines
-                    .entry(rule.to_owned())
-                    .or_insert_with(|| Line {
-                        rule: rule.to_owned(),
-                        ..Line::default()
-                    })
-                    .due += n;
+                line_of(&mut lines, rule.to_owned()).due += n;
                 done += n;
                 progress(done);
                 if n < u64::from(BATCH) {
@@ -716,10 +698,7 @@ impl<S: RetentionStore> Sweeper<S> {
                 mail.count
             ));
             vault.record(entry).await?;
-            let line = lines.entry("mail".to_owned()).or_insert_with(|| Line {
-                rule: "mail".to_owned(),
-                ..Line::default()
-            });
+            let line = line_of(&mut lines, "mail".to_owned());
             add(line, mail);
             done += mail.count;
             progress(done);
@@ -824,6 +803,15 @@ fn event(trigger: Trigger, purpose: &Purpose) -> Event {
         Trigger::ConsentWithdrawal => Event::Withdrawn(purpose.id.clone()),
         Trigger::ContractEnd => Event::ContractEnded,
     }
+}
+
+/// The line of `rule` in a sweep being built, added when it is first counted.
+fn line_of(lines: &mut BTreeMap<String, Line>, rule: impl Into<String>) -> &mut Line {
+    let rule = rule.into();
+    lines.entry(rule.clone()).or_insert_with(|| Line {
+        rule,
+        ..Line::default()
+    })
 }
 
 fn add(line: &mut Line, count: DueCount) {
