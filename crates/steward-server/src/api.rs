@@ -349,10 +349,17 @@ pub(crate) async fn activity<S: Store>(
     State(state): State<ApiState<S>>,
     Extension(access): Extension<Access>,
     Path(id): Path<String>,
-    json: Option<Json<ActivityBody>>,
+    sent: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let id = subject_id(&id)?;
-    let contract = match json.and_then(|Json(b)| b.contract).as_deref() {
+    // The body is optional: none at all means "active now"; one that is sent must be JSON,
+    // and a bad one gets the same problem answer as every other body.
+    let b = if sent.is_empty() {
+        ActivityBody::default()
+    } else {
+        body(Json::<ActivityBody>::from_bytes(&sent))?
+    };
+    let contract = match b.contract.as_deref() {
         None => None,
         Some("ended") => Some(true),
         Some("running") => Some(false),

@@ -360,6 +360,19 @@ async fn inactivity_counts_from_the_last_recorded_activity() {
     )
     .await;
     assert_eq!(status, 204, "{body}");
+    // A body that is not the documented one gets the API's JSON problem, not a bare text.
+    for bad in [json!([null, null]), json!({ "contract": "paused" })] {
+        let (status, problem) = call(
+            &app,
+            reqwest::Method::POST,
+            &format!("/v1/subjects/{subject}/activity"),
+            &app.service,
+            Some(bad),
+        )
+        .await;
+        assert!(status == 400 || status == 422, "{status} {problem}");
+        assert!(problem["error"].is_string(), "{problem}");
+    }
     // 30 days after creation, but 10 after the activity: kept.
     app.clock.advance(time::Duration::days(10));
     sweep(&app).await;
