@@ -53,6 +53,11 @@ pub fn against_declaration(manifest: &Manifest, declaration: &Declaration) -> Ve
                 )));
             }
         }
+        if let Some(r) = &t.retention
+            && let Err(e) = r.trigger()
+        {
+            out.push(error(format!("{at}: {e}")));
+        }
         let keeps = t.erase == TableErase::Keep
             || t.fields.iter().any(|f| f.action() == Ok(FieldErase::Keep));
         if keeps && let Some(hold) = &t.hold {
@@ -65,6 +70,12 @@ pub fn against_declaration(manifest: &Manifest, declaration: &Declaration) -> Ve
                     "{at}: hold = \"{hold}\" is not a declared purpose"
                 ))),
             }
+        }
+    }
+    // What the notice promises to delete but no sweep can find.
+    for rule in crate::retention::rules(manifest, declaration) {
+        if let Some(w) = rule.warning {
+            out.push(warning(w));
         }
     }
     out
@@ -106,6 +117,9 @@ pub fn against_schema(manifest: &Manifest, source: &Source) -> Vec<Finding> {
             .collect();
         if let Some(only) = &t.only {
             named.push(&only.column);
+        }
+        if let Some(r) = &t.retention {
+            named.push(&r.column);
         }
         named.extend(t.context.iter());
         for c in named {
@@ -165,6 +179,15 @@ pub fn against_schema(manifest: &Manifest, source: &Source) -> Vec<Finding> {
                     f.name
                 )));
             }
+        }
+        if let Some(r) = &t.retention
+            && columns.contains_key(&r.column)
+            && !source.is_indexed(t.db_table(), &r.column)
+        {
+            let (db, c) = (t.db_table(), &r.column);
+            out.push(warning(format!(
+                "{at}: the retention sweep finds due rows by `{c}`, which no index leads with, so every sweep reads the whole table: CREATE INDEX {db}_{c}_idx ON {db} ({c})"
+            )));
         }
         for o in &t.owns {
             let target = manifest

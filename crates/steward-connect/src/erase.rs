@@ -61,11 +61,25 @@ pub async fn erase(
     hash_key: &[u8; 32],
     dry: bool,
 ) -> Result<Erasure, SourceError> {
+    erase_rows(manifest, source, found, hash_key, dry, None).await
+}
+
+/// As [`erase`]; the rows of the table `due` (a retention sweep's, past their period) are
+/// erased whoever else's rows lead to them — they are due, not someone's to keep — while what
+/// they own is kept where other rows lead to it too.
+pub(crate) async fn erase_rows(
+    manifest: &Manifest,
+    source: &Source,
+    found: &Found,
+    hash_key: &[u8; 32],
+    dry: bool,
+    due: Option<&str>,
+) -> Result<Erasure, SourceError> {
     let failed = |cause: String| SourceError::Query {
         dataset: manifest.dataset.name.clone(),
         cause,
     };
-    let shared = shared_rows(manifest, source, found).await?;
+    let shared = shared_rows(manifest, source, found, due).await?;
     let none = BTreeMap::new();
     let mut plan: Vec<(TableOutcome, Vec<Step>)> = Vec::new();
     for name in &erase_order(manifest, found) {
@@ -132,6 +146,7 @@ async fn shared_rows(
     manifest: &Manifest,
     source: &Source,
     found: &Found,
+    due: Option<&str>,
 ) -> Result<BTreeMap<String, BTreeMap<usize, String>>, SourceError> {
     let d = source.dialect;
     let mut shared: BTreeMap<String, BTreeMap<usize, String>> = BTreeMap::new();
@@ -141,7 +156,9 @@ async fn shared_rows(
             continue;
         };
         let mut kept: BTreeMap<usize, String> = shared.remove(name).unwrap_or_default();
-        if table.fields.iter().any(|f| f.identity.is_some()) {
+        if due == Some(name.as_str()) {
+            // Due rows go, whoever's rows lead to them.
+        } else if table.fields.iter().any(|f| f.identity.is_some()) {
             // A table that holds people: who a row names decides.
             for (i, row) in rows.rows.iter().enumerate() {
                 if crate::find::names(table, &rows.columns, row, &found.identities).1 {

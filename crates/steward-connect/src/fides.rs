@@ -313,6 +313,7 @@ impl Importer<'_> {
             context: Vec::new(),
             owns: Vec::new(),
             hold: None,
+            retention: None,
         };
         if let Some(meta) = &c.fides_meta {
             match meta.masking_strategy_override.as_ref().map(|m| m.strategy.as_str()) {

@@ -223,6 +223,40 @@ pub async fn find(
         }
     }
     // 2. What those rows own, and what that owns, until nothing new turns up.
+    follow(
+        manifest,
+        source,
+        &mut found,
+        &mut seen,
+        queue,
+        Some(&mine),
+        limit,
+    )
+    .await?;
+    found.identities = mine;
+    Ok(found)
+}
+
+/// Adds to `found` what the rows in `queue` own, and what that owns, until nothing new turns
+/// up; no more than `limit` rows in all. With `mine` (a person's identities), a row of a table
+/// that holds people is followed only when it names them and nobody else; without, every row
+/// owned is (a retention sweep: what an expired row owns goes with it).
+pub(crate) async fn follow(
+    manifest: &Manifest,
+    source: &Source,
+    found: &mut Found,
+    seen: &mut BTreeMap<String, BTreeSet<Vec<Option<String>>>>,
+    mut queue: Vec<(String, Vec<Vec<Option<String>>>)>,
+    mine: Option<&BTreeSet<(String, String)>>,
+    limit: usize,
+) -> Result<(), SourceError> {
+    let too_many = |table: &Table| SourceError::Query {
+        dataset: manifest.dataset.name.clone(),
+        cause: format!(
+            "more than {limit} rows of one person (reading `{}`): set [dataset] max_rows higher in the manifest (memory grows with it)",
+            table.name
+        ),
+    };
     while let Some((name, rows)) = queue.pop() {
         let Some(owner) = manifest.table(&name) else {
             continue;
@@ -260,16 +294,19 @@ pub async fn find(
             // the reference says the rows are the person's whatever they name).
             // A row of a table that holds people is the person's when it names them and
             // nobody else; one that names no one (an empty address) is not known to be theirs.
-            if !owns.same_person && owned.fields.iter().any(|f| f.identity.is_some()) {
+            if let Some(mine) = mine
+                && !owns.same_person
+                && owned.fields.iter().any(|f| f.identity.is_some())
+            {
                 let owned_cols = columns(manifest, owned);
                 let before = read_rows.len();
-                read_rows.retain(|r| names(owned, &owned_cols, r, &mine) == (true, false));
+                read_rows.retain(|r| names(owned, &owned_cols, r, mine) == (true, false));
                 if read_rows.len() < before {
                     *found.withheld.entry(owned.name.clone()).or_default() +=
                         before - read_rows.len();
                 }
             }
-            let new = remember(manifest, &mut found, &mut seen, owned, read_rows);
+            let new = remember(manifest, found, seen, owned, read_rows);
             if found.count() > limit {
                 return Err(too_many(owned));
             }
@@ -278,12 +315,11 @@ pub async fn find(
             }
         }
     }
-    found.identities = mine;
-    Ok(found)
+    Ok(())
 }
 
 /// Adds `rows` of `table` not seen before; returns those.
-fn remember(
+pub(crate) fn remember(
     manifest: &Manifest,
     found: &mut Found,
     seen: &mut BTreeMap<String, BTreeSet<Vec<Option<String>>>>,
@@ -323,7 +359,7 @@ fn remember(
 /// The rows of `table` whose `column` holds one of `values` (compared in lower case when
 /// `lower`), restricted by the table's `only`, in batches; `None` when a batch holds more
 /// than `limit` rows (none is read past it).
-async fn read(
+pub(crate) async fn read(
     manifest: &Manifest,
     source: &Source,
     table: &Table,

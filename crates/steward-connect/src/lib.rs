@@ -15,6 +15,7 @@ pub mod fides;
 pub mod find;
 pub mod manifest;
 pub mod render;
+pub mod retention;
 pub mod scan;
 pub mod source;
 pub mod wordpress;
@@ -24,6 +25,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use steward_core::requests::{DataSource, Group};
+use steward_core::retention::{DueCount, Rule as RetentionRule, SweptSource};
 
 pub use manifest::Manifest;
 pub use source::{Source, SourceError};
@@ -151,6 +153,33 @@ impl DataSource for Connector {
     }
 }
 
+impl SweptSource for Connector {
+    fn retention_rules(&self, declaration: &steward_policy::Declaration) -> Vec<RetentionRule> {
+        retention::described(&self.manifest, declaration)
+    }
+
+    fn sweep<'a>(
+        &'a self,
+        declaration: &'a steward_policy::Declaration,
+        as_of: time::OffsetDateTime,
+        hash_key: Option<&'a [u8; 32]>,
+        tally: &'a mut (dyn FnMut(&str, DueCount) + Send),
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            let result = match hash_key {
+                Some(key) => {
+                    retention::sweep(&self.manifest, &self.source, declaration, as_of, key, tally)
+                        .await
+                }
+                None => {
+                    retention::plan(&self.manifest, &self.source, declaration, as_of, tally).await
+                }
+            };
+            result.map_err(|e| e.to_string())
+        })
+    }
+}
+
 /// A dataset connected when first needed, and again after a failure: `steward serve` starts
 /// while a database is down or its URL not yet given, and every request that needs it fails
 /// (so is retried, never answered without it) until it can be reached.
@@ -209,6 +238,25 @@ impl DataSource for Deferred {
         Box::pin(async move {
             let c = self.connector().await?;
             c.erase(subject, identities, hash_key).await
+        })
+    }
+}
+
+impl SweptSource for Deferred {
+    fn retention_rules(&self, declaration: &steward_policy::Declaration) -> Vec<RetentionRule> {
+        retention::described(&self.manifest, declaration)
+    }
+
+    fn sweep<'a>(
+        &'a self,
+        declaration: &'a steward_policy::Declaration,
+        as_of: time::OffsetDateTime,
+        hash_key: Option<&'a [u8; 32]>,
+        tally: &'a mut (dyn FnMut(&str, DueCount) + Send),
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            let c = self.connector().await?;
+            c.sweep(declaration, as_of, hash_key, tally).await
         })
     }
 }

@@ -92,6 +92,45 @@ pub struct Table {
     pub owns: Vec<Owns>,
     /// For `erase = "keep"`: the declared legal hold's purpose.
     pub hold: Option<String>,
+    /// The column that dates each row for the retention sweep:
+    /// `retention = { column = "comment_date_gmt" }` (when the row was collected), or
+    /// `{ column = "closed_at", event = "account closure" }`. Without it, the table's rows
+    /// are erased with the person only, never swept by age.
+    pub retention: Option<TableRetention>,
+}
+
+/// What dates a table's rows for retention (GDPR Art. 5(1)(e)): a column, and the event its
+/// time is (the declared period counts from it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableRetention {
+    /// A date or time column (a date, a timestamp, text in ISO 8601 form, or whole seconds
+    /// since 1970 in an integer column), in UTC. A row whose column is NULL has not reached
+    /// the event and is kept.
+    pub column: String,
+    /// The event the column's time is, in the declaration's words: `collection` (the
+    /// default), `last activity`, `account closure`, `consent withdrawal`, `contract end`.
+    #[serde(default = "collection")]
+    pub event: String,
+}
+
+fn collection() -> String {
+    "collection".to_owned()
+}
+
+impl TableRetention {
+    /// The event the column dates.
+    ///
+    /// # Errors
+    /// A message naming the events there are.
+    pub fn trigger(&self) -> Result<steward_policy::Trigger, String> {
+        steward_policy::Trigger::parse(&self.event).ok_or_else(|| {
+            format!(
+                "retention event \"{}\" is not one Steward knows: write collection, last activity, account closure, consent withdrawal or contract end",
+                self.event
+            )
+        })
+    }
 }
 
 /// A restriction to some rows of a table.
@@ -319,6 +358,17 @@ impl Manifest {
                         "{at}: `{}` is kept on erasure: name the legal hold's purpose with hold = \"PURPOSE\" on the table",
                         f.name
                     ));
+                }
+            }
+            if let Some(r) = &t.retention {
+                if !plain_identifier(&r.column) {
+                    reasons.push(format!(
+                        "{at}: retention column `{}` is not a plain column name (letters, digits, _)",
+                        r.column
+                    ));
+                }
+                if let Err(e) = r.trigger() {
+                    reasons.push(format!("{at}: {e}"));
                 }
             }
             if t.erase == TableErase::Keep && t.hold.is_none() {

@@ -94,6 +94,14 @@ pub fn render(manifest: &Manifest, remarks: &Remarks) -> String {
         if let Some(hold) = &t.hold {
             let _ = writeln!(out, "hold = {}", quoted(hold));
         }
+        if let Some(r) = &t.retention {
+            let _ = writeln!(
+                out,
+                "retention = {{ column = {}, event = {} }}",
+                quoted(&r.column),
+                quoted(&r.event)
+            );
+        }
         if let Some(only) = &t.only {
             let _ = writeln!(
                 out,

@@ -205,6 +205,7 @@ pub fn scan(source: &Source, options: &Options) -> Result<Scanned, ScanError> {
             context: Vec::new(),
             owns: owns.get(name.as_str()).cloned().unwrap_or_default(),
             hold: None,
+            retention: None,
         };
         if table.primary_key.is_empty() {
             table.primary_key = columns

@@ -90,7 +90,9 @@ impl Trigger {
         ),
     ];
 
-    fn parse(text: &str) -> Option<Self> {
+    /// The event named by `text`, in any of the declaration's words for it
+    /// (`collection`, `account closure`, `last activity` …).
+    pub fn parse(text: &str) -> Option<Self> {
         Self::ALL
             .iter()
             .find(|(_, words)| words.contains(&text))

@@ -72,7 +72,7 @@ pub struct ServerConfig {
     /// private CA's ([`requests::HttpNotifier::from_ca_file`], `serve --webhook-ca`).
     pub webhooks: Arc<requests::HttpNotifier>,
     /// The operator's own databases, whose rows join the vault's in access packages.
-    pub sources: Vec<Arc<dyn steward_core::requests::DataSource>>,
+    pub sources: Vec<Arc<dyn steward_core::retention::Dataset>>,
     /// The outbox folder the mailer writes to, whose old messages the retention sweeps
     /// delete (`None` with SMTP).
     pub outbox: Option<std::path::PathBuf>,
@@ -513,7 +513,8 @@ impl Background {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let requests = requests::workflow_with(&ledger, &config.webhooks, &config.sources);
         let sweeper =
-            steward_core::retention::Sweeper::new(Arc::clone(&ledger), config.outbox.clone());
+            steward_core::retention::Sweeper::new(Arc::clone(&ledger), config.outbox.clone())
+                .with_sources(config.sources.clone());
         Self {
             stop,
             task: tokio::spawn(background(ledger, requests, sweeper, stopped, lost)),

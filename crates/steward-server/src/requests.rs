@@ -201,14 +201,16 @@ pub fn workflow<S: Store>(
 pub fn workflow_with<S: Store>(
     ledger: &Arc<steward_core::ledger::Ledger<S>>,
     webhooks: &Arc<HttpNotifier>,
-    sources: &[Arc<dyn steward_core::requests::DataSource>],
+    sources: &[Arc<dyn steward_core::retention::Dataset>],
 ) -> Requests<S> {
     sources.iter().fold(
         Requests::new(
             Arc::clone(ledger),
             Arc::clone(webhooks) as Arc<dyn Notifier>,
         ),
-        |requests, source| requests.with_source(Arc::clone(source)),
+        |requests, source| {
+            requests.with_source(Arc::clone(source) as Arc<dyn steward_core::requests::DataSource>)
+        },
     )
 }
 

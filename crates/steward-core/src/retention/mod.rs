@@ -15,7 +15,9 @@
 pub mod storage;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use steward_policy::declaration::Purpose;
@@ -29,6 +31,7 @@ use crate::IdentityKind;
 use crate::access::{Access, Operation, Principal, Reach};
 use crate::ledger::ConsentError;
 use crate::ledger::Ledger;
+use crate::requests::DataSource;
 use crate::storage::StoreError;
 use crate::subject::SubjectId;
 use crate::time_math;
@@ -84,6 +87,10 @@ pub enum RetentionError {
     /// The outbox folder could not be read or cleaned.
     #[error("the outbox {0}")]
     Outbox(String),
+    /// One of the operator's databases could not be swept (what earlier batches removed
+    /// stays removed, and audited).
+    #[error("{0}")]
+    Dataset(String),
 }
 
 impl From<ConsentError> for RetentionError {
@@ -115,6 +122,13 @@ pub enum Over {
     Requests,
     /// Messages in the outbox folder.
     Mail,
+    /// Rows of a table of one of the operator's databases (a dataset manifest's).
+    Dataset {
+        /// The dataset.
+        dataset: String,
+        /// The table, as the manifest names it.
+        table: String,
+    },
 }
 
 /// A retention rule derived from the declaration, in plain words.
@@ -324,23 +338,78 @@ struct GroupRule {
     kept_because: Option<String>,
 }
 
-/// Runs the retention rules over the vault, the legal holds, requests and the outbox.
+/// One of the operator's databases, as a retention sweep reaches it (a dataset manifest's
+/// tables, in `steward-connect`). Both methods default to nothing.
+pub trait SweptSource: Send + Sync {
+    /// The retention rules the source's data follows under `declaration`: one per table,
+    /// those a sweep cannot reach among them (`swept: false`, with why), for `steward
+    /// retention rules`. The default has none.
+    fn retention_rules(&self, _declaration: &steward_policy::Declaration) -> Vec<Rule> {
+        Vec::new()
+    }
+
+    /// Sweeps what is past its retention period as of `as_of` (GDPR Art. 5(1)(e)), in
+    /// batches of one transaction each; with `hash_key` `None` only counts, changing nothing
+    /// (a plan). `tally` hears each batch: the rule's id and the rows it removed (or would).
+    /// An error leaves what earlier batches removed removed, and tallied.
+    fn sweep<'a>(
+        &'a self,
+        _declaration: &'a steward_policy::Declaration,
+        _as_of: OffsetDateTime,
+        _hash_key: Option<&'a [u8; 32]>,
+        _tally: &'a mut (dyn FnMut(&str, DueCount) + Send),
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A source of personal data that both requests ([`DataSource`]) and retention sweeps
+/// ([`SweptSource`]) reach: a connected dataset.
+pub trait Dataset: DataSource + SweptSource {}
+
+impl<T: DataSource + SweptSource + ?Sized> Dataset for T {}
+
+/// Runs the retention rules over the vault, the legal holds, requests, the outbox and the
+/// operator's databases.
 pub struct Sweeper<S: RetentionStore> {
     ledger: Arc<Ledger<S>>,
     outbox: Option<PathBuf>,
+    sources: Vec<Arc<dyn Dataset>>,
 }
 
 impl<S: RetentionStore> Sweeper<S> {
     /// Sweeps what `ledger`'s vault holds, and the outbox folder when there is one.
     pub fn new(ledger: Arc<Ledger<S>>, outbox: Option<PathBuf>) -> Self {
-        Self { ledger, outbox }
+        Self {
+            ledger,
+            outbox,
+            sources: Vec::new(),
+        }
+    }
+
+    /// Sweeps the operator's databases `sources` too (their manifests' tables dated by a
+    /// `retention` column), after the vault.
+    #[must_use]
+    pub fn with_sources(mut self, sources: Vec<Arc<dyn Dataset>>) -> Self {
+        self.sources = sources;
+        self
+    }
+
+    /// The rules of the declaration ([`rules`]), then those of each dataset's tables.
+    pub fn rules(&self) -> Vec<Rule> {
+        let mut out = rules(self.declaration());
+        for source in &self.sources {
+            out.extend(source.retention_rules(self.declaration()));
+        }
+        out
     }
 
     fn declaration(&self) -> &Declaration {
         self.ledger.vault().declaration()
     }
 
-    fn now(&self) -> OffsetDateTime {
+    /// Now, on the vault's clock.
+    pub fn now(&self) -> OffsetDateTime {
         self.ledger.vault().clock().now()
     }
 
@@ -461,6 +530,9 @@ impl<S: RetentionStore> Sweeper<S> {
                 let why = match &e {
                     RetentionError::Outbox(_) => "the outbox folder could not be cleaned",
                     RetentionError::Vault(_) => "a person could not be erased",
+                    RetentionError::Dataset(_) => {
+                        "one of the operator's databases could not be swept"
+                    }
                     _ => "the store failed",
                 };
                 store
@@ -551,6 +623,13 @@ impl<S: RetentionStore> Sweeper<S> {
         ] {
             let line = line_of(&mut lines, rule.to_owned());
             add(line, count);
+        }
+        for source in &self.sources {
+            let mut tally = |rule: &str, count: DueCount| add(line_of(&mut lines, rule), count);
+            source
+                .sweep(self.declaration(), as_of, None, &mut tally)
+                .await
+                .map_err(RetentionError::Dataset)?;
         }
         let mut entry = access.entry("retention.plan", self.now());
         entry.detail = Some(format!("as of {}", rfc3339(as_of)));
@@ -702,6 +781,36 @@ impl<S: RetentionStore> Sweeper<S> {
             add(line, mail);
             done += mail.count;
             progress(done);
+        }
+        if !self.sources.is_empty() {
+            let key = vault.dataset_hash_key()?;
+            for source in &self.sources {
+                let mut swept: BTreeMap<String, DueCount> = BTreeMap::new();
+                let result = {
+                    let mut tally = |rule: &str, count: DueCount| {
+                        let total = swept.entry(rule.to_owned()).or_default();
+                        *total = total.merge(count);
+                        done += count.count;
+                        progress(done);
+                    };
+                    source
+                        .sweep(self.declaration(), as_of, Some(&key), &mut tally)
+                        .await
+                };
+                // What was removed is audited whether or not the rest could be.
+                for (rule, count) in swept {
+                    let mut entry = access.entry("retention.sweep", self.now());
+                    entry.detail = Some(format!(
+                        "rule {rule} as of {}: {} rows removed from dataset `{}`",
+                        rfc3339(as_of),
+                        count.count,
+                        source.name()
+                    ));
+                    vault.record(entry).await?;
+                    add(line_of(&mut lines, rule), count);
+                }
+                result.map_err(RetentionError::Dataset)?;
+            }
         }
         let sweep = Sweep {
             as_of,

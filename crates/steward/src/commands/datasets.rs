@@ -213,6 +213,27 @@ fn import_fides(args: &DatasetsImportFidesArgs) -> Outcome {
     super::emit(imported.text.as_bytes(), args.output.as_deref())
 }
 
+/// The declared datasets with a manifest, read but not connected (`steward retention rules`
+/// needs no database).
+///
+/// # Errors
+/// A manifest that cannot be read, said on standard error.
+pub fn unconnected(
+    global: &Global,
+    declaration: &Declaration,
+) -> Result<Vec<std::sync::Arc<dyn steward_core::retention::Dataset>>, Outcome> {
+    if !declaration.datasets.iter().any(|d| d.manifest.is_some()) {
+        return Ok(Vec::new());
+    }
+    Ok(manifests(global, declaration, None)?
+        .into_iter()
+        .map(|(_, _, m)| {
+            std::sync::Arc::new(steward_connect::Deferred::new(m))
+                as std::sync::Arc<dyn steward_core::retention::Dataset>
+        })
+        .collect())
+}
+
 /// The declared datasets with a manifest, checked against the declaration and connected: the
 /// sources of access packages for `serve`, `export` and requests. None when none is declared.
 ///
@@ -225,11 +246,11 @@ pub async fn connectors(
     global: &Global,
     declaration: &Declaration,
     serving: bool,
-) -> Result<Vec<std::sync::Arc<dyn steward_core::requests::DataSource>>, Outcome> {
+) -> Result<Vec<std::sync::Arc<dyn steward_core::retention::Dataset>>, Outcome> {
     if !declaration.datasets.iter().any(|d| d.manifest.is_some()) {
         return Ok(Vec::new());
     }
-    let mut out: Vec<std::sync::Arc<dyn steward_core::requests::DataSource>> = Vec::new();
+    let mut out: Vec<std::sync::Arc<dyn steward_core::retention::Dataset>> = Vec::new();
     for (id, _, manifest) in manifests(global, declaration, None)? {
         let findings = check::against_declaration(&manifest, declaration);
         if check::has_errors(&findings) {

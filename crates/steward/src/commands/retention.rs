@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use steward_core::Store;
-use steward_core::ledger::Ledger;
+use steward_core::retention::Dataset;
 use steward_core::retention::{RetentionError, Sweep, Sweeper, rules};
 use steward_policy::source::{Path, SpanIndex};
 use steward_policy::{Declaration, Source};
@@ -20,7 +20,11 @@ pub fn run(global: &Global, command: &RetentionCommand) -> Outcome {
                 Ok(v) => v,
                 Err(o) => return o,
             };
-            print_rules(&source, &declaration, args.format)
+            let datasets = match super::datasets::unconnected(global, &declaration) {
+                Ok(d) => d,
+                Err(o) => return o,
+            };
+            print_rules(&source, &declaration, &datasets, args.format)
         }
         RetentionCommand::Plan(args) => sweep(global, args.as_of.as_deref(), args.format, false),
         RetentionCommand::Run(args) => sweep(global, args.as_of.as_deref(), args.format, true),
@@ -53,8 +57,16 @@ fn line_of(source: &Source, index: &SpanIndex, at: &str) -> Option<usize> {
     Some(source.position(span.start).line)
 }
 
-fn print_rules(source: &Source, declaration: &Declaration, format: ViewFormat) -> Outcome {
-    let rules = rules(declaration);
+fn print_rules(
+    source: &Source,
+    declaration: &Declaration,
+    datasets: &[Arc<dyn Dataset>],
+    format: ViewFormat,
+) -> Outcome {
+    let mut rules = rules(declaration);
+    for d in datasets {
+        rules.extend(d.retention_rules(declaration));
+    }
     let index = toml::de::DeTable::parse(source.text())
         .ok()
         .map(|doc| SpanIndex::build(&doc));
@@ -143,10 +155,18 @@ fn sweep(global: &Global, at: Option<&str>, format: ViewFormat, remove: bool) ->
     };
     let outbox = global.data_dir.join("outbox");
     runtime.block_on(async {
+        // The operator's databases are swept too: one that cannot be reached stops the
+        // command before anything is changed.
+        let sources = match super::datasets::connectors(global, &declaration, false).await {
+            Ok(s) => s,
+            Err(o) => return o,
+        };
         with_vault!(global, declaration.clone(), |vault| {
             match open_ledger(vault, &declaration, global, "http://127.0.0.1:8080").await {
                 Ok(ledger) => {
-                    sweep_with(Arc::new(ledger), outbox.clone(), at, format, remove).await
+                    let sweeper = Sweeper::new(Arc::new(ledger), Some(outbox.clone()))
+                        .with_sources(sources.clone());
+                    sweep_with(&sweeper, at, format, remove).await
                 }
                 Err(o) => o,
             }
@@ -155,13 +175,12 @@ fn sweep(global: &Global, at: Option<&str>, format: ViewFormat, remove: bool) ->
 }
 
 async fn sweep_with<S: Store>(
-    ledger: Arc<Ledger<S>>,
-    outbox: std::path::PathBuf,
+    sweeper: &Sweeper<S>,
     at: Option<&str>,
     format: ViewFormat,
     remove: bool,
 ) -> Outcome {
-    let now = ledger.vault().clock().now();
+    let now = sweeper.now();
     let as_of = match as_of(at, now) {
         Ok(t) => t,
         Err(e) => {
@@ -169,7 +188,6 @@ async fn sweep_with<S: Store>(
             return Outcome::Invalid;
         }
     };
-    let sweeper = Sweeper::new(Arc::clone(&ledger), Some(outbox));
     let access = cli_access();
     let result = if remove {
         let bar = output::progress_bar(0, "records removed");

@@ -92,7 +92,7 @@ async fn serve_with<S: steward_core::Store>(
     global: &Global,
     args: &ServeArgs,
     webhooks: std::sync::Arc<steward_server::requests::HttpNotifier>,
-    sources: Vec<std::sync::Arc<dyn steward_core::requests::DataSource>>,
+    sources: Vec<std::sync::Arc<dyn steward_core::retention::Dataset>>,
 ) -> Outcome {
     {
         let (mailer, mail_route) = match mailer(

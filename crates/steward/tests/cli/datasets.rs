@@ -58,6 +58,19 @@ fn drop_database(name: &str) {
         .status();
 }
 
+/// The starter declaration with the categories WordPress holds beyond it declared.
+fn declare_what_wordpress_holds(declaration: &str) -> String {
+    declaration
+        .replace(
+            "categories = [\"user.account.username\", \"user.contact.email\", \"user.name\", \"user.authorization.password\"]",
+            "categories = [\"user.account.username\", \"user.contact.email\", \"user.name\", \"user.authorization.password\", \"user.contact.social_url\", \"user.demographic.profile\", \"user.settings\", \"user.unique_id\"]",
+        )
+        .replace(
+            "categories = [\"user.name\", \"user.contact.email\", \"user.content.public\", \"user.device.ip_address\"]",
+            "categories = [\"user.name\", \"user.contact.email\", \"user.content.public\", \"user.device.ip_address\", \"user.contact.social_url\", \"user.device.telemetry\", \"user.unique_id\"]",
+        )
+}
+
 #[test]
 fn a_wordpress_site_is_checked_searched_and_erased_from_the_command_line() {
     let name = format!("steward_cli_wp_{}", std::process::id());
@@ -113,16 +126,8 @@ fn a_wordpress_site_is_checked_searched_and_erased_from_the_command_line() {
 
     // Declared, the manifest checks clean; then an access package holds the site's rows, for
     // a person the vault does not know too.
-    let fixed = std::fs::read_to_string(d.join("privacy.toml"))
-        .unwrap()
-        .replace(
-            "categories = [\"user.account.username\", \"user.contact.email\", \"user.name\", \"user.authorization.password\"]",
-            "categories = [\"user.account.username\", \"user.contact.email\", \"user.name\", \"user.authorization.password\", \"user.contact.social_url\", \"user.demographic.profile\", \"user.settings\", \"user.unique_id\"]",
-        )
-        .replace(
-            "categories = [\"user.name\", \"user.contact.email\", \"user.content.public\", \"user.device.ip_address\"]",
-            "categories = [\"user.name\", \"user.contact.email\", \"user.content.public\", \"user.device.ip_address\", \"user.contact.social_url\", \"user.device.telemetry\", \"user.unique_id\"]",
-        );
+    let fixed =
+        declare_what_wordpress_holds(&std::fs::read_to_string(d.join("privacy.toml")).unwrap());
     std::fs::write(d.join("privacy.toml"), fixed).unwrap();
     let clean = steward(&["datasets", "check"]);
     assert_eq!(code(&clean), 0, "{}", stderr(&clean));
@@ -470,4 +475,110 @@ fn check_reads_the_manifests_the_declaration_names_as_serve_does() {
         "{}",
         stdout(&missing)
     );
+}
+
+#[test]
+fn a_wordpress_comment_past_its_period_is_anonymised_by_the_retention_sweep() {
+    let name = format!("steward_cli_wp_retention_{}", std::process::id());
+    let Some(url) = wordpress(&name) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(code(&run(d, &["init"])), 0);
+    assert_eq!(
+        code(&run(
+            d,
+            &["datasets", "template", "wordpress", "-o", "wordpress.toml"]
+        )),
+        0
+    );
+    // The site keeps comments 2 years, and the manifest names the column dating them.
+    let declaration =
+        declare_what_wordpress_holds(&std::fs::read_to_string(d.join("privacy.toml")).unwrap())
+            .replace(
+                "retention = \"indefinite: a published comment stays with its article\"",
+                "retention = \"2 years after collection\"",
+            );
+    std::fs::write(
+        d.join("privacy.toml"),
+        format!("{declaration}\n[[datasets]]\nid = \"wordpress\"\nmanifest = \"wordpress.toml\"\n"),
+    )
+    .unwrap();
+    let manifest = std::fs::read_to_string(d.join("wordpress.toml")).unwrap();
+    let steward = |args: &[&str]| {
+        super::steward()
+            .current_dir(d)
+            .env("WORDPRESS_DATABASE_URL", &url)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // Without the column, check says the promise cannot be kept.
+    let checked = steward(&["datasets", "check"]);
+    assert!(
+        stderr(&checked).contains("no column dates its rows"),
+        "{}",
+        stderr(&checked)
+    );
+    std::fs::write(
+        d.join("wordpress.toml"),
+        manifest.replacen(
+            "name = \"wp_comments\"\npurpose = \"comments\"\n",
+            "name = \"wp_comments\"\npurpose = \"comments\"\nretention = { column = \"comment_date_gmt\" }\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let mariadb = |sql: &str| {
+        let out = Command::new("mariadb")
+            .args(["-h", "127.0.0.1", "-u", "root", "-N", &name, "-e", sql])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{sql}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    mariadb(
+        "INSERT INTO wp_comments (comment_ID, comment_post_ID, comment_author, comment_author_email, comment_author_IP, comment_date, comment_date_gmt, comment_content, comment_agent, user_id) VALUES (1, 1, 'Ana', 'ana@example.com', '10.0.0.1', '2020-01-01', '2020-01-01', 'Old', 'UA', 1), (2, 1, 'Ben', 'ben@example.com', '10.0.0.2', NOW(), UTC_TIMESTAMP(), 'New', 'UA', 2); INSERT INTO wp_commentmeta (comment_id, meta_key, meta_value) VALUES (1, 'akismet_result', 'false'), (2, 'akismet_result', 'false');",
+    );
+    let rules = steward(&["retention", "rules"]);
+    assert!(
+        stdout(&rules).contains("dataset:wordpress/wp_comments"),
+        "{}",
+        stdout(&rules)
+    );
+    let due = |out: &std::process::Output| -> u64 {
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stderr(out)));
+        v["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["rule"] == "dataset:wordpress/wp_comments")
+            .map(|l| l["due"].as_u64().unwrap())
+            .sum()
+    };
+    let plan = steward(&["retention", "plan", "--format", "json"]);
+    assert_eq!(code(&plan), 0, "{}", stderr(&plan));
+    assert_eq!(due(&plan), 1, "the 2020 comment only");
+    let swept = steward(&["retention", "run", "--format", "json"]);
+    assert_eq!(code(&swept), 0, "{}", stderr(&swept));
+    // The comment and its meta row.
+    assert_eq!(due(&swept), 2, "{}", stdout(&swept));
+    assert_eq!(
+        mariadb(
+            "SELECT comment_ID, comment_author, comment_author_email, comment_author_IP, user_id, comment_content FROM wp_comments ORDER BY comment_ID"
+        ),
+        "1\tAnonymous\t\t\t0\tOld\n2\tBen\tben@example.com\t10.0.0.2\t2\tNew\n"
+    );
+    assert_eq!(
+        mariadb("SELECT comment_id FROM wp_commentmeta ORDER BY comment_id"),
+        "2\n"
+    );
+    // Nothing twice; the audit names the rule and the count, and still verifies.
+    let again = steward(&["retention", "run", "--format", "json"]);
+    assert_eq!(due(&again), 0, "{}", stdout(&again));
+    let audit = steward(&["audit", "verify"]);
+    assert_eq!(code(&audit), 0, "{}", stderr(&audit));
+    drop_database(&name);
 }

@@ -258,6 +258,7 @@ const DOCUMENTS: &[&str] = &[
     "docs/datasets.md",
     "docs/declaration.md",
     "docs/requests.md",
+    "docs/retention.md",
 ];
 
 #[test]
@@ -330,4 +331,9 @@ fn docs_declaration_runs_as_written() {
 #[test]
 fn docs_requests_runs_as_written() {
     assert!(read_and_run("docs/requests.md") >= 3);
+}
+
+#[test]
+fn docs_retention_runs_as_written() {
+    assert!(read_and_run("docs/retention.md") >= 6);
 }
