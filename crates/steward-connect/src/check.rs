@@ -182,6 +182,16 @@ pub fn against_schema(manifest: &Manifest, source: &Source) -> Vec<Finding> {
         }
         if let Some(r) = &t.retention
             && columns.contains_key(&r.column)
+            && let Err(kind) = crate::retention::column_kind(source, t.db_table(), &r.column)
+        {
+            out.push(error(format!(
+                "{at}: its retention column `{}` is a {kind}, which cannot be compared with a date safely (text compares as text, and would be erased early): date the rows with a date, timestamp or integer (seconds since 1970) column",
+                r.column
+            )));
+        }
+        if let Some(r) = &t.retention
+            && columns.contains_key(&r.column)
+            && source.dialect != crate::source::Dialect::Sqlite
             && !source.is_indexed(t.db_table(), &r.column)
         {
             let (db, c) = (t.db_table(), &r.column);

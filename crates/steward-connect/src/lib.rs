@@ -25,7 +25,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use steward_core::requests::{DataSource, Group};
-use steward_core::retention::{DueCount, Rule as RetentionRule, SweptSource};
+use steward_core::retention::{Cursor, Rule as RetentionRule, Step, SweptSource};
 
 pub use manifest::Manifest;
 pub use source::{Source, SourceError};
@@ -158,24 +158,24 @@ impl SweptSource for Connector {
         retention::described(&self.manifest, declaration)
     }
 
-    fn sweep<'a>(
+    fn sweep_step<'a>(
         &'a self,
         declaration: &'a steward_policy::Declaration,
         as_of: time::OffsetDateTime,
         hash_key: Option<&'a [u8; 32]>,
-        tally: &'a mut (dyn FnMut(&str, DueCount) + Send),
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        cursor: &'a mut Cursor,
+    ) -> Step<'a> {
         Box::pin(async move {
-            let result = match hash_key {
-                Some(key) => {
-                    retention::sweep(&self.manifest, &self.source, declaration, as_of, key, tally)
-                        .await
-                }
-                None => {
-                    retention::plan(&self.manifest, &self.source, declaration, as_of, tally).await
-                }
-            };
-            result.map_err(|e| e.to_string())
+            retention::sweep_step(
+                &self.manifest,
+                &self.source,
+                declaration,
+                as_of,
+                hash_key,
+                cursor,
+            )
+            .await
+            .map_err(|e| e.to_string())
         })
     }
 }
@@ -247,16 +247,16 @@ impl SweptSource for Deferred {
         retention::described(&self.manifest, declaration)
     }
 
-    fn sweep<'a>(
+    fn sweep_step<'a>(
         &'a self,
         declaration: &'a steward_policy::Declaration,
         as_of: time::OffsetDateTime,
         hash_key: Option<&'a [u8; 32]>,
-        tally: &'a mut (dyn FnMut(&str, DueCount) + Send),
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        cursor: &'a mut Cursor,
+    ) -> Step<'a> {
         Box::pin(async move {
             let c = self.connector().await?;
-            c.sweep(declaration, as_of, hash_key, tally).await
+            c.sweep_step(declaration, as_of, hash_key, cursor).await
         })
     }
 }

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::Row as _;
-use steward_core::retention::{DueCount, Over, Rule};
+use steward_core::retention::{Cursor, DueCount, Over, Rule};
 use steward_policy::declaration::Purpose;
 use steward_policy::{Declaration, Duration, Retention, Trigger, Unit};
 use time::OffsetDateTime;
@@ -303,14 +303,40 @@ fn due_filter(
     let db = table.db_table();
     let mut binds = Vec::new();
     let mut parts = Vec::new();
-    let column = source.schema.get(db).and_then(|c| c.get(&dating.column));
-    let integer = column.is_some_and(|c| c.kind.contains("int"));
-    binds.push(cutoff_text(d, integer, before));
-    parts.push(format!(
-        "{} < {}",
-        d.quote(&dating.column),
-        d.param(binds.len(), &source.cast_type(db, &dating.column))
-    ));
+    let kind = column_kind(source, db, &dating.column).unwrap_or(DateKind::Unreadable);
+    let q = d.quote(&dating.column);
+    let utc = before.to_offset(time::UtcOffset::UTC);
+    let (target, value) = match kind {
+        DateKind::Timestamp => (
+            q,
+            match d {
+                Dialect::Postgres => format!("{}+00", timestamp(utc)),
+                Dialect::MySql | Dialect::Sqlite => timestamp(utc),
+            },
+        ),
+        // A date stands for any time that day: due once the whole day is past the cutoff.
+        DateKind::Date => (q, timestamp(utc)[..10].to_owned()),
+        DateKind::Seconds => (q, utc.unix_timestamp().to_string()),
+        // SQLite stores what it is given: seconds as numbers, ISO 8601 text (with `T` or a
+        // space, an offset or `Z`) read by SQLite's own date functions — a date alone taken
+        // as the end of its day — and anything else (no date at all, another format) never
+        // due.
+        DateKind::SqliteAny => (
+            format!(
+                "(CASE WHEN typeof({q}) IN ('integer', 'real') THEN {q} WHEN length({q}) = 10 THEN unixepoch({q}) + 86400 ELSE unixepoch({q}) END)"
+            ),
+            utc.unix_timestamp().to_string(),
+        ),
+        // Never compared: `check` refuses the column, and nothing is due.
+        DateKind::Unreadable => ("NULL".to_owned(), String::new()),
+    };
+    binds.push(value);
+    let param = match kind {
+        // Compared as a number: SQLite sorts every number before every text.
+        DateKind::SqliteAny => "CAST(? AS INTEGER)".to_owned(),
+        _ => d.param(binds.len(), &source.cast_type(db, &dating.column)),
+    };
+    parts.push(format!("{target} < {param}"));
     if let Some(only) = &table.only {
         let cast = source.cast_type(db, &only.column);
         let mut list = Vec::new();
@@ -334,11 +360,12 @@ fn due_filter(
             match f.action() {
                 Ok(FieldErase::Null) => pending.push(format!("{q} IS NOT NULL")),
                 Ok(FieldErase::Replace(text)) => {
+                    // Compared as the column's type: `replace:0` in a decimal column reads
+                    // back as 0.00, which is the replacement, not a value still to erase.
                     binds.push(text);
                     pending.push(format!(
-                        "({q} IS NOT NULL AND {} <> {})",
-                        d.as_text(&f.name),
-                        d.param(binds.len(), "")
+                        "({q} IS NOT NULL AND {q} <> {})",
+                        d.param(binds.len(), &source.cast_type(db, &f.name))
                     ));
                 }
                 Ok(FieldErase::Hash) => pending.push(format!(
@@ -355,14 +382,9 @@ fn due_filter(
     (parts.join(" AND "), binds)
 }
 
-/// The cutoff as the column compares it: whole seconds since 1970 for an integer column, else
-/// `YYYY-MM-DD HH:MM:SS` in UTC (PostgreSQL with its offset, for a column with a time zone).
-fn cutoff_text(dialect: Dialect, integer: bool, before: OffsetDateTime) -> String {
-    if integer {
-        return before.unix_timestamp().to_string();
-    }
-    let utc = before.to_offset(time::UtcOffset::UTC);
-    let text = format!(
+/// `YYYY-MM-DD HH:MM:SS` of a UTC instant.
+fn timestamp(utc: OffsetDateTime) -> String {
+    format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
         utc.year(),
         u8::from(utc.month()),
@@ -370,10 +392,49 @@ fn cutoff_text(dialect: Dialect, integer: bool, before: OffsetDateTime) -> Strin
         utc.hour(),
         utc.minute(),
         utc.second()
-    );
-    match dialect {
-        Dialect::Postgres => format!("{text}+00"),
-        Dialect::MySql | Dialect::Sqlite => text,
+    )
+}
+
+/// How a retention column's values are compared with a cutoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateKind {
+    /// A timestamp or datetime column (PostgreSQL, MariaDB/MySQL), read as UTC.
+    Timestamp,
+    /// A date column: a day, due once all of it is past the cutoff.
+    Date,
+    /// An integer column: whole seconds since 1970.
+    Seconds,
+    /// A SQLite column, whatever it holds: numbers as seconds, ISO 8601 text by SQLite's date
+    /// functions, anything else never due.
+    SqliteAny,
+    /// Text, a decimal or another type whose values cannot be compared with a date safely.
+    Unreadable,
+}
+
+/// How `table.column` compares with a date; `Err` names the type when it cannot.
+///
+/// # Errors
+/// The column's type, when it is neither a date, a timestamp nor an integer (PostgreSQL,
+/// MariaDB/MySQL), or the column is missing.
+pub fn column_kind(source: &Source, table: &str, column: &str) -> Result<DateKind, String> {
+    if source.dialect == Dialect::Sqlite {
+        return Ok(DateKind::SqliteAny);
+    }
+    let kind = source
+        .schema
+        .get(table)
+        .and_then(|t| t.get(column))
+        .map(|c| c.kind.as_str())
+        .ok_or_else(|| format!("`{column}` is not in the table"))?;
+    match kind {
+        "date" => Ok(DateKind::Date),
+        "datetime" | "timestamp" | "timestamp without time zone" | "timestamp with time zone" => {
+            Ok(DateKind::Timestamp)
+        }
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" => {
+            Ok(DateKind::Seconds)
+        }
+        other => Err(other.to_owned()),
     }
 }
 
@@ -401,181 +462,227 @@ pub fn parse_time(text: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(&t, &Rfc3339).ok()
 }
 
-/// Counts what a sweep as of `as_of` would remove from each swept table, changing nothing;
-/// `tally` hears each rule's count (the dated rows; what they own comes on top).
+/// The next step of a sweep as of `as_of` ([`steward_core::retention::SweptSource`]): with
+/// `hash_key`, the next batch of [`BATCH`] dated rows past their period erased (with what they
+/// own) in one transaction, and its rule's id and the rows erased (dated and owned); without,
+/// the next rule's count of due rows (a plan: the dated rows; what they own comes on top),
+/// changing nothing. `None` once every swept table is done. Idempotent: a second sweep as of
+/// the same date erases nothing.
 ///
 /// # Errors
-/// [`SourceError::Query`] naming the table when a statement fails.
-pub async fn plan(
+/// [`SourceError::Query`] naming the table when a statement fails; what earlier batches
+/// erased stays erased.
+pub async fn sweep_step(
     manifest: &Manifest,
     source: &Source,
     declaration: &Declaration,
     as_of: OffsetDateTime,
-    tally: &mut (dyn FnMut(&str, DueCount) + Send),
-) -> Result<(), SourceError> {
-    let d = source.dialect;
-    for r in rules(manifest, declaration) {
-        let Some(dating) = &r.due else { continue };
-        let Some(table) = manifest.table(&dating.table) else {
+    hash_key: Option<&[u8; 32]>,
+    cursor: &mut Cursor,
+) -> Result<Option<(String, DueCount)>, SourceError> {
+    let swept: Vec<TableRule> = rules(manifest, declaration)
+        .into_iter()
+        .filter(|r| r.due.is_some())
+        .collect();
+    while let Some(r) = swept.get(cursor.rule) {
+        let Some(dating) = &r.due else {
+            cursor.rule += 1;
             continue;
         };
-        let before =
-            steward_core::time_math::sub(as_of, dating.period, &declaration.rights.holidays);
-        let (filter, binds) = due_filter(source, table, dating, before);
-        let sql = format!(
-            "SELECT COUNT(*), MIN({c}), MAX({c}) FROM {} WHERE {filter}",
-            d.quote(table.db_table()),
-            c = d.as_text(&dating.column)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for b in binds {
-            query = query.bind(b);
-        }
-        let row = query
-            .fetch_one(&source.pool)
-            .await
-            .map_err(|e| SourceError::Query {
-                dataset: manifest.dataset.name.clone(),
-                cause: format!("counting the due rows of `{}`: {}", table.name, cause(&e)),
-            })?;
-        let count = row.try_get::<i64, _>(0).unwrap_or(0);
-        let at = |i: usize| {
-            row.try_get::<Option<String>, _>(i)
-                .ok()
-                .flatten()
-                .and_then(|t| parse_time(&t))
+        let Some(key) = hash_key else {
+            cursor.rule += 1;
+            return Ok(Some((
+                r.rule.id.clone(),
+                count(manifest, source, declaration, as_of, dating).await?,
+            )));
         };
-        tally(
-            &r.rule.id,
-            DueCount {
-                count: u64::try_from(count).unwrap_or(0),
-                earliest: at(1),
-                latest: at(2),
-            },
-        );
+        match batch(
+            manifest,
+            source,
+            declaration,
+            as_of,
+            dating,
+            key,
+            cursor.skipped,
+        )
+        .await?
+        {
+            None => {
+                *cursor = Cursor {
+                    rule: cursor.rule + 1,
+                    skipped: 0,
+                };
+            }
+            Some(done) => {
+                cursor.skipped += done.left;
+                if done.read < BATCH {
+                    *cursor = Cursor {
+                        rule: cursor.rule + 1,
+                        skipped: 0,
+                    };
+                }
+                if done.erased.count > 0 {
+                    return Ok(Some((r.rule.id.clone(), done.erased)));
+                }
+            }
+        }
     }
-    Ok(())
+    Ok(None)
 }
 
-/// Erases what is past its period as of `as_of` in each swept table, a batch of [`BATCH`]
-/// dated rows (with what they own) per transaction; `tally` hears each batch's rows erased
-/// (dated and owned). `hash_key` keys the `hash` action, as on a person's erasure.
-/// Idempotent: a second sweep as of the same date erases nothing.
-///
-/// # Errors
-/// [`SourceError::Query`] naming the table when a statement fails; what earlier batches erased
-/// stays erased (and was tallied).
-pub async fn sweep(
+/// How many rows of a rule's table are due, and their earliest and latest dates.
+async fn count(
     manifest: &Manifest,
     source: &Source,
     declaration: &Declaration,
     as_of: OffsetDateTime,
+    dating: &Dating,
+) -> Result<DueCount, SourceError> {
+    let d = source.dialect;
+    let Some(table) = manifest.table(&dating.table) else {
+        return Ok(DueCount::default());
+    };
+    let before = steward_core::time_math::sub(as_of, dating.period, &declaration.rights.holidays);
+    let (filter, binds) = due_filter(source, table, dating, before);
+    let sql = format!(
+        "SELECT COUNT(*), MIN({c}), MAX({c}) FROM {} WHERE {filter}",
+        d.quote(table.db_table()),
+        c = d.as_text(&dating.column)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for b in binds {
+        query = query.bind(b);
+    }
+    let row = query
+        .fetch_one(&source.pool)
+        .await
+        .map_err(|e| SourceError::Query {
+            dataset: manifest.dataset.name.clone(),
+            cause: format!("counting the due rows of `{}`: {}", table.name, cause(&e)),
+        })?;
+    let n = row.try_get::<i64, _>(0).unwrap_or(0);
+    let at = |i: usize| {
+        row.try_get::<Option<String>, _>(i)
+            .ok()
+            .flatten()
+            .and_then(|t| parse_time(&t))
+    };
+    Ok(DueCount {
+        count: u64::try_from(n).unwrap_or(0),
+        earliest: at(1),
+        latest: at(2),
+    })
+}
+
+/// What one batch did.
+struct Batch {
+    /// Dated rows read.
+    read: usize,
+    /// Of those, rows left (other people's rows lead to them): the next batch reads past.
+    left: usize,
+    /// Rows erased, dated and owned, with the dated rows' earliest and latest dates.
+    erased: DueCount,
+}
+
+/// Erases the next batch of a rule's due rows, past the `skipped` ones earlier batches left;
+/// `None` when none is left.
+async fn batch(
+    manifest: &Manifest,
+    source: &Source,
+    declaration: &Declaration,
+    as_of: OffsetDateTime,
+    dating: &Dating,
     hash_key: &[u8; 32],
-    tally: &mut (dyn FnMut(&str, DueCount) + Send),
-) -> Result<(), SourceError> {
+    skipped: usize,
+) -> Result<Option<Batch>, SourceError> {
     let d = source.dialect;
     let limit = manifest
         .dataset
         .max_rows
         .unwrap_or(crate::manifest::DEFAULT_MAX_ROWS);
-    for r in rules(manifest, declaration) {
-        let Some(dating) = &r.due else { continue };
-        let Some(table) = manifest.table(&dating.table) else {
-            continue;
-        };
-        // A held table's rows are deleted when the hold ends: the erasure sees it so.
-        let mut acting = manifest.clone();
-        if dating.delete
-            && let Some(t) = acting.tables.iter_mut().find(|t| t.name == table.name)
-        {
-            t.erase = TableErase::Delete;
-        }
-        let Some(table) = acting.table(&table.name) else {
-            continue;
-        };
-        let before =
-            steward_core::time_math::sub(as_of, dating.period, &declaration.rights.holidays);
-        let (filter, binds) = due_filter(source, table, dating, before);
-        let cols = columns(&acting, table);
-        let mut select: Vec<String> = cols.iter().map(|c| d.as_text(c)).collect();
-        select.push(d.as_text(&dating.column));
-        let order: Vec<String> = std::iter::once(&dating.column)
-            .chain(table.primary_key.iter())
-            .map(|c| d.quote(c))
-            .collect();
-        // Rows a batch had to leave (other people's rows lead to them) stay due: the next
-        // batch reads past them.
-        let mut skipped = 0usize;
-        loop {
-            let sql = format!(
-                "SELECT {} FROM {} WHERE {filter} ORDER BY {} LIMIT {BATCH} OFFSET {skipped}",
-                select.join(", "),
-                d.quote(table.db_table()),
-                order.join(", ")
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for b in &binds {
-                query = query.bind(b.clone());
-            }
-            let read = query
-                .fetch_all(&source.pool)
-                .await
-                .map_err(|e| SourceError::Query {
-                    dataset: manifest.dataset.name.clone(),
-                    cause: format!("reading the due rows of `{}`: {}", table.name, cause(&e)),
-                })?;
-            if read.is_empty() {
-                break;
-            }
-            let mut count = DueCount::default();
-            let mut rows = Vec::with_capacity(read.len());
-            for row in &read {
-                let dated = row
-                    .try_get::<Option<String>, _>(cols.len())
-                    .ok()
-                    .flatten()
-                    .and_then(|t| parse_time(&t));
-                count = count.merge(DueCount {
-                    count: 0,
-                    earliest: dated,
-                    latest: dated,
-                });
-                rows.push(
-                    (0..cols.len())
-                        .map(|i| row.try_get::<Option<String>, _>(i).ok().flatten())
-                        .collect::<Vec<_>>(),
-                );
-            }
-            let batch = read.len();
-            let mut found = Found::default();
-            let mut seen: BTreeMap<String, BTreeSet<Vec<Option<String>>>> = BTreeMap::new();
-            let new = remember(&acting, &mut found, &mut seen, table, rows);
-            follow(
-                &acting,
-                source,
-                &mut found,
-                &mut seen,
-                vec![(table.name.clone(), new)],
-                None,
-                limit,
-            )
-            .await?;
-            let done =
-                erase_rows(&acting, source, &found, hash_key, false, Some(&table.name)).await?;
-            let mine = done
-                .tables
-                .iter()
-                .find(|t| t.table == table.name)
-                .map_or(0, |t| t.deleted + t.changed);
-            count.count = done.tables.iter().map(|t| t.deleted + t.changed).sum();
-            if count.count > 0 {
-                tally(&r.rule.id, count);
-            }
-            skipped += batch.saturating_sub(usize::try_from(mine).unwrap_or(usize::MAX));
-            if batch < BATCH {
-                break;
-            }
-        }
+    // A held table's rows are deleted when the hold ends: the erasure sees it so.
+    let mut acting = manifest.clone();
+    if dating.delete
+        && let Some(t) = acting.tables.iter_mut().find(|t| t.name == dating.table)
+    {
+        t.erase = TableErase::Delete;
     }
-    Ok(())
+    let Some(table) = acting.table(&dating.table) else {
+        return Ok(None);
+    };
+    let before = steward_core::time_math::sub(as_of, dating.period, &declaration.rights.holidays);
+    let (filter, binds) = due_filter(source, table, dating, before);
+    let cols = columns(&acting, table);
+    let mut select: Vec<String> = cols.iter().map(|c| d.as_text(c)).collect();
+    select.push(d.as_text(&dating.column));
+    let order: Vec<String> = std::iter::once(&dating.column)
+        .chain(table.primary_key.iter())
+        .map(|c| d.quote(c))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {filter} ORDER BY {} LIMIT {BATCH} OFFSET {skipped}",
+        select.join(", "),
+        d.quote(table.db_table()),
+        order.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for b in &binds {
+        query = query.bind(b.clone());
+    }
+    let read = query
+        .fetch_all(&source.pool)
+        .await
+        .map_err(|e| SourceError::Query {
+            dataset: manifest.dataset.name.clone(),
+            cause: format!("reading the due rows of `{}`: {}", table.name, cause(&e)),
+        })?;
+    if read.is_empty() {
+        return Ok(None);
+    }
+    let mut erased = DueCount::default();
+    let mut rows = Vec::with_capacity(read.len());
+    for row in &read {
+        let dated = row
+            .try_get::<Option<String>, _>(cols.len())
+            .ok()
+            .flatten()
+            .and_then(|t| parse_time(&t));
+        erased = erased.merge(DueCount {
+            count: 0,
+            earliest: dated,
+            latest: dated,
+        });
+        rows.push(
+            (0..cols.len())
+                .map(|i| row.try_get::<Option<String>, _>(i).ok().flatten())
+                .collect::<Vec<_>>(),
+        );
+    }
+    let mut found = Found::default();
+    let mut seen: BTreeMap<String, BTreeSet<Vec<Option<String>>>> = BTreeMap::new();
+    let new = remember(&acting, &mut found, &mut seen, table, rows);
+    follow(
+        &acting,
+        source,
+        &mut found,
+        &mut seen,
+        vec![(table.name.clone(), new)],
+        None,
+        limit,
+    )
+    .await?;
+    let done = erase_rows(&acting, source, &found, hash_key, false, Some(&table.name)).await?;
+    let mine = done
+        .tables
+        .iter()
+        .find(|t| t.table == table.name)
+        .map_or(0, |t| t.deleted + t.changed);
+    erased.count = done.tables.iter().map(|t| t.deleted + t.changed).sum();
+    Ok(Some(Batch {
+        read: read.len(),
+        left: read
+            .len()
+            .saturating_sub(usize::try_from(mine).unwrap_or(usize::MAX)),
+        erased,
+    }))
 }

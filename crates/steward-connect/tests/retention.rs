@@ -203,19 +203,20 @@ async fn tallied(
 ) -> BTreeMap<String, DueCount> {
     use steward_core::retention::SweptSource as _;
     let mut out: BTreeMap<String, DueCount> = BTreeMap::new();
-    let mut tally = |rule: &str, c: DueCount| {
-        let e = out.entry(rule.to_owned()).or_default();
-        *e = e.merge(c);
-    };
-    connector
-        .sweep(
+    let mut cursor = steward_core::retention::Cursor::default();
+    while let Some((rule, c)) = connector
+        .sweep_step(
             declaration,
             datetime!(2026-06-01 00:00 UTC),
             key,
-            &mut tally,
+            &mut cursor,
         )
         .await
-        .unwrap();
+        .unwrap()
+    {
+        let e = out.entry(rule).or_default();
+        *e = e.merge(c);
+    }
     out
 }
 
@@ -340,4 +341,90 @@ async fn a_period_no_column_can_date_is_a_check_warning() {
     );
     let e = bad.unwrap_err().to_string();
     assert!(e.contains("birthday") && e.contains("contract end"), "{e}");
+}
+
+/// A one-table dataset for security data ("1 year after collection"), dated by `at`.
+fn events_manifest(url_file: &std::path::Path) -> Manifest {
+    Manifest::parse(&format!(
+        r#"
+[dataset]
+name = "events"
+url_file = "{}"
+
+[[tables]]
+name = "event"
+purpose = "security"
+primary_key = ["id"]
+erase = "delete"
+retention = {{ column = "at" }}
+fields = [ {{ name = "email", category = "user.contact.email", identity = "email" }} ]
+"#,
+        url_file.display()
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn dates_are_compared_as_dates_never_as_text() {
+    let declaration = allcot();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}?mode=rwc", dir.path().join("events.db").display());
+    let url_file = dir.path().join("url");
+    std::fs::write(&url_file, &url).unwrap();
+    let day = |d: time::OffsetDateTime| d.unix_timestamp();
+    {
+        sqlx::any::install_default_drivers();
+        let mut c = sqlx::AnyConnection::connect(&url).await.unwrap();
+        // SQLite keeps what it is given, whatever the declared type: numbers and text alike.
+        for statement in [
+            "CREATE TABLE event (id INTEGER PRIMARY KEY, email TEXT, at DATETIME)".to_owned(),
+            format!(
+                "INSERT INTO event VALUES (1, 'a@example.com', {}), (2, 'a@example.com', {})",
+                day(datetime!(2026-05-31 00:00 UTC)),
+                day(datetime!(2025-05-01 00:00 UTC))
+            ),
+            "INSERT INTO event VALUES (3, 'a@example.com', '2025-06-01 01:00:00+05:00'), (4, 'a@example.com', '2025-05-31 22:00:00-05:00'), (5, 'a@example.com', '2025-06-01'), (6, 'a@example.com', '12/01/2026'), (7, 'a@example.com', 'not a date'), (8, 'a@example.com', '2025-05-30'), (9, 'a@example.com', '2025-05-31T23:59:59.5Z')".to_owned(),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+    }
+    let connector = Connector::open(events_manifest(&url_file)).await.unwrap();
+    let plan = tallied(&connector, &declaration, None).await;
+    assert_eq!(plan["dataset:events/event"].count, 4, "{plan:?}");
+    tallied(&connector, &declaration, Some(&[1u8; 32])).await;
+    // Gone: seconds a year and a month old, a time 4 hours before the cutoff given with its
+    // offset, a day entirely before it, a fraction of a second before it. Kept: a day old, a
+    // time after the cutoff that sorts before it as text, the cutoff's own day, a date in
+    // another format, no date at all.
+    assert_eq!(ids(&url, "event").await, [1, 4, 5, 6, 7]);
+}
+
+#[tokio::test]
+async fn a_text_column_cannot_date_rows_where_the_database_would_compare_text() {
+    for db in databases().await {
+        if db.url.starts_with("sqlite") {
+            continue;
+        }
+        let mut c = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+        sqlx::query(
+            "CREATE TABLE event (id INTEGER PRIMARY KEY, email VARCHAR(200), at VARCHAR(40))",
+        )
+        .execute(&mut c)
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let url_file = dir.path().join("url");
+        std::fs::write(&url_file, &db.url).unwrap();
+        let refused = Connector::open(events_manifest(&url_file))
+            .await
+            .unwrap_err();
+        assert!(
+            refused.contains("retention column `at`")
+                && refused.contains("date, timestamp or integer"),
+            "{refused}"
+        );
+    }
 }

@@ -33,19 +33,26 @@ pub fn add(at: OffsetDateTime, duration: Duration, holidays: &[Date]) -> OffsetD
 /// days back skip weekends and `holidays`. Never later than the latest instant `t` with
 /// `add(t, duration) <= at`, so a cutoff computed with it never makes anything due early.
 pub fn sub(at: OffsetDateTime, duration: Duration, holidays: &[Date]) -> OffsetDateTime {
+    // A period too long to count back (past year -9999) reaches back to before anything
+    // was collected: nothing is due, never everything.
+    let floor = time::PrimitiveDateTime::MIN.assume_utc();
     let n = i64::from(duration.amount);
+    let back = |d: Option<time::Duration>| d.and_then(|d| at.checked_sub(d)).unwrap_or(floor);
     match duration.unit {
-        Unit::Minute => at - time::Duration::minutes(n),
-        Unit::Hour => at - time::Duration::hours(n),
-        Unit::Day => at - time::Duration::days(n),
-        Unit::Week => at - time::Duration::weeks(n),
-        Unit::Month => sub_months(at, duration.amount),
-        Unit::Year => sub_months(at, duration.amount.saturating_mul(12)),
+        Unit::Minute => back(Some(time::Duration::minutes(n))),
+        Unit::Hour => back(Some(time::Duration::hours(n))),
+        Unit::Day => back(Some(time::Duration::days(n))),
+        Unit::Week => back(Some(time::Duration::weeks(n))),
+        Unit::Month => sub_months(at, duration.amount).unwrap_or(floor),
+        Unit::Year => sub_months(at, duration.amount.saturating_mul(12)).unwrap_or(floor),
         Unit::BusinessDay => {
             let mut day = at;
             let mut left = duration.amount;
             while left > 0 {
-                day -= time::Duration::days(1);
+                let Some(before) = day.checked_sub(time::Duration::days(1)) else {
+                    return floor;
+                };
+                day = before;
                 let weekend = matches!(day.weekday(), Weekday::Saturday | Weekday::Sunday);
                 if !weekend && !holidays.contains(&day.date()) {
                     left -= 1;
@@ -58,13 +65,15 @@ pub fn sub(at: OffsetDateTime, duration: Duration, holidays: &[Date]) -> OffsetD
 
 /// The same day `months` earlier, clamped to the last day of a shorter month; a day that the
 /// earlier month lacks goes back to its last day (31 March less 1 month is 28 or 29 Feb).
-fn sub_months(at: OffsetDateTime, months: u32) -> OffsetDateTime {
+/// `None` when that is before the earliest date there is.
+fn sub_months(at: OffsetDateTime, months: u32) -> Option<OffsetDateTime> {
     let total = i64::from(at.year()) * 12 + i64::from(u8::from(at.month())) - 1 - i64::from(months);
-    let year = i32::try_from(total.div_euclid(12)).unwrap_or(i32::MIN);
-    let month = Month::try_from(u8::try_from(total.rem_euclid(12) + 1).unwrap_or(1))
-        .unwrap_or(Month::January);
+    let year = i32::try_from(total.div_euclid(12)).ok()?;
+    let month = Month::try_from(u8::try_from(total.rem_euclid(12) + 1).ok()?).ok()?;
     let day = at.day().min(month.length(year));
-    Date::from_calendar_date(year, month, day).map_or(at, |date| at.replace_date(date))
+    Date::from_calendar_date(year, month, day)
+        .ok()
+        .map(|date| at.replace_date(date))
 }
 
 /// The same day `months` later, clamped to the last day of a shorter month (31 Jan + 1 month
@@ -83,6 +92,20 @@ mod tests {
     use time::macros::{date, datetime};
 
     use super::*;
+
+    #[test]
+    fn a_period_too_long_to_count_back_makes_nothing_due() {
+        let at = datetime!(2026-06-01 0:00 UTC);
+        for d in [
+            Duration::new(u32::MAX, Unit::Day),
+            Duration::new(u32::MAX, Unit::Hour),
+            Duration::new(20_000, Unit::Year),
+            Duration::new(u32::MAX, Unit::Month),
+        ] {
+            let cutoff = sub(at, d, &[]);
+            assert!(cutoff.year() < -9000, "{d}: {cutoff}");
+        }
+    }
 
     #[test]
     fn counting_back_never_makes_anything_due_early() {

@@ -74,6 +74,9 @@ pub struct DurationError {
 const DURATION_HELP: &str = "write a number and a unit, e.g. \"2 days\", \"72 hours\", \"7 business days\", \"1 month\", \"10 years\"";
 
 impl Duration {
+    /// The longest duration a declaration may state: 1,000 years (of 366 days), in hours.
+    pub const LONGEST_HOURS: u64 = 1_000 * 366 * 24;
+
     /// A duration of `amount` units.
     pub const fn new(amount: u32, unit: Unit) -> Self {
         Self { amount, unit }
@@ -123,7 +126,17 @@ impl FromStr for Duration {
             },
             help: DURATION_HELP,
         })?;
-        Ok(Self::new(number, unit))
+        let duration = Self::new(number, unit);
+        if duration.approx_hours() > Self::LONGEST_HOURS {
+            return Err(DurationError {
+                message: format!(
+                    "`{}` is longer than 1,000 years, which no calendar arithmetic here can count back from",
+                    text.trim()
+                ),
+                help: "write a shorter period, or `indefinite: <the reason>` for data kept with no end",
+            });
+        }
+        Ok(duration)
     }
 }
 
@@ -213,6 +226,12 @@ mod tests {
     #[test]
     fn reads_the_durations_policies_use() {
         assert_eq!("2 days".parse(), Ok(Duration::new(2, Unit::Day)));
+        // Too long to count back from: refused, never wrapped.
+        for text in ["20000 years", "4294967295 days", "9000000 hours"] {
+            let e = text.parse::<Duration>().unwrap_err();
+            assert!(e.message.contains("1,000 years"), "{e:?}");
+        }
+        assert!("1000 years".parse::<Duration>().is_ok());
         assert_eq!(
             " 7  Business Days ".parse(),
             Ok(Duration::new(7, Unit::BusinessDay))

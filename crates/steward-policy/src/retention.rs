@@ -268,7 +268,16 @@ fn parse_range(text: &str) -> Result<(Duration, Duration), String> {
             .or_else(|| rest.strip_prefix("- "))
             .or_else(|| rest.strip_prefix('-'));
         if let Some(rest) = rest {
-            let max: Duration = rest.trim_start().parse().map_err(|_| bad())?;
+            let max: Duration =
+                rest.trim_start()
+                    .parse()
+                    .map_err(|e: crate::duration::DurationError| {
+                        if e.message.contains("1,000 years") {
+                            e.message
+                        } else {
+                            bad()
+                        }
+                    })?;
             let min = Duration::new(low, max.unit);
             if min.amount > max.amount {
                 return Err(format!(

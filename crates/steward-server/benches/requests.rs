@@ -27,7 +27,6 @@ use std::time::{Duration, Instant};
 use steward_core::store::prelude::*;
 
 use steward_core::consent::{Action, ConsentEvent, Evidence, Method, Party};
-use steward_core::ledger::{Ledger, LedgerOptions};
 use steward_core::requests::{Intake, Requests};
 use steward_core::{
     Access, FieldSource, Identity, IdentityKind, NewSubjectInput, Operation, Principal, Role, Scope,
@@ -115,18 +114,7 @@ async fn run(subjects: u64) {
     }
     println!("population: {subjects} subjects");
 
-    let mailer = Arc::new(
-        steward_server::mail::OutboxMailer::new(dir.join("outbox"), "privacy@example.com").unwrap(),
-    );
-    let options = LedgerOptions {
-        public_url: "http://127.0.0.1".into(),
-        unsubscribe_mailto: None,
-    };
-    let ledger = Arc::new(
-        Ledger::open(Arc::clone(&vault), mailer, options, |_| {})
-            .await
-            .unwrap(),
-    );
+    let ledger = common::ledger(&vault, &dir).await;
     let requests = Requests::new(
         Arc::clone(&ledger),
         Arc::new(steward_server::requests::HttpNotifier::new()),

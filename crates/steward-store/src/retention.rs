@@ -440,6 +440,16 @@ macro_rules! retention_methods {
             q.build().execute(&self.$pool).await.map_err(|e| db(&e))?;
             Ok(())
         }
+
+        async fn renew_sweep(&self, id: i64, until: time::OffsetDateTime) -> Result<(), StoreError> {
+            use crate::convert::to_nanos;
+            use crate::requests::db;
+            let mut q: sqlx::QueryBuilder<$db> =
+                sqlx::QueryBuilder::new(format!("UPDATE {}jobs SET lease_until = ", $p));
+            q.push_bind(to_nanos(until)).push(" WHERE id = ").push_bind(id);
+            q.build().execute(&self.$pool).await.map_err(|e| db(&e))?;
+            Ok(())
+        }
     };
 }
 

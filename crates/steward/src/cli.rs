@@ -124,7 +124,10 @@ pub enum Command {
 
     /// Retention: the rules the declaration's periods make, what a sweep would remove, and
     /// the sweep itself (which `steward serve` also runs on the declared schedule)
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  steward retention rules                     what the declaration keeps, and for how long\n  steward retention plan --as-of 2027-06-01   what would go by then (changes nothing)\n  steward retention run                       remove what is due now\n\nSee docs/retention.md."
+    )]
     Retention(RetentionCommand),
 
     /// Write everything held on one person to an access package (ZIP: HTML, JSON, CSV, XLSX)
@@ -233,7 +236,7 @@ pub struct ShowArgs {
 pub enum ViewFormat {
     /// JSON, as the API answers
     Json,
-    /// Lines for people, each field with where it came from
+    /// Lines for people to read
     Text,
 }
 
@@ -909,7 +912,7 @@ pub enum RetentionCommand {
 
     /// Sweep: remove what the declared periods say is due, in audited batches, with a progress bar
     #[command(
-        after_help = "Examples:\n  steward retention run\n  steward retention run --as-of 2026-12-01     a date in the past (never later than now)\n\nEach batch is removed in one transaction with its audit entry: a run cut off midway (a\ncrash, Ctrl-C) is simply run again, and nothing is counted twice. People whose identities\nall go are erased (their key destroyed; what a legal hold keeps is kept). Only one sweep\nruns at a time across every process sharing the store, `steward serve`'s scheduled one too."
+        after_help = "Examples:\n  steward retention run\n  steward retention run --as-of 2026-12-01     a date in the past (never later than now)\n\nEach batch is removed in one transaction with its audit entry: a run cut off midway (a\ncrash, Ctrl-C) is simply run again, and nothing is counted twice. People left with no\nidentity and no field are erased (their key destroyed; what a legal hold keeps is kept). Only one sweep\nruns at a time across every process sharing the store, `steward serve`'s scheduled one too."
     )]
     Run(RetentionRunArgs),
 }

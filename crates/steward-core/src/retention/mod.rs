@@ -41,9 +41,9 @@ use crate::vault::storage::Audited;
 /// How many records one batch removes (one transaction, one audit entry).
 pub const BATCH: u32 = 5_000;
 
-/// The lease a sweep holds on the schedule while it runs: another process takes over a sweep
-/// whose holder died only after it (at 100,000 records a second, an hour is 360 million).
-pub const LEASE: time::Duration = time::Duration::hours(1);
+/// The lease a sweep holds on the schedule while it runs, renewed between batches: another
+/// process takes over a sweep whose holder died (a crash, a `kill`) once it lapses.
+pub const LEASE: time::Duration = time::Duration::minutes(5);
 
 /// The first time after `after` that the cron expression `schedule` (five fields, UTC, as
 /// [`steward_policy::declaration::Records::schedule`] holds it) names; a day later when it
@@ -75,7 +75,7 @@ pub enum RetentionError {
     Future(String),
     /// Another process holds the sweep lease.
     #[error(
-        "another process is sweeping now (a `steward serve` on its schedule, or another `retention run`); try again when it is done"
+        "another process is sweeping now (a `steward serve` on its schedule, or another `retention run`); try again when it is done — if that process died, its hold lapses within 5 minutes"
     )]
     Busy,
     /// The store failed.
@@ -309,8 +309,8 @@ pub struct Sweep {
     pub as_of: OffsetDateTime,
     /// Per rule with anything due.
     pub lines: Vec<Line>,
-    /// People erased (a run), or who would be erased at least (a plan: those whose every
-    /// identity is due; a run may erase more, once their fields are gone).
+    /// People erased because nothing of them was left (a run; 0 in a plan, which cannot tell
+    /// before the fields go).
     pub subjects_erased: u64,
 }
 
@@ -348,19 +348,36 @@ pub trait SweptSource: Send + Sync {
         Vec::new()
     }
 
-    /// Sweeps what is past its retention period as of `as_of` (GDPR Art. 5(1)(e)), in
-    /// batches of one transaction each; with `hash_key` `None` only counts, changing nothing
-    /// (a plan). `tally` hears each batch: the rule's id and the rows it removed (or would).
-    /// An error leaves what earlier batches removed removed, and tallied.
-    fn sweep<'a>(
+    /// One step of a sweep of what is past its retention period as of `as_of` (GDPR Art.
+    /// 5(1)(e)): the next batch, in one transaction, and the rule's id and what it removed;
+    /// `None` once every rule is done. With `hash_key` `None` it only counts, changing nothing
+    /// (a plan: one step per rule). `cursor` holds where the sweep has got to between steps,
+    /// so each batch can be audited before the next.
+    fn sweep_step<'a>(
         &'a self,
         _declaration: &'a steward_policy::Declaration,
         _as_of: OffsetDateTime,
         _hash_key: Option<&'a [u8; 32]>,
-        _tally: &'a mut (dyn FnMut(&str, DueCount) + Send),
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
-        Box::pin(async { Ok(()) })
+        _cursor: &'a mut Cursor,
+    ) -> Step<'a> {
+        Box::pin(async { Ok(None) })
     }
+}
+
+/// What one step of a dataset sweep yields: the rule's id and what it removed (or would), or
+/// `None` when every rule is done; an error names the table.
+pub type Step<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<(String, DueCount)>, String>> + Send + 'a>>;
+
+/// Where a dataset sweep has got to: the index of the rule it is on (among those it sweeps),
+/// and how many of that rule's due rows earlier batches had to leave (other people's rows
+/// lead to them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cursor {
+    /// The rule.
+    pub rule: usize,
+    /// Due rows left so far, read past by the next batch.
+    pub skipped: usize,
 }
 
 /// A source of personal data that both requests ([`DataSource`]) and retention sweeps
@@ -368,6 +385,39 @@ pub trait SweptSource: Send + Sync {
 pub trait Dataset: DataSource + SweptSource {}
 
 impl<T: DataSource + SweptSource + ?Sized> Dataset for T {}
+
+/// The sweep lease a run holds, if any, and when it was last renewed.
+struct Lease {
+    job: Option<i64>,
+    renewed: OffsetDateTime,
+}
+
+impl Lease {
+    /// No lease (a sweep run directly, as in tests).
+    fn none() -> Self {
+        Self {
+            job: None,
+            renewed: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    /// Extends the lease when a third of it has gone, so that it lapses only when its holder
+    /// stopped (a crash, a `kill`), never while it works.
+    async fn renew<S: RetentionStore>(&mut self, sweeper: &Sweeper<S>) -> Result<(), StoreError> {
+        let Some(id) = self.job else { return Ok(()) };
+        let now = sweeper.now();
+        if now - self.renewed >= LEASE / 3 {
+            sweeper
+                .ledger
+                .vault()
+                .store()
+                .renew_sweep(id, now + LEASE)
+                .await?;
+            self.renewed = now;
+        }
+        Ok(())
+    }
+}
 
 /// Runs the retention rules over the vault, the legal holds, requests, the outbox and the
 /// operator's databases.
@@ -393,6 +443,18 @@ impl<S: RetentionStore> Sweeper<S> {
     pub fn with_sources(mut self, sources: Vec<Arc<dyn Dataset>>) -> Self {
         self.sources = sources;
         self
+    }
+
+    /// The datasets with a table a sweep reaches (the others are never connected for it).
+    fn swept_sources(&self) -> Vec<&Arc<dyn Dataset>> {
+        self.sources
+            .iter()
+            .filter(|s| {
+                s.retention_rules(self.declaration())
+                    .iter()
+                    .any(|r| r.swept)
+            })
+            .collect()
     }
 
     /// The rules of the declaration ([`rules`]), then those of each dataset's tables.
@@ -518,7 +580,11 @@ impl<S: RetentionStore> Sweeper<S> {
             return Ok(None);
         };
         let access = Access::new(Principal::steward("retention"));
-        match self.run(&access, now, &mut |_| {}).await {
+        let mut lease = Lease {
+            job: Some(job.id),
+            renewed: now,
+        };
+        match self.run_leased(&access, now, &mut |_| {}, &mut lease).await {
             Ok(sweep) => {
                 store.finish_job(job.id, self.now()).await?;
                 store
@@ -564,7 +630,11 @@ impl<S: RetentionStore> Sweeper<S> {
         let Some(job) = store.claim_sweep(now, now + LEASE, true).await? else {
             return Err(RetentionError::Busy);
         };
-        let result = self.run(access, as_of, progress).await;
+        let mut lease = Lease {
+            job: Some(job.id),
+            renewed: now,
+        };
+        let result = self.run_leased(access, as_of, progress, &mut lease).await;
         store.release_sweep(job.id).await?;
         result
     }
@@ -582,7 +652,6 @@ impl<S: RetentionStore> Sweeper<S> {
         access.authorize(Operation::Erase, Reach::Everything)?;
         let store = self.ledger.vault().store();
         let mut lines: BTreeMap<String, Line> = BTreeMap::new();
-        let mut erased = 0;
         for group in store.retention_groups().await? {
             let Some(rule) = self.group_rule(&group, as_of) else {
                 continue;
@@ -600,9 +669,6 @@ impl<S: RetentionStore> Sweeper<S> {
             if unheld.count > due.count {
                 line.kept += unheld.count - due.count;
                 line.kept_because.clone_from(&rule.kept_because);
-            }
-            if group.table == Table::Identities {
-                erased += due.count;
             }
         }
         let records = &self.declaration().records;
@@ -624,12 +690,15 @@ impl<S: RetentionStore> Sweeper<S> {
             let line = line_of(&mut lines, rule.to_owned());
             add(line, count);
         }
-        for source in &self.sources {
-            let mut tally = |rule: &str, count: DueCount| add(line_of(&mut lines, rule), count);
-            source
-                .sweep(self.declaration(), as_of, None, &mut tally)
+        for source in self.swept_sources() {
+            let mut cursor = Cursor::default();
+            while let Some((rule, count)) = source
+                .sweep_step(self.declaration(), as_of, None, &mut cursor)
                 .await
-                .map_err(RetentionError::Dataset)?;
+                .map_err(RetentionError::Dataset)?
+            {
+                add(line_of(&mut lines, rule), count);
+            }
         }
         let mut entry = access.entry("retention.plan", self.now());
         entry.detail = Some(format!("as of {}", rfc3339(as_of)));
@@ -640,7 +709,7 @@ impl<S: RetentionStore> Sweeper<S> {
                 .into_values()
                 .filter(|l| l.due > 0 || l.kept > 0)
                 .collect(),
-            subjects_erased: erased,
+            subjects_erased: 0,
         })
     }
 
@@ -660,6 +729,18 @@ impl<S: RetentionStore> Sweeper<S> {
         as_of: OffsetDateTime,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<Sweep, RetentionError> {
+        self.run_leased(access, as_of, progress, &mut Lease::none())
+            .await
+    }
+
+    /// [`Sweeper::run`], renewing `lease` between batches.
+    async fn run_leased(
+        &self,
+        access: &Access,
+        as_of: OffsetDateTime,
+        progress: &mut (dyn FnMut(u64) + Send),
+        lease: &mut Lease,
+    ) -> Result<Sweep, RetentionError> {
         access.authorize(Operation::Erase, Reach::Everything)?;
         let now = self.now();
         if as_of > now {
@@ -670,7 +751,8 @@ impl<S: RetentionStore> Sweeper<S> {
         let mut lines: BTreeMap<String, Line> = BTreeMap::new();
         let mut erased = 0u64;
         let mut done = 0u64;
-        // Identities first: a person whose identities all go is erased whole, holds applied.
+        // Identities first; a person left with no identity and no field is erased whole,
+        // holds applied (one who keeps fields of a purpose not yet due keeps them).
         let mut groups = store.retention_groups().await?;
         groups.sort_by_key(|g| g.table != Table::Identities);
         for group in groups {
@@ -708,10 +790,9 @@ impl<S: RetentionStore> Sweeper<S> {
                 line.due += removed.count;
                 done += removed.count;
                 progress(done);
-                let empty = store
-                    .empty_subjects(&removed.subjects, group.table == Table::Identities)
-                    .await?;
+                let empty = store.empty_subjects(&removed.subjects, false).await?;
                 erased += self.erase(&empty).await?;
+                lease.renew(self).await?;
                 if removed.count < u64::from(BATCH) {
                     break;
                 }
@@ -763,6 +844,7 @@ impl<S: RetentionStore> Sweeper<S> {
                 line_of(&mut lines, rule.to_owned()).due += n;
                 done += n;
                 progress(done);
+                lease.renew(self).await?;
                 if n < u64::from(BATCH) {
                     break;
                 }
@@ -782,23 +864,19 @@ impl<S: RetentionStore> Sweeper<S> {
             done += mail.count;
             progress(done);
         }
-        if !self.sources.is_empty() {
+        let sources = self.swept_sources();
+        if !sources.is_empty() {
             let key = vault.dataset_hash_key()?;
-            for source in &self.sources {
-                let mut swept: BTreeMap<String, DueCount> = BTreeMap::new();
-                let result = {
-                    let mut tally = |rule: &str, count: DueCount| {
-                        let total = swept.entry(rule.to_owned()).or_default();
-                        *total = total.merge(count);
-                        done += count.count;
-                        progress(done);
-                    };
-                    source
-                        .sweep(self.declaration(), as_of, Some(&key), &mut tally)
-                        .await
-                };
-                // What was removed is audited whether or not the rest could be.
-                for (rule, count) in swept {
+            for source in sources {
+                let mut cursor = Cursor::default();
+                // Each batch is audited once its transaction in the operator's database has
+                // committed (two databases share no transaction: a crash between the two
+                // loses the entry of one batch at most).
+                while let Some((rule, count)) = source
+                    .sweep_step(self.declaration(), as_of, Some(&key), &mut cursor)
+                    .await
+                    .map_err(RetentionError::Dataset)?
+                {
                     let mut entry = access.entry("retention.sweep", self.now());
                     entry.detail = Some(format!(
                         "rule {rule} as of {}: {} rows removed from dataset `{}`",
@@ -808,8 +886,10 @@ impl<S: RetentionStore> Sweeper<S> {
                     ));
                     vault.record(entry).await?;
                     add(line_of(&mut lines, rule), count);
+                    done += count.count;
+                    progress(done);
+                    lease.renew(self).await?;
                 }
-                result.map_err(RetentionError::Dataset)?;
             }
         }
         let sweep = Sweep {
@@ -985,7 +1065,9 @@ impl<S: RetentionStore> crate::Vault<S> {
     /// counts), which restarts every "… after last activity" period; with `contract`, also
     /// that their contract ended now (`Some(true)`) or runs again (`Some(false)`), which
     /// starts or stops every "… after the end of the contract" period. Writing their data
-    /// counts as activity by itself. Needs `rectify` (the application's service key has it).
+    /// counts as activity by itself. Needs `rectify` over everything held on the person (the
+    /// application's unnarrowed service key has it; a key narrowed to purposes or categories
+    /// does not, as the periods of every purpose move).
     ///
     /// # Errors
     /// [`VaultError::NotFound`] when there is no such subject (as for every other act on
@@ -1008,7 +1090,9 @@ impl<S: RetentionStore> crate::Vault<S> {
             .to_owned()
         });
         let result = async {
-            access.authorize(Operation::Rectify, Reach::Nothing)?;
+            // It moves the end of every purpose's period for the person: a key narrowed to
+            // some purposes or categories may not.
+            access.authorize(Operation::Rectify, Reach::Everything)?;
             if self.store().record_activity(id, now, contract).await? {
                 Ok(())
             } else {

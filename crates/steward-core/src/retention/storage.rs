@@ -192,4 +192,11 @@ pub trait RetentionStore: RequestStore {
 
     /// Gives the lease of sweep job `id` back without finishing it (a sweep run by hand).
     fn release_sweep(&self, id: i64) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Extends the lease of sweep job `id` to `until` (a long sweep, still alive).
+    fn renew_sweep(
+        &self,
+        id: i64,
+        until: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use steward_core::ledger::{Ledger, LedgerOptions};
 use steward_core::{SystemClock, Vault};
 use steward_crypto::MasterKey;
 use steward_policy::{Declaration, Source};
@@ -49,4 +50,21 @@ pub async fn vault(dir: &Path) -> (SqliteStore, Arc<Vault<SqliteStore>>, Arc<Dec
     .await
     .unwrap();
     (store, Arc::new(vault), declaration)
+}
+
+/// The consent ledger over `vault`, mailing into `dir/outbox`, as `steward serve` opens it.
+#[allow(dead_code)] // not every bench opens one
+pub async fn ledger(vault: &Arc<Vault<SqliteStore>>, dir: &Path) -> Arc<Ledger<SqliteStore>> {
+    let mailer = Arc::new(
+        steward_server::mail::OutboxMailer::new(dir.join("outbox"), "privacy@example.com").unwrap(),
+    );
+    let options = LedgerOptions {
+        public_url: "http://127.0.0.1".into(),
+        unsubscribe_mailto: None,
+    };
+    Arc::new(
+        Ledger::open(Arc::clone(vault), mailer, options, |_| {})
+            .await
+            .unwrap(),
+    )
 }

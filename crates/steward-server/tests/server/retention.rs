@@ -380,6 +380,28 @@ async fn inactivity_counts_from_the_last_recorded_activity() {
     app.clock.advance(time::Duration::days(21));
     let s = sweep(&app).await;
     assert!(!exists(&app, &subject).await, "{s:?}");
+    // A key narrowed to one purpose may not move the periods of every purpose, and learns
+    // nothing of who exists: 403 for a known person and an unknown one alike.
+    let narrowed = app
+        .key(
+            steward_core::Role::Service,
+            steward_core::Scope {
+                purposes: vec!["support".into()],
+                ..steward_core::Scope::default()
+            },
+        )
+        .await;
+    for id in [subject.clone(), uuid::Uuid::new_v4().to_string()] {
+        let (status, _) = call(
+            &app,
+            reqwest::Method::POST,
+            &format!("/v1/subjects/{id}/activity"),
+            &narrowed,
+            Some(json!({ "contract": "ended" })),
+        )
+        .await;
+        assert_eq!(status, 403);
+    }
     // An unknown subject: 404, as everywhere.
     let (status, _) = call(
         &app,

@@ -234,6 +234,44 @@ pub fn unconnected(
         .collect())
 }
 
+/// The declared datasets for a retention sweep: those with a table the sweep reaches are
+/// connected now (and checked against the live schema), the others left unconnected (a sweep
+/// never opens them).
+///
+/// # Errors
+/// A manifest that cannot be read, or a database with a table to sweep that cannot be
+/// reached, said on standard error.
+pub async fn for_retention(
+    global: &Global,
+    declaration: &Declaration,
+) -> Result<Vec<std::sync::Arc<dyn steward_core::retention::Dataset>>, Outcome> {
+    if !declaration.datasets.iter().any(|d| d.manifest.is_some()) {
+        return Ok(Vec::new());
+    }
+    let mut out: Vec<std::sync::Arc<dyn steward_core::retention::Dataset>> = Vec::new();
+    for (id, _, manifest) in manifests(global, declaration, None)? {
+        let swept = steward_connect::retention::rules(&manifest, declaration)
+            .iter()
+            .any(|r| r.due.is_some());
+        if !swept {
+            out.push(std::sync::Arc::new(steward_connect::Deferred::new(
+                manifest,
+            )));
+            continue;
+        }
+        match Connector::open(manifest).await {
+            Ok(c) => out.push(std::sync::Arc::new(c)),
+            Err(e) => {
+                output::stderr(&format!(
+                    "error: dataset `{id}`: {e}\n  = note: it has tables the retention sweep reaches; nothing was changed"
+                ));
+                return Err(Outcome::Unreadable);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The declared datasets with a manifest, checked against the declaration and connected: the
 /// sources of access packages for `serve`, `export` and requests. None when none is declared.
 ///

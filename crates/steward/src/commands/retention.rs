@@ -53,6 +53,10 @@ fn line_of(source: &Source, index: &SpanIndex, at: &str) -> Option<usize> {
             rest = &inner[close + 1..];
         }
     }
+    // A default is written nowhere: no line (never its section's, or the file's first).
+    if !index.contains(&path) {
+        return None;
+    }
     let span = index.value(&path)?;
     Some(source.position(span.start).line)
 }
@@ -153,11 +157,18 @@ fn sweep(global: &Global, at: Option<&str>, format: ViewFormat, remove: bool) ->
         Ok(v) => v,
         Err(outcome) => return outcome,
     };
+    // A mistyped folder would plan over a new, empty vault and find nothing due: say so.
+    if global.database_url.is_none() && !global.data_dir.join("steward.db").exists() {
+        output::stderr(&format!(
+            "note: {} held no Steward data: nothing of the vault can be due there\n  = help: if `steward serve` keeps its data elsewhere, name that folder with --data-dir (or STEWARD_DATA_DIR), or --database-url for PostgreSQL",
+            global.data_dir.display()
+        ));
+    }
     let outbox = global.data_dir.join("outbox");
     runtime.block_on(async {
-        // The operator's databases are swept too: one that cannot be reached stops the
-        // command before anything is changed.
-        let sources = match super::datasets::connectors(global, &declaration, false).await {
+        // The operator's databases are swept too: one with a table to sweep that cannot be
+        // reached stops the command before anything is changed; the others are not opened.
+        let sources = match super::datasets::for_retention(global, &declaration).await {
             Ok(s) => s,
             Err(o) => return o,
         };
@@ -233,7 +244,14 @@ fn report(sweep: &Sweep, format: ViewFormat, removed: bool) -> Outcome {
                 } else {
                     "Retention plan"
                 },
-                sweep.as_of.date(),
+                if sweep.as_of.time() == time::Time::MIDNIGHT {
+                    sweep.as_of.date().to_string()
+                } else {
+                    sweep
+                        .as_of
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default()
+                },
                 if removed {
                     "done"
                 } else {
@@ -261,11 +279,9 @@ fn report(sweep: &Sweep, format: ViewFormat, removed: bool) -> Outcome {
                     ));
                 }
             }
-            out.push_str(&format!(
-                "  people erased{}: {}\n",
-                if removed { "" } else { " (at least)" },
-                sweep.subjects_erased
-            ));
+            if removed {
+                out.push_str(&format!("  people erased: {}\n", sweep.subjects_erased));
+            }
             out
         }
     };
