@@ -1417,6 +1417,67 @@ pub async fn a_read_sees_only_what_was_collected_for_its_purpose_or_a_compatible
     assert_eq!(refused.code(), "permit-denied");
 }
 
+/// Retention on every backend: what is past its period goes in audited batches, chosen and
+/// deleted inside the database; a person left with nothing is erased; nothing goes twice, and
+/// nothing a day early.
+pub async fn retention_sweeps_what_is_due_and_erases_who_is_left_with_nothing<S: Store>(store: S) {
+    let master = MasterKey::generate().unwrap();
+    let clock = clock();
+    let vault = Vault::open(store, &master, declaration(), Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let l = Arc::new(ledger(Arc::new(vault), Arc::new(KeptMail::default())).await);
+    let mut old = Vec::new();
+    for n in 0..3 {
+        old.push(
+            l.vault()
+                .create(&cli(), &contact_form(&format!("old{n}@example.com")))
+                .await
+                .unwrap(),
+        );
+    }
+    // "1 year after collection": a day short of it, nothing is due.
+    clock.advance(time::Duration::days(364));
+    let fresh = l
+        .vault()
+        .create(&cli(), &contact_form("fresh@example.com"))
+        .await
+        .unwrap();
+    let sweeper = crate::retention::Sweeper::new(Arc::clone(&l), None);
+    let early = sweeper
+        .run(&cli(), sweeper.now(), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(early.total(), 0, "{early:?}");
+    clock.advance(time::Duration::days(2));
+    let plan = sweeper.plan(&cli(), sweeper.now()).await.unwrap();
+    // Per person: the address, the name and the phone number.
+    assert_eq!(plan.total(), 9, "{plan:?}");
+    let swept = sweeper
+        .run(&cli(), sweeper.now(), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(swept.total(), 9, "{swept:?}");
+    assert_eq!(swept.subjects_erased, 3);
+    for id in old {
+        assert!(l.vault().store().load_subject(id).await.unwrap().is_none());
+    }
+    assert!(
+        l.vault()
+            .store()
+            .load_subject(fresh)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let again = sweeper
+        .run(&cli(), sweeper.now(), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(again.total(), 0, "{again:?}");
+    assert!(l.vault().verify_audit(|_, _| {}).await.unwrap().is_ok());
+}
+
 pub async fn held_data_serves_its_hold_purpose_after_an_erasure_until_the_hold_ends<S: Store>(
     store: S,
 ) {
@@ -2043,6 +2104,7 @@ macro_rules! conformance_suite {
             a_purpose_corrects_and_finds_only_what_was_collected_for_it,
             an_erasure_never_loses_what_was_written_while_it_read,
             a_read_tells_a_caller_who_may_not_read_nothing_of_the_permit,
+            retention_sweeps_what_is_due_and_erases_who_is_left_with_nothing,
         );
     };
     (@cases $make:expr; $($case:ident),+ $(,)?) => {

@@ -167,78 +167,77 @@ macro_rules! retention_methods {
             audit: steward_core::store::Audited<'_>,
         ) -> Result<steward_core::store::Removed, StoreError> {
             use crate::requests::db;
-            let head = match group.table {
-                steward_core::store::Table::Fields => format!(
-                    "DELETE FROM {p}fields WHERE id IN (SELECT t.id FROM {p}fields t WHERE ",
-                    p = $p
-                ),
-                steward_core::store::Table::Identities => format!(
-                    "DELETE FROM {p}identities WHERE (kind, idx) IN (SELECT t.kind, t.idx FROM {p}identities t WHERE ",
-                    p = $p
-                ),
+            // The batch is chosen, deleted and its emptied people found inside the database,
+            // in one transaction: no row travels to Steward but the people left with nothing.
+            let (columns, table, key) = match group.table {
+                steward_core::store::Table::Fields => ("id, subject", "fields", "id"),
+                steward_core::store::Table::Identities => {
+                    ("kind, idx, subject", "identities", "(kind, idx)")
+                }
             };
-            let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(head);
-            crate::retention::push_due(&mut q, $p, group, due);
-            q.push(" LIMIT ").push_bind(i64::from(limit)).push(") RETURNING subject");
             let mut tx = self.begin_write().await?;
-            let rows: Vec<(Vec<u8>,)> = q
-                .build_query_as()
-                .fetch_all(&mut *tx)
+            let run = |sql: String| sqlx::query(sqlx::AssertSqlSafe(sql));
+            run("DROP TABLE IF EXISTS retention_batch".to_owned())
+                .execute(&mut *tx)
                 .await
                 .map_err(|e| db(&e))?;
-            let count = rows.len() as u64;
+            run(format!(
+                "CREATE TEMP TABLE retention_batch AS SELECT {columns} FROM {}{table} WHERE 1 = 0",
+                $p
+            ))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db(&e))?;
+            let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
+                "INSERT INTO retention_batch SELECT {} FROM {}{table} t WHERE ",
+                columns
+                    .split(", ")
+                    .map(|c| format!("t.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                $p
+            ));
+            crate::retention::push_due(&mut q, $p, group, due);
+            q.push(" LIMIT ").push_bind(i64::from(limit));
+            let count = q
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db(&e))?
+                .rows_affected();
             if count == 0 {
+                tx.rollback().await.map_err(|e| db(&e))?;
                 return Ok(steward_core::store::Removed::default());
             }
+            run(format!(
+                "DELETE FROM {p}{table} WHERE {key} IN (SELECT {key_columns} FROM retention_batch)",
+                p = $p,
+                key_columns = key.trim_matches(['(', ')'])
+            ))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db(&e))?;
+            let emptied: Vec<(Vec<u8>,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT DISTINCT b.subject FROM retention_batch b WHERE NOT EXISTS (SELECT 1 FROM {p}identities i WHERE i.subject = b.subject) AND NOT EXISTS (SELECT 1 FROM {p}fields f WHERE f.subject = b.subject)",
+                p = $p
+            )))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| db(&e))?;
+            run("DROP TABLE retention_batch".to_owned())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db(&e))?;
             append_audit_in(&mut tx, crate::retention::counted(audit.entries, count), audit.chain)
                 .await
                 .map_err(|e| db(&e))?;
             tx.commit().await.map_err(|e| db(&e))?;
-            let mut subjects = rows
+            let mut subjects = emptied
                 .into_iter()
                 .map(|(s,)| crate::convert::uuid(&s).map(SubjectId))
                 .collect::<Result<Vec<_>, _>>()?;
             subjects.sort_unstable_by_key(|s| *s.as_bytes());
-            subjects.dedup();
             Ok(steward_core::store::Removed { count, subjects })
-        }
-
-        async fn empty_subjects(
-            &self,
-            subjects: &[SubjectId],
-            identities_only: bool,
-        ) -> Result<Vec<SubjectId>, StoreError> {
-            use crate::requests::db;
-            let mut out = Vec::new();
-            for chunk in subjects.chunks(500) {
-                let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
-                    "SELECT s.id FROM {}subjects s WHERE s.id IN (",
-                    $p
-                ));
-                let mut list = q.separated(", ");
-                for s in chunk {
-                    list.push_bind(s.as_bytes().to_vec());
-                }
-                q.push(format!(
-                    ") AND NOT EXISTS (SELECT 1 FROM {}identities i WHERE i.subject = s.id)",
-                    $p
-                ));
-                if !identities_only {
-                    q.push(format!(
-                        " AND NOT EXISTS (SELECT 1 FROM {}fields f WHERE f.subject = s.id)",
-                        $p
-                    ));
-                }
-                let rows: Vec<(Vec<u8>,)> = q
-                    .build_query_as()
-                    .fetch_all(&self.$pool)
-                    .await
-                    .map_err(|e| db(&e))?;
-                for (id,) in rows {
-                    out.push(SubjectId(crate::convert::uuid(&id)?));
-                }
-            }
-            Ok(out)
         }
 
         async fn record_activity(

@@ -790,8 +790,7 @@ impl<S: RetentionStore> Sweeper<S> {
                 line.due += removed.count;
                 done += removed.count;
                 progress(done);
-                let empty = store.empty_subjects(&removed.subjects, false).await?;
-                erased += self.erase(&empty).await?;
+                erased += self.erase(&removed.subjects).await?;
                 lease.renew(self).await?;
                 if removed.count < u64::from(BATCH) {
                     break;

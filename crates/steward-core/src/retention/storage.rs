@@ -96,7 +96,7 @@ impl DueCount {
 pub struct Removed {
     /// How many records went.
     pub count: u64,
-    /// Whose (each once).
+    /// The people they belonged to who were left with no identity and no field (each once).
     pub subjects: Vec<SubjectId>,
 }
 
@@ -123,13 +123,6 @@ pub trait RetentionStore: RequestStore {
         limit: u32,
         audit: Audited<'_>,
     ) -> impl Future<Output = Result<Removed, StoreError>> + Send;
-
-    /// Of `subjects`, those with no identity left and, unless `identities_only`, no field.
-    fn empty_subjects(
-        &self,
-        subjects: &[SubjectId],
-        identities_only: bool,
-    ) -> impl Future<Output = Result<Vec<SubjectId>, StoreError>> + Send;
 
     /// Records the person's activity at `at`; with `contract_ended`, also that their contract
     /// ended then (`Some(true)`), or runs again (`Some(false)`). `false` when there is no such
