@@ -1476,6 +1476,57 @@ pub async fn retention_sweeps_what_is_due_and_erases_who_is_left_with_nothing<S:
         .unwrap();
     assert_eq!(again.total(), 0, "{again:?}");
     assert!(l.vault().verify_audit(|_, _| {}).await.unwrap().is_ok());
+
+    // A withdrawn consent's proof: kept 3 years ([retention] consent_proof), then its
+    // personal part goes and the ledger still verifies.
+    let party = crate::consent::Party::Subject(fresh);
+    let record = |action| crate::ledger::Record {
+        party,
+        action,
+        purpose: Some("newsletter".into()),
+        signal: None,
+        link: None,
+        version: None,
+        method: crate::consent::Method::Api,
+        evidence: crate::consent::Evidence {
+            user_agent: Some("Mozilla/5.0".into()),
+            ..crate::consent::Evidence::default()
+        },
+    };
+    l.record(&cli(), record(crate::consent::Action::Grant))
+        .await
+        .unwrap();
+    l.record(&cli(), record(crate::consent::Action::Withdraw))
+        .await
+        .unwrap();
+    let before = l.verify(|_| {}).await.unwrap();
+    clock.advance(time::Duration::days(3 * 365));
+    let kept = sweeper.plan(&cli(), sweeper.now()).await.unwrap();
+    assert!(
+        kept.lines.iter().all(|l| l.rule != "consent-proof"),
+        "{kept:?}"
+    );
+    clock.advance(time::Duration::days(2));
+    let proof = sweeper
+        .run(&cli(), sweeper.now(), &mut |_| {})
+        .await
+        .unwrap();
+    let redacted = proof
+        .lines
+        .iter()
+        .find(|l| l.rule == "consent-proof")
+        .map_or(0, |l| l.due);
+    assert_eq!(redacted, 2, "{proof:?}");
+    // Still verifies (the person's erasure, also due by now, added its event).
+    assert!(l.verify(|_| {}).await.unwrap() >= before);
+    let events = l.vault().store().consent_events(0, 100).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .all(|e| e.event.party != party || e.event.purpose.is_none())
+    );
+    assert_eq!(events.iter().filter(|e| e.is_redacted()).count(), 2);
+    assert!(l.vault().verify_audit(|_, _| {}).await.unwrap().is_ok());
 }
 
 pub async fn held_data_serves_its_hold_purpose_after_an_erasure_until_the_hold_ends<S: Store>(

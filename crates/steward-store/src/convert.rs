@@ -323,10 +323,11 @@ pub struct ConsentRow {
     actor: String,
     prev: Vec<u8>,
     hash: Vec<u8>,
+    personal: Option<Vec<u8>>,
 }
 
 /// The columns of a consent row, in [`ConsentRow`]'s order.
-pub const CONSENT_COLUMNS: &str = "seq, at, party_kind, party, action, purpose, signal, link, policy, terms, method, notice, ip, user_agent, actor, prev, hash";
+pub const CONSENT_COLUMNS: &str = "seq, at, party_kind, party, action, purpose, signal, link, policy, terms, method, notice, ip, user_agent, actor, prev, hash, personal";
 
 /// Consent events are inserted this many per statement.
 pub const CONSENT_ROWS_PER_INSERT: usize = 1000;
@@ -368,6 +369,8 @@ impl ConsentRow {
             },
             prev: self.prev.try_into().unwrap_or([0xff; 32]),
             hash: self.hash.try_into().unwrap_or([0xff; 32]),
+            // A digest of another length fails verification, as a changed hash does.
+            personal: self.personal.map(|p| p.try_into().unwrap_or([0xff; 32])),
         })
     }
 }
@@ -399,7 +402,8 @@ where
             .push_bind(ev.evidence.user_agent.clone())
             .push_bind(ev.actor.clone())
             .push_bind(e.prev.to_vec())
-            .push_bind(e.hash.to_vec());
+            .push_bind(e.hash.to_vec())
+            .push_bind(e.personal.map(|p| p.to_vec()));
     });
 }
 

@@ -5,6 +5,26 @@
 use steward_core::store::{Due, Event, Group, Table};
 
 /// Pushes the condition that row `t` of `group` is `due`, with `{p}` the table prefix.
+/// The sequence numbers of consent events whose proof is no longer kept: every event of a
+/// (party, purpose) whose last event is a withdrawal made at or before `before`, recorded with a
+/// digest of its personal part and not yet stripped of it.
+pub(crate) fn push_proofs<DB>(q: &mut sqlx::QueryBuilder<DB>, p: &str, before: i64)
+where
+    DB: sqlx::Database,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Vec<u8>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    q.push(format!(
+        "SELECT e.seq FROM {p}consent_events e JOIN {p}consent_events w ON w.party_kind = e.party_kind AND w.party = e.party AND w.purpose = e.purpose WHERE w.action = 'withdraw' AND w.at <= "
+    ))
+    .push_bind(before)
+    .push(" AND e.seq <= w.seq AND e.personal IS NOT NULL AND NOT (e.party_kind = 'd' AND e.party = ")
+    .push_bind(steward_core::consent::REDACTED.bytes().to_vec())
+    .push(format!(
+        ") AND NOT EXISTS (SELECT 1 FROM {p}consent_events l WHERE l.party_kind = w.party_kind AND l.party = w.party AND l.purpose = w.purpose AND l.seq > w.seq)"
+    ));
+}
+
 pub(crate) fn push_due<DB>(q: &mut sqlx::QueryBuilder<DB>, p: &str, group: &Group, due: &Due)
 where
     DB: sqlx::Database,
@@ -287,6 +307,53 @@ macro_rules! retention_methods {
                 .await
                 .map_err(|e| db(&e))?;
             crate::retention::due_count(count, earliest, latest)
+        }
+
+        async fn count_consent_proofs(
+            &self,
+            before: time::OffsetDateTime,
+        ) -> Result<steward_core::store::DueCount, StoreError> {
+            use crate::convert::to_nanos;
+            use crate::requests::db;
+            let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
+                "SELECT COUNT(*), MIN(e.at), MAX(e.at) FROM {p}consent_events e WHERE e.seq IN (",
+                p = $p
+            ));
+            crate::retention::push_proofs(&mut q, $p, to_nanos(before));
+            q.push(")");
+            let (count, earliest, latest): (i64, Option<i64>, Option<i64>) = q
+                .build_query_as()
+                .fetch_one(&self.$pool)
+                .await
+                .map_err(|e| db(&e))?;
+            crate::retention::due_count(count, earliest, latest)
+        }
+
+        async fn redact_consent_proofs(
+            &self,
+            before: time::OffsetDateTime,
+            limit: u32,
+            audit: steward_core::store::Audited<'_>,
+        ) -> Result<u64, StoreError> {
+            use crate::convert::to_nanos;
+            use crate::requests::db;
+            let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
+                "UPDATE {p}consent_events SET party_kind = 'd', ip = NULL, user_agent = NULL, party = ",
+                p = $p
+            ));
+            q.push_bind(steward_core::consent::REDACTED.bytes().to_vec())
+                .push(" WHERE seq IN (");
+            crate::retention::push_proofs(&mut q, $p, to_nanos(before));
+            q.push(" LIMIT ").push_bind(i64::from(limit)).push(")");
+            let mut tx = self.begin_write().await?;
+            let n = q.build().execute(&mut *tx).await.map_err(|e| db(&e))?.rows_affected();
+            if n > 0 {
+                append_audit_in(&mut tx, crate::retention::counted(audit.entries, n), audit.chain)
+                    .await
+                    .map_err(|e| db(&e))?;
+            }
+            tx.commit().await.map_err(|e| db(&e))?;
+            Ok(n)
         }
 
         async fn forget_request_contacts(

@@ -229,6 +229,25 @@ pub struct SealedEvent {
     pub prev: [u8; 32],
     /// This event's hash.
     pub hash: [u8; 32],
+    /// The digest of its personal part (the party, the address's keyed hash, the user agent):
+    /// what the hash covers in their place, so that the part can be removed once its proof is
+    /// no longer kept ([`REDACTED`]) while the chain still verifies. `None` for an event
+    /// recorded before Steward chained them so (its personal part cannot be removed).
+    pub personal: Option<[u8; 32]>,
+}
+
+/// The party a redacted event is left with: a device no browser can hold (all zeros).
+pub const REDACTED: Party = Party::Device(DeviceId([0; 16]));
+
+impl SealedEvent {
+    /// Whether its personal part was removed (the party is [`REDACTED`], no address, no user
+    /// agent).
+    pub fn is_redacted(&self) -> bool {
+        self.personal.is_some()
+            && self.event.party == REDACTED
+            && self.event.evidence.ip.is_none()
+            && self.event.evidence.user_agent.is_none()
+    }
 }
 
 /// The fingerprint of a purpose's terms: what a person agrees to. Two policy versions whose
@@ -268,6 +287,51 @@ pub fn terms(p: &Purpose) -> String {
 }
 
 const DOMAIN: &[u8] = b"steward/consent/v1";
+const DOMAIN_V2: &[u8] = b"steward/consent/v2";
+const PERSONAL: &[u8] = b"steward/consent/personal/v1";
+
+/// The fields of an event that are never personal, from its action to the notice it cites,
+/// in both encodings.
+fn encode_terms(buf: &mut Vec<u8>, e: &ConsentEvent) {
+    put(buf, e.action.as_str().as_bytes());
+    put_opt(buf, e.purpose.as_deref());
+    put_opt(buf, e.signal.map(Signal::as_str));
+    match e.link {
+        None => buf.push(0),
+        Some(s) => {
+            buf.push(1);
+            buf.extend_from_slice(s.as_bytes());
+        }
+    }
+    put(buf, e.policy.as_bytes());
+    put_opt(buf, e.terms.as_deref());
+    put(buf, e.method.as_str().as_bytes());
+    put_opt(buf, e.evidence.notice.as_deref());
+}
+
+/// The digest of an event's personal part: its party, the keyed hash of the client's address
+/// and the user agent.
+pub fn personal_digest(e: &ConsentEvent) -> [u8; 32] {
+    let mut buf = Vec::with_capacity(96);
+    buf.extend_from_slice(PERSONAL);
+    buf.extend_from_slice(e.party.kind().as_bytes());
+    buf.extend_from_slice(&e.party.bytes());
+    put_opt(&mut buf, e.evidence.ip.as_deref());
+    put_opt(&mut buf, e.evidence.user_agent.as_deref());
+    Sha256::digest(&buf).into()
+}
+
+/// An event as chained since the personal part became removable: every field but the personal
+/// ones, and the digest of those.
+fn encode_v2(buf: &mut Vec<u8>, seq: u64, e: &ConsentEvent, personal: &[u8; 32]) {
+    buf.clear();
+    buf.extend_from_slice(DOMAIN_V2);
+    buf.extend_from_slice(&seq.to_be_bytes());
+    buf.extend_from_slice(&nanos(e.at).to_be_bytes());
+    buf.extend_from_slice(personal);
+    encode_terms(buf, e);
+    put(buf, e.actor.as_bytes());
+}
 
 fn put(buf: &mut Vec<u8>, bytes: &[u8]) {
     let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
@@ -292,20 +356,7 @@ fn encode(buf: &mut Vec<u8>, seq: u64, e: &ConsentEvent) {
     buf.extend_from_slice(&nanos(e.at).to_be_bytes());
     buf.extend_from_slice(e.party.kind().as_bytes());
     buf.extend_from_slice(&e.party.bytes());
-    put(buf, e.action.as_str().as_bytes());
-    put_opt(buf, e.purpose.as_deref());
-    put_opt(buf, e.signal.map(Signal::as_str));
-    match e.link {
-        None => buf.push(0),
-        Some(s) => {
-            buf.push(1);
-            buf.extend_from_slice(s.as_bytes());
-        }
-    }
-    put(buf, e.policy.as_bytes());
-    put_opt(buf, e.terms.as_deref());
-    put(buf, e.method.as_str().as_bytes());
-    put_opt(buf, e.evidence.notice.as_deref());
+    encode_terms(buf, e);
     put_opt(buf, e.evidence.ip.as_deref());
     put_opt(buf, e.evidence.user_agent.as_deref());
     put(buf, e.actor.as_bytes());
@@ -374,7 +425,8 @@ impl LedgerChain {
             .into_iter()
             .map(|event| {
                 seq += 1;
-                encode(&mut buf, seq, &event);
+                let personal = personal_digest(&event);
+                encode_v2(&mut buf, seq, &event, &personal);
                 let hash: [u8; 32] = Sha256::new()
                     .chain_update(prev)
                     .chain_update(&buf)
@@ -385,6 +437,7 @@ impl LedgerChain {
                     event,
                     prev,
                     hash,
+                    personal: Some(personal),
                 };
                 prev = hash;
                 e
@@ -440,7 +493,16 @@ impl LedgerVerifier<'_> {
                 found: e.seq,
             });
         }
-        encode(&mut self.buf, e.seq, &e.event);
+        match &e.personal {
+            None => encode(&mut self.buf, e.seq, &e.event),
+            Some(personal) => {
+                // Unless removed, the personal part must be what the digest says.
+                if !e.is_redacted() && personal_digest(&e.event) != *personal {
+                    return Err(LedgerBreak::Event(e.seq));
+                }
+                encode_v2(&mut self.buf, e.seq, &e.event, personal);
+            }
+        }
         let hash: [u8; 32] = Sha256::new()
             .chain_update(self.prev)
             .chain_update(&self.buf)
@@ -732,6 +794,31 @@ mod tests {
                 found: 4
             })
         );
+    }
+
+    #[test]
+    fn a_personal_part_is_removed_whole_or_the_chain_breaks() {
+        let c = chain();
+        let mut input: Vec<ConsentEvent> = (1..=3).map(event).collect();
+        input[1].evidence.user_agent = Some("Mozilla/5.0".into());
+        input[1].evidence.ip = Some("ab12".into());
+        let (mut events, head) = c.append(None, input);
+        // Changed, not removed: the digest no longer matches.
+        events[1].event.evidence.user_agent = Some("curl/8".into());
+        assert_eq!(c.verify(Some(&head), &events), Err(LedgerBreak::Event(2)));
+        // Another party in its place: the same.
+        events[1].event.evidence.user_agent = Some("Mozilla/5.0".into());
+        events[1].event.party = Party::Device(DeviceId([9; 16]));
+        assert_eq!(c.verify(Some(&head), &events), Err(LedgerBreak::Event(2)));
+        // Removed whole: the chain verifies, and the event is marked so.
+        events[1].event.party = REDACTED;
+        events[1].event.evidence.user_agent = None;
+        events[1].event.evidence.ip = None;
+        assert!(events[1].is_redacted());
+        assert_eq!(c.verify(Some(&head), &events), Ok(3));
+        // What stays is still bound: its action cannot change.
+        events[1].event.action = Action::Withdraw;
+        assert_eq!(c.verify(Some(&head), &events), Err(LedgerBreak::Event(2)));
     }
 
     #[test]

@@ -409,6 +409,10 @@ impl PermitState {
         }
         self.seq = e.seq;
         let ev = &e.event;
+        // An event stripped of its personal part belongs to nobody: no one's state.
+        if ev.party == super::REDACTED {
+            return;
+        }
         let purpose = ev.purpose.as_deref().and_then(|p| rules.purpose(p));
         if ev.purpose.is_some() && purpose.is_none() {
             // A purpose no longer declared: nothing is decided for it.
@@ -817,6 +821,7 @@ dnt = true
                     event,
                     prev: [0; 32],
                     hash: [0; 32],
+                    personal: None,
                 },
             );
         }

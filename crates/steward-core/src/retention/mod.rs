@@ -116,6 +116,8 @@ pub enum Over {
     },
     /// Data kept through an erasure by a legal hold, until the hold's period ends.
     Held,
+    /// The personal part of a withdrawn consent's events in the consent ledger.
+    ConsentProof,
     /// The sealed address of a finished request.
     RequestContacts,
     /// The records of finished requests.
@@ -249,6 +251,15 @@ pub fn rules(declaration: &Declaration) -> Vec<Rule> {
         "deleted; with nothing left held, the hold key is destroyed",
         "",
         false,
+    ));
+    out.push(own(
+        "consent-proof",
+        Over::ConsentProof,
+        "a withdrawn consent's events in the consent ledger (its proof)",
+        format!("{} after the withdrawal", records.consent_proof),
+        "their personal part (the party, the address's keyed hash, the user agent) is removed; the events stay in the chain, which still verifies",
+        "consent_proof",
+        true,
     ));
     out.push(own(
         "request-contacts",
@@ -674,6 +685,9 @@ impl<S: RetentionStore> Sweeper<S> {
         let records = &self.declaration().records;
         let holidays = self.declaration().rights.holidays.clone();
         let held = store.count_held_due(as_of).await?;
+        let proofs = store
+            .count_consent_proofs(cutoff(as_of, records.consent_proof, &holidays))
+            .await?;
         let contacts = store
             .count_finished_requests(cutoff(as_of, records.request_contact, &holidays), true)
             .await?;
@@ -683,6 +697,7 @@ impl<S: RetentionStore> Sweeper<S> {
         let mail = self.outbox_due(cutoff(as_of, records.mail, &holidays), false)?;
         for (rule, count) in [
             ("held", held),
+            ("consent-proof", proofs),
             ("request-contacts", contacts),
             ("requests", requests),
             ("mail", mail),
@@ -810,32 +825,39 @@ impl<S: RetentionStore> Sweeper<S> {
         }
         let records = self.declaration().records.clone();
         let holidays = self.declaration().rights.holidays.clone();
-        for (rule, before, contacts) in [
+        for (rule, before, what) in [
+            (
+                "consent-proof",
+                cutoff(as_of, records.consent_proof, &holidays),
+                "consent events' personal parts",
+            ),
             (
                 "request-contacts",
                 cutoff(as_of, records.request_contact, &holidays),
-                true,
+                "requests",
             ),
             (
                 "requests",
                 cutoff(as_of, records.requests, &holidays),
-                false,
+                "requests",
             ),
         ] {
             loop {
                 let mut entry = access.entry("retention.sweep", self.now());
                 entry.detail = Some(format!(
-                    "rule {rule} as of {}: {{count}} requests",
+                    "rule {rule} as of {}: {{count}} {what}",
                     rfc3339(as_of)
                 ));
                 let audit = Audited {
                     entries: vec![entry],
                     chain: vault.audit_chain(),
                 };
-                let n = if contacts {
-                    store.forget_request_contacts(before, BATCH, audit).await?
-                } else {
-                    store.delete_finished_requests(before, BATCH, audit).await?
+                let n = match rule {
+                    "consent-proof" => store.redact_consent_proofs(before, BATCH, audit).await?,
+                    "request-contacts" => {
+                        store.forget_request_contacts(before, BATCH, audit).await?
+                    }
+                    _ => store.delete_finished_requests(before, BATCH, audit).await?,
                 };
                 if n == 0 {
                     break;

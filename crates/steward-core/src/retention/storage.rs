@@ -142,6 +142,24 @@ pub trait RetentionStore: RequestStore {
         with_contact: bool,
     ) -> impl Future<Output = Result<DueCount, StoreError>> + Send;
 
+    /// The consent events whose proof is no longer kept: every event of a (party, purpose)
+    /// whose last event is a withdrawal made at or before `before`, still holding its personal
+    /// part (and recorded with its digest).
+    fn count_consent_proofs(
+        &self,
+        before: OffsetDateTime,
+    ) -> impl Future<Output = Result<DueCount, StoreError>> + Send;
+
+    /// Removes the personal part (party, address hash, user agent) of up to `limit` such
+    /// events, with `audit` in the same transaction; the chain still verifies. Returns how
+    /// many.
+    fn redact_consent_proofs(
+        &self,
+        before: OffsetDateTime,
+        limit: u32,
+        audit: Audited<'_>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// Forgets the sealed address (and new values) of up to `limit` such requests, with
     /// `audit` in the same transaction; returns how many.
     fn forget_request_contacts(

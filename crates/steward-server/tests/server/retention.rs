@@ -335,6 +335,52 @@ async fn a_withdrawn_newsletter_consent_takes_its_data_and_leaves_its_proof() {
     app.vault.verify_audit(|_, _| {}).await.unwrap().unwrap();
     // Idempotent.
     assert_eq!(sweep(&app).await.total(), 0);
+
+    // Three years on ([retention] consent_proof), the proof's personal part goes: the
+    // reader's grant and withdrawal no longer name anyone (the record of their erasure names
+    // an id whose key is gone), the other's grant still does, and both chains verify.
+    use steward_core::store::prelude::*;
+    let theirs = |events: &[steward_core::consent::SealedEvent], who: &str| {
+        let id = SubjectId(who.parse().unwrap());
+        events
+            .iter()
+            .filter(|e| {
+                e.event.party == steward_core::consent::Party::Subject(id)
+                    && e.event.purpose.as_deref() == Some("newsletter")
+            })
+            .count()
+    };
+    let events = app.store.consent_events(0, 1000).await.unwrap();
+    assert!(theirs(&events, &subject) >= 2);
+    app.clock.advance(time::Duration::days(3 * 366));
+    let (_, permit_before) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/v1/permits?subject={other}&purpose=newsletter"),
+        &app.service,
+        None,
+    )
+    .await;
+    let s = sweep(&app).await;
+    assert_eq!(removed(&s, "consent-proof"), 2, "{s:?}");
+    let events = app.store.consent_events(0, 1000).await.unwrap();
+    assert_eq!(theirs(&events, &subject), 0);
+    assert_eq!(theirs(&events, &other), 1);
+    assert_eq!(events.iter().filter(|e| e.is_redacted()).count(), 2);
+    assert_eq!(app.ledger.verify(|_| {}).await.unwrap(), events_after);
+    app.vault.verify_audit(|_, _| {}).await.unwrap().unwrap();
+    assert_eq!(sweep(&app).await.total(), 0);
+    // The still-subscribed reader's permit is what it was before the sweep.
+    let (status, after) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/v1/permits?subject={other}&purpose=newsletter"),
+        &app.service,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after, permit_before);
 }
 
 #[tokio::test]

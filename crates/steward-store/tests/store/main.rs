@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod erasure;
+mod ledger_guard;
 mod lock;
 
 use steward_store::{PgStore, SqliteStore};
