@@ -238,7 +238,7 @@ macro_rules! retention_methods {
             .await
             .map_err(|e| db(&e))?;
             let emptied: Vec<(Vec<u8>,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT DISTINCT b.subject FROM retention_batch b WHERE NOT EXISTS (SELECT 1 FROM {p}identities i WHERE i.subject = b.subject) AND NOT EXISTS (SELECT 1 FROM {p}fields f WHERE f.subject = b.subject)",
+                "SELECT DISTINCT b.subject FROM retention_batch b JOIN {p}subjects s ON s.id = b.subject WHERE NOT EXISTS (SELECT 1 FROM {p}identities i WHERE i.subject = b.subject) AND NOT EXISTS (SELECT 1 FROM {p}fields f WHERE f.subject = b.subject)",
                 p = $p
             )))
             .fetch_all(&mut *tx)
