@@ -222,3 +222,35 @@ async fn an_erased_key_is_in_no_file_while_the_store_stays_open() {
     assert_eq!(files_contain(live.path(), &key), Vec::<String>::new());
     drop(vault);
 }
+
+#[tokio::test]
+async fn a_second_erasure_of_an_erased_person_leaves_their_hold_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = MasterKey::generate().unwrap();
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    let vault = Arc::new(
+        Vault::open(store.clone(), &master, declaration(), Arc::new(clock()))
+            .await
+            .unwrap(),
+    );
+    let id = vault
+        .create(
+            &cli(),
+            &steward_core::NewSubjectInput {
+                identities: vec![email("ivo@example.com")],
+                fields: vec![("user.financial".into(), "INV-1 CHF 10".into())],
+                purpose: "invoicing".into(),
+                source: steward_core::FieldSource::Form,
+            },
+        )
+        .await
+        .unwrap();
+    let ledger = steward_core::conformance::ledger(Arc::clone(&vault), Arc::default()).await;
+    let first = ledger.erase(&cli(), &[id]).await.unwrap();
+    assert!(first[0].is_ok(), "{first:?}");
+    assert_eq!(store.held(id).await.unwrap().unwrap().fields.len(), 1);
+    // Again (a request's job and a sweep racing): the same receipt, the hold as it was.
+    let second = ledger.erase(&cli(), &[id]).await.unwrap();
+    assert!(second[0].is_ok(), "{second:?}");
+    assert_eq!(store.held(id).await.unwrap().unwrap().fields.len(), 1);
+}
