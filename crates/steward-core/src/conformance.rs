@@ -1529,6 +1529,73 @@ pub async fn retention_sweeps_what_is_due_and_erases_who_is_left_with_nothing<S:
     assert!(l.vault().verify_audit(|_, _| {}).await.unwrap().is_ok());
 }
 
+/// The audit trail's own period (`[retention] audit`): entries older than it go up to the last
+/// checkpoint past it, and what remains verifies from that checkpoint, on every backend.
+pub async fn the_audit_trail_is_trimmed_at_a_checkpoint_and_still_verifies<S: Store>(store: S) {
+    let master = MasterKey::generate().unwrap();
+    let clock = clock();
+    let text = format!("{DECLARATION}\n[retention]\naudit = \"30 days\"\n");
+    let declaration = Arc::new(
+        steward_policy::check(&Source::new("conformance.toml", text))
+            .unwrap()
+            .declaration
+            .unwrap(),
+    );
+    let vault = Vault::open(store, &master, declaration, Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let l = Arc::new(ledger(Arc::new(vault), Arc::new(KeptMail::default())).await);
+    let write = |n: usize| {
+        let l = Arc::clone(&l);
+        async move {
+            let entries = (0..n)
+                .map(|_| cli().entry("subject.read", l.vault().clock().now()))
+                .collect();
+            l.vault()
+                .store()
+                .append_audit(entries, l.vault().audit_chain())
+                .await
+                .unwrap();
+        }
+    };
+    write(2500).await;
+    clock.advance(time::Duration::days(31));
+    write(100).await;
+    let before = l.vault().verify_audit(|_, _| {}).await.unwrap().unwrap();
+    let sweeper = crate::retention::Sweeper::new(Arc::clone(&l), None);
+    let due = |s: &crate::retention::Sweep| {
+        s.lines
+            .iter()
+            .find(|l| l.rule == "audit")
+            .map_or(0, |l| l.due)
+    };
+    let plan = sweeper.plan(&cli(), sweeper.now()).await.unwrap();
+    // Up to the last checkpoint written 31 days ago: 2 × 1024 entries.
+    assert_eq!(due(&plan), 2 * crate::audit::CHECKPOINT_EVERY, "{plan:?}");
+    let swept = sweeper
+        .run(&cli(), sweeper.now(), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(due(&swept), 2 * crate::audit::CHECKPOINT_EVERY, "{swept:?}");
+    let after = l.vault().verify_audit(|_, _| {}).await.unwrap().unwrap();
+    assert!(after.entries < before.entries, "{after:?} {before:?}");
+    assert!(
+        l.vault()
+            .store()
+            .audit_entries(0, 10, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Nothing more is due until another checkpoint passes the period.
+    let again = sweeper
+        .run(&cli(), sweeper.now(), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(due(&again), 0, "{again:?}");
+    l.vault().verify_audit(|_, _| {}).await.unwrap().unwrap();
+}
+
 pub async fn held_data_serves_its_hold_purpose_after_an_erasure_until_the_hold_ends<S: Store>(
     store: S,
 ) {
@@ -2156,6 +2223,7 @@ macro_rules! conformance_suite {
             an_erasure_never_loses_what_was_written_while_it_read,
             a_read_tells_a_caller_who_may_not_read_nothing_of_the_permit,
             retention_sweeps_what_is_due_and_erases_who_is_left_with_nothing,
+            the_audit_trail_is_trimmed_at_a_checkpoint_and_still_verifies,
         );
     };
     (@cases $make:expr; $($case:ident),+ $(,)?) => {

@@ -107,6 +107,43 @@ macro_rules! audit_append {
             tx.commit().await.map_err(|e| backend(&e))?;
             Ok(head)
         }
+
+        async fn trim_audit(
+            &self,
+            mark: steward_core::audit::Seal,
+            entries: Vec<steward_core::audit::AuditEntry>,
+            chain: &steward_core::audit::AuditChain,
+        ) -> Result<u64, StoreError> {
+            use crate::convert::{backend, to_seq};
+            let mut tx = self.begin_write().await?;
+            let gone = sqlx::query(crate::subjects::stmt!(
+                $sql,
+                $p,
+                "DELETE FROM {p}audit_entries WHERE seq <= ?"
+            ))
+            .bind(to_seq(mark.seq))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend(&e))?
+            .rows_affected();
+            sqlx::query(crate::subjects::stmt!(
+                $sql,
+                $p,
+                "DELETE FROM {p}audit_checkpoints WHERE seq < ?"
+            ))
+            .bind(to_seq(mark.seq))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend(&e))?;
+            write_head(&mut tx, "audit_trim", &mark)
+                .await
+                .map_err(|e| backend(&e))?;
+            append_audit_in(&mut tx, entries, chain)
+                .await
+                .map_err(|e| backend(&e))?;
+            tx.commit().await.map_err(|e| backend(&e))?;
+            Ok(gone)
+        }
     };
 }
 

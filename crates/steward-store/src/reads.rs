@@ -43,6 +43,27 @@ macro_rules! audit_reads {
                     .collect()
             }
 
+            async fn audit_trim(&self) -> Result<Option<Seal>, StoreError> {
+                let mark: Option<crate::convert::SealRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe($sql(&format!("SELECT seq, hash, mac FROM {p}audit_trim WHERE id = 1", p = $prefix))))
+                        .fetch_optional(&self.$pool)
+                        .await
+                        .map_err(|e| crate::convert::backend(&e))?;
+                mark.map(crate::convert::seal).transpose()
+            }
+
+            async fn audit_trim_point(&self, before: i64) -> Result<Option<Seal>, StoreError> {
+                let point: Option<crate::convert::SealRow> = sqlx::query_as(sqlx::AssertSqlSafe($sql(&format!(
+                    "SELECT c.seq, c.hash, c.mac FROM {p}audit_checkpoints c JOIN {p}audit_entries e ON e.seq = c.seq WHERE e.at <= ? ORDER BY c.seq DESC LIMIT 1",
+                    p = $prefix
+                ))))
+                .bind(before)
+                .fetch_optional(&self.$pool)
+                .await
+                .map_err(|e| crate::convert::backend(&e))?;
+                point.map(crate::convert::seal).transpose()
+            }
+
             async fn audit_checkpoints(&self, after: u64, through: u64) -> Result<Vec<Seal>, StoreError> {
                 let rows: Vec<crate::convert::SealRow> = sqlx::query_as(sqlx::AssertSqlSafe($sql(&format!("SELECT seq, hash, mac FROM {p}audit_checkpoints WHERE seq > ? AND seq <= ? ORDER BY seq", p = $prefix))))
                 .bind(crate::convert::to_seq(after))

@@ -310,6 +310,33 @@ impl AuditChain {
             verified: 0,
         }
     }
+
+    /// The trim point for `checkpoint` (a stored checkpoint, its MAC checked): what a trimmed
+    /// chain's verification starts from. Only the holder of the audit key can make one, so a
+    /// prefix deleted behind Steward's back is still named as deleted.
+    pub fn trim_mark(&self, checkpoint: &Seal) -> Option<Seal> {
+        self.seal_ok(b"checkpoint", checkpoint)
+            .then(|| self.seal(b"trim", checkpoint.seq, checkpoint.hash))
+    }
+
+    /// A verifier for a chain trimmed at `mark` (see [`AuditChain::trim_mark`]): it expects
+    /// the entry after it first, following its hash.
+    ///
+    /// # Errors
+    /// [`Break::Checkpoint`] when the mark was not sealed with this chain's key.
+    pub fn verifier_from(&self, head: Head, mark: &Seal) -> Result<Verifier<'_>, Break> {
+        if !self.seal_ok(b"trim", mark) {
+            return Err(Break::Checkpoint {
+                seq: mark.seq,
+                what: "a trim point Steward did not seal",
+            });
+        }
+        let mut v = self.verifier(head);
+        v.expected = mark.seq + 1;
+        v.last = mark.hash;
+        v.last_checkpoint = mark.seq;
+        Ok(v)
+    }
 }
 
 /// How the chain was broken, at the first place it was.
@@ -685,10 +712,17 @@ pub async fn verify<S: AuditStore>(
     // Rows beyond the head were slipped in; walk them too, so a tampered row in the middle is
     // named before the surplus at the end.
     let upper = sealed.max(last);
-    let mut verifier = chain.verifier(head);
-    let checkpoints = store.audit_checkpoints(0, upper).await?;
+    // A chain trimmed by its retention period starts after its sealed trim point.
+    let (mut verifier, from) = match store.audit_trim().await? {
+        None => (chain.verifier(head), 0),
+        Some(mark) => match chain.verifier_from(head, &mark) {
+            Ok(v) => (v, mark.seq),
+            Err(b) => return Ok(Err(b)),
+        },
+    };
+    let checkpoints = store.audit_checkpoints(from, upper).await?;
     let mut cps = checkpoints.iter().peekable();
-    let mut page = store.audit_entries(0, upper, PAGE).await?;
+    let mut page = store.audit_entries(from, upper, PAGE).await?;
     let mut done = 0;
     while !page.is_empty() {
         let after = page.last().map_or(0, |e| e.seq);
@@ -820,6 +854,51 @@ mod tests {
             v.checkpoint(cp)?;
         }
         v.finish()
+    }
+
+    #[test]
+    fn a_trimmed_chain_verifies_from_its_sealed_mark_and_only_from_it() {
+        let c = chain();
+        let b = c.append(None, (1..=2100).map(entry).collect());
+        let at = |seq: u64| (seq - 1) as usize;
+        let rest = |from: u64| b.entries[at(from)..].to_vec();
+        let walk = |mut v: Verifier<'_>, entries: &[SealedEntry], cps: &[Seal]| {
+            let mut cps = cps.iter().peekable();
+            for (i, e) in entries.iter().enumerate() {
+                v.feed(e, entries.get(i + 1))?;
+                while let Some(cp) = cps.next_if(|cp| cp.seq < v.expected()) {
+                    v.checkpoint(cp)?;
+                }
+            }
+            v.finish()
+        };
+        let mark = c.trim_mark(&b.checkpoints[0]).unwrap();
+        assert_eq!(mark.seq, CHECKPOINT_EVERY);
+        let later: Vec<Seal> = b.checkpoints[1..].to_vec();
+        let v = c.verifier_from(Some(b.head.clone()), &mark).unwrap();
+        let ok = walk(v, &rest(CHECKPOINT_EVERY + 1), &later).unwrap();
+        assert_eq!(ok.entries, 2100 - CHECKPOINT_EVERY);
+        // A mark sealed with another key, or a checkpoint's own seal passed as a mark: refused.
+        let other = AuditChain::new(Zeroizing::new([8; 32]));
+        let forged = other.seal(b"trim", mark.seq, mark.hash);
+        assert!(matches!(
+            c.verifier_from(Some(b.head.clone()), &forged),
+            Err(Break::Checkpoint { .. })
+        ));
+        assert!(
+            c.verifier_from(Some(b.head.clone()), &b.checkpoints[0])
+                .is_err()
+        );
+        assert!(c.trim_mark(&forged).is_none());
+        // More deleted after the mark than it covers: named.
+        let v = c.verifier_from(Some(b.head.clone()), &mark).unwrap();
+        assert_eq!(
+            walk(v, &rest(CHECKPOINT_EVERY + 3), &later),
+            Err(Break::Deleted {
+                from: CHECKPOINT_EVERY + 1,
+                to: CHECKPOINT_EVERY + 2
+            })
+        );
     }
 
     #[test]

@@ -37,6 +37,27 @@ pub trait AuditStore: Backend {
         through: u64,
     ) -> impl Future<Output = Result<Vec<Seal>, StoreError>> + Send;
 
+    /// Where the chain was trimmed ([`AuditChain::trim_mark`]): the checkpoint its first
+    /// remaining entry follows, sealed as a trim point. `None` when it never was.
+    fn audit_trim(&self) -> impl Future<Output = Result<Option<Seal>, StoreError>> + Send;
+
+    /// The latest checkpoint whose entry was written at or before `before` (Unix nanoseconds):
+    /// where a trim of everything older may cut.
+    fn audit_trim_point(
+        &self,
+        before: i64,
+    ) -> impl Future<Output = Result<Option<Seal>, StoreError>> + Send;
+
+    /// Deletes the entries up to `mark.seq` and the checkpoints before it, records `mark` as
+    /// the trim point and appends `entries` (the trim's own record), in one transaction;
+    /// returns how many entries went.
+    fn trim_audit(
+        &self,
+        mark: Seal,
+        entries: Vec<AuditEntry>,
+        chain: &AuditChain,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// Up to `limit` entries after `after` that pass `filter`, in order.
     fn audit_search(
         &self,

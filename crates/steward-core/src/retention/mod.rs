@@ -118,6 +118,8 @@ pub enum Over {
     Held,
     /// The personal part of a withdrawn consent's events in the consent ledger.
     ConsentProof,
+    /// The audit trail's own entries.
+    Audit,
     /// The sealed address of a finished request.
     RequestContacts,
     /// The records of finished requests.
@@ -252,6 +254,17 @@ pub fn rules(declaration: &Declaration) -> Vec<Rule> {
         "",
         false,
     ));
+    if let Some(period) = records.audit {
+        out.push(own(
+            "audit",
+            Over::Audit,
+            "the audit trail's entries",
+            format!("{period} after they were written"),
+            "deleted up to the last checkpoint past the period; what remains still verifies from that checkpoint",
+            "audit",
+            true,
+        ));
+    }
     out.push(own(
         "consent-proof",
         Over::ConsentProof,
@@ -454,6 +467,35 @@ impl<S: RetentionStore> Sweeper<S> {
     pub fn with_sources(mut self, sources: Vec<Arc<dyn Dataset>>) -> Self {
         self.sources = sources;
         self
+    }
+
+    /// Where `[retention] audit` lets the audit trail be trimmed as of `as_of`: the sealed
+    /// trim mark at the last checkpoint written before the cutoff, and the entry the trail
+    /// starts after now; `None` when no period is declared or nothing is due.
+    async fn audit_mark(
+        &self,
+        as_of: OffsetDateTime,
+    ) -> Result<Option<(crate::audit::Seal, u64)>, RetentionError> {
+        let Some(period) = self.declaration().records.audit else {
+            return Ok(None);
+        };
+        let store = self.ledger.vault().store();
+        let before = cutoff(as_of, period, &self.declaration().rights.holidays);
+        let nanos = i64::try_from(before.unix_timestamp_nanos()).unwrap_or(i64::MIN);
+        let Some(point) = store.audit_trim_point(nanos).await? else {
+            return Ok(None);
+        };
+        let from = store.audit_trim().await?.map_or(0, |m| m.seq);
+        if point.seq <= from {
+            return Ok(None);
+        }
+        // A checkpoint whose MAC does not hold is never trusted as a starting point.
+        Ok(self
+            .ledger
+            .vault()
+            .audit_chain()
+            .trim_mark(&point)
+            .map(|mark| (mark, from)))
     }
 
     /// The datasets with a table a sweep reaches (the others are never connected for it).
@@ -695,9 +737,17 @@ impl<S: RetentionStore> Sweeper<S> {
             .count_finished_requests(cutoff(as_of, records.requests, &holidays), false)
             .await?;
         let mail = self.outbox_due(cutoff(as_of, records.mail, &holidays), false)?;
+        let audit = match self.audit_mark(as_of).await? {
+            Some((mark, from)) => DueCount {
+                count: mark.seq - from,
+                ..DueCount::default()
+            },
+            None => DueCount::default(),
+        };
         for (rule, count) in [
             ("held", held),
             ("consent-proof", proofs),
+            ("audit", audit),
             ("request-contacts", contacts),
             ("requests", requests),
             ("mail", mail),
@@ -884,6 +934,22 @@ impl<S: RetentionStore> Sweeper<S> {
             add(line, mail);
             done += mail.count;
             progress(done);
+        }
+        if let Some((mark, _)) = self.audit_mark(as_of).await? {
+            let mut entry = access.entry("retention.sweep", self.now());
+            entry.detail = Some(format!(
+                "rule audit as of {}: the entries through {} deleted (the trail verifies from its checkpoint there)",
+                rfc3339(as_of),
+                mark.seq
+            ));
+            let n = store
+                .trim_audit(mark, vec![entry], vault.audit_chain())
+                .await?;
+            if n > 0 {
+                line_of(&mut lines, "audit").due += n;
+                done += n;
+                progress(done);
+            }
         }
         let sources = self.swept_sources();
         if !sources.is_empty() {
