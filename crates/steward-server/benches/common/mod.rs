@@ -54,7 +54,7 @@ pub async fn vault(dir: &Path) -> (SqliteStore, Arc<Vault<SqliteStore>>, Arc<Dec
 
 /// The consent ledger over `vault`, mailing into `dir/outbox`, as `steward serve` opens it.
 #[allow(dead_code)] // not every bench opens one
-pub async fn ledger(vault: &Arc<Vault<SqliteStore>>, dir: &Path) -> Arc<Ledger<SqliteStore>> {
+pub async fn ledger<S: steward_core::Store>(vault: &Arc<Vault<S>>, dir: &Path) -> Arc<Ledger<S>> {
     let mailer = Arc::new(
         steward_server::mail::OutboxMailer::new(dir.join("outbox"), "privacy@example.com").unwrap(),
     );
