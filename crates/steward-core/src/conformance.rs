@@ -1499,6 +1499,42 @@ pub async fn retention_sweeps_what_is_due_and_erases_who_is_left_with_nothing<S:
     l.record(&cli(), record(crate::consent::Action::Withdraw))
         .await
         .unwrap();
+    // A person a browser is linked to: their browser's events count for them, so their proof
+    // is kept whole (stripping it could change what their permit says).
+    let lin = l
+        .vault()
+        .create(&cli(), &account("lin@example.com", "Lin Linked"))
+        .await
+        .unwrap();
+    l.record(
+        &cli(),
+        crate::ledger::Record {
+            party: crate::consent::Party::Device(crate::consent::DeviceId([3; 16])),
+            action: crate::consent::Action::Link,
+            purpose: None,
+            signal: None,
+            link: Some(lin),
+            version: None,
+            method: crate::consent::Method::Api,
+            evidence: crate::consent::Evidence::default(),
+        },
+    )
+    .await
+    .unwrap();
+    for action in [
+        crate::consent::Action::Grant,
+        crate::consent::Action::Withdraw,
+    ] {
+        l.record(
+            &cli(),
+            crate::ledger::Record {
+                party: crate::consent::Party::Subject(lin),
+                ..record(action)
+            },
+        )
+        .await
+        .unwrap();
+    }
     let before = l.verify(|_| {}).await.unwrap();
     clock.advance(time::Duration::days(3 * 365));
     let kept = sweeper.plan(&cli(), sweeper.now()).await.unwrap();
@@ -1526,6 +1562,12 @@ pub async fn retention_sweeps_what_is_due_and_erases_who_is_left_with_nothing<S:
             .all(|e| e.event.party != party || e.event.purpose.is_none())
     );
     assert_eq!(events.iter().filter(|e| e.is_redacted()).count(), 2);
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event.party == crate::consent::Party::Subject(lin)
+                && e.event.purpose.is_some())
+    );
     assert!(l.vault().verify_audit(|_, _| {}).await.unwrap().is_ok());
 }
 

@@ -172,7 +172,7 @@ macro_rules! consent_writes {
             let (sealed, head) = chain.append(head.as_ref(), events);
             for rows in sealed.chunks(crate::convert::CONSENT_ROWS_PER_INSERT) {
                 let mut q = sqlx::QueryBuilder::<$db>::new(format!(
-                    "INSERT INTO {p}consent_events (seq, at, party_kind, party, action, purpose, signal, link, policy, terms, method, notice, ip, user_agent, actor, prev, hash, personal) ",
+                    "INSERT INTO {p}consent_events (seq, at, party_kind, party, action, purpose, signal, link, policy, terms, method, notice, ip, user_agent, actor, prev, hash, personal, redacted) ",
                     p = $p
                 ));
                 crate::convert::push_consent(&mut q, rows);

@@ -324,10 +324,11 @@ pub struct ConsentRow {
     prev: Vec<u8>,
     hash: Vec<u8>,
     personal: Option<Vec<u8>>,
+    redacted: Option<Vec<u8>>,
 }
 
 /// The columns of a consent row, in [`ConsentRow`]'s order.
-pub const CONSENT_COLUMNS: &str = "seq, at, party_kind, party, action, purpose, signal, link, policy, terms, method, notice, ip, user_agent, actor, prev, hash, personal";
+pub const CONSENT_COLUMNS: &str = "seq, at, party_kind, party, action, purpose, signal, link, policy, terms, method, notice, ip, user_agent, actor, prev, hash, personal, redacted";
 
 /// Consent events are inserted this many per statement.
 pub const CONSENT_ROWS_PER_INSERT: usize = 1000;
@@ -371,6 +372,7 @@ impl ConsentRow {
             hash: self.hash.try_into().unwrap_or([0xff; 32]),
             // A digest of another length fails verification, as a changed hash does.
             personal: self.personal.map(|p| p.try_into().unwrap_or([0xff; 32])),
+            redacted: self.redacted.map(|p| p.try_into().unwrap_or([0xff; 32])),
         })
     }
 }
@@ -403,7 +405,8 @@ where
             .push_bind(ev.actor.clone())
             .push_bind(e.prev.to_vec())
             .push_bind(e.hash.to_vec())
-            .push_bind(e.personal.map(|p| p.to_vec()));
+            .push_bind(e.personal.map(|p| p.to_vec()))
+            .push_bind(e.redacted.map(|p| p.to_vec()));
     });
 }
 

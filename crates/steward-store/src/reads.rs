@@ -84,6 +84,8 @@ macro_rules! audit_reads {
                     "SELECT {} FROM {p}audit_entries WHERE seq > ",
                     crate::convert::AUDIT_COLUMNS, p = $prefix));
                 q.push_bind(crate::convert::to_seq(after));
+                // Nothing at or below a trim point is the trail's (see `AuditStore::audit_trim`).
+                q.push(format!(" AND seq > COALESCE((SELECT t.seq FROM {p}audit_trim t WHERE t.id = 1), 0)", p = $prefix));
                 crate::convert::push_filter(&mut q, filter);
                 q.push(" ORDER BY seq LIMIT ").push_bind(i64::from(limit));
                 let rows: Vec<crate::convert::AuditRow> = q

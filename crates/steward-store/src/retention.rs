@@ -4,27 +4,40 @@
 
 use steward_core::store::{Due, Event, Group, Table};
 
-/// Pushes the condition that row `t` of `group` is `due`, with `{p}` the table prefix.
-/// The sequence numbers of consent events whose proof is no longer kept: every event of a
-/// (party, purpose) whose last event is a withdrawal made at or before `before`, recorded with a
-/// digest of its personal part and not yet stripped of it.
-pub(crate) fn push_proofs<DB>(q: &mut sqlx::QueryBuilder<DB>, p: &str, before: i64)
-where
+/// The consent events whose proof is no longer kept: every event of a (party, purpose) whose
+/// last event is a withdrawal made at or before `before`, for one of `purposes` (those whose
+/// permit a missing history denies as a withdrawal does: opt-in consents), of a party no
+/// `link` joins to another (a browser's events count for the person it is linked to), recorded
+/// with a digest of its personal part and not yet stripped of it. Selects `e.seq, e.personal`.
+pub(crate) fn push_proofs<DB>(
+    q: &mut sqlx::QueryBuilder<DB>,
+    p: &str,
+    before: i64,
+    purposes: &[String],
+) where
     DB: sqlx::Database,
     for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'t> Vec<u8>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
     q.push(format!(
-        "SELECT e.seq FROM {p}consent_events e JOIN {p}consent_events w ON w.party_kind = e.party_kind AND w.party = e.party AND w.purpose = e.purpose WHERE w.action = 'withdraw' AND w.at <= "
+        "SELECT e.seq, e.personal FROM {p}consent_events e JOIN {p}consent_events w ON w.party_kind = e.party_kind AND w.party = e.party AND w.purpose = e.purpose WHERE w.action = 'withdraw' AND w.at <= "
     ))
     .push_bind(before)
-    .push(" AND e.seq <= w.seq AND e.personal IS NOT NULL AND NOT (e.party_kind = 'd' AND e.party = ")
-    .push_bind(steward_core::consent::REDACTED.bytes().to_vec())
-    .push(format!(
-        ") AND NOT EXISTS (SELECT 1 FROM {p}consent_events l WHERE l.party_kind = w.party_kind AND l.party = w.party AND l.purpose = w.purpose AND l.seq > w.seq)"
+    .push(" AND e.seq <= w.seq AND e.personal IS NOT NULL AND e.redacted IS NULL AND w.purpose IN (");
+    if purposes.is_empty() {
+        q.push("NULL");
+    } else {
+        let mut list = q.separated(", ");
+        for purpose in purposes {
+            list.push_bind(purpose.clone());
+        }
+    }
+    q.push(format!(
+        ") AND NOT EXISTS (SELECT 1 FROM {p}consent_events l WHERE l.party_kind = w.party_kind AND l.party = w.party AND l.purpose = w.purpose AND l.seq > w.seq) AND NOT EXISTS (SELECT 1 FROM {p}consent_events k WHERE k.action = 'link' AND ((k.party_kind = w.party_kind AND k.party = w.party) OR (w.party_kind = 's' AND k.link = w.party)))"
     ));
 }
 
+/// Pushes the condition that row `t` of `group` is `due`, with `{p}` the table prefix.
 pub(crate) fn push_due<DB>(q: &mut sqlx::QueryBuilder<DB>, p: &str, group: &Group, due: &Due)
 where
     DB: sqlx::Database,
@@ -312,15 +325,16 @@ macro_rules! retention_methods {
         async fn count_consent_proofs(
             &self,
             before: time::OffsetDateTime,
+            purposes: &[String],
         ) -> Result<steward_core::store::DueCount, StoreError> {
             use crate::convert::to_nanos;
             use crate::requests::db;
             let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
-                "SELECT COUNT(*), MIN(e.at), MAX(e.at) FROM {p}consent_events e WHERE e.seq IN (",
+                "SELECT COUNT(*), MIN(c.at), MAX(c.at) FROM {p}consent_events c WHERE c.seq IN (SELECT d.seq FROM (",
                 p = $p
             ));
-            crate::retention::push_proofs(&mut q, $p, to_nanos(before));
-            q.push(")");
+            crate::retention::push_proofs(&mut q, $p, to_nanos(before), purposes);
+            q.push(") d)");
             let (count, earliest, latest): (i64, Option<i64>, Option<i64>) = q
                 .build_query_as()
                 .fetch_one(&self.$pool)
@@ -329,24 +343,54 @@ macro_rules! retention_methods {
             crate::retention::due_count(count, earliest, latest)
         }
 
-        async fn redact_consent_proofs(
+        async fn consent_proofs_due(
             &self,
             before: time::OffsetDateTime,
+            purposes: &[String],
             limit: u32,
-            audit: steward_core::store::Audited<'_>,
-        ) -> Result<u64, StoreError> {
+        ) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
             use crate::convert::to_nanos;
             use crate::requests::db;
-            let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
-                "UPDATE {p}consent_events SET party_kind = 'd', ip = NULL, user_agent = NULL, party = ",
-                p = $p
-            ));
-            q.push_bind(steward_core::consent::REDACTED.bytes().to_vec())
-                .push(" WHERE seq IN (");
-            crate::retention::push_proofs(&mut q, $p, to_nanos(before));
-            q.push(" LIMIT ").push_bind(i64::from(limit)).push(")");
+            let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new("");
+            crate::retention::push_proofs(&mut q, $p, to_nanos(before), purposes);
+            q.push(" ORDER BY e.seq LIMIT ").push_bind(i64::from(limit));
+            let rows: Vec<(i64, Vec<u8>)> = q
+                .build_query_as()
+                .fetch_all(&self.$pool)
+                .await
+                .map_err(|e| db(&e))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for (seq, personal) in rows {
+                let Ok(personal) = <[u8; 32]>::try_from(personal) else {
+                    continue;
+                };
+                out.push((crate::convert::seq(seq)?, personal));
+            }
+            out.dedup_by_key(|(seq, _)| *seq);
+            Ok(out)
+        }
+
+        async fn redact_consent(
+            &self,
+            seals: &[(u64, [u8; 32])],
+            audit: steward_core::store::Audited<'_>,
+        ) -> Result<u64, StoreError> {
+            use crate::convert::to_seq;
+            use crate::requests::db;
             let mut tx = self.begin_write().await?;
-            let n = q.build().execute(&mut *tx).await.map_err(|e| db(&e))?.rows_affected();
+            let mut n = 0;
+            for (seq, seal) in seals {
+                let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
+                    "UPDATE {p}consent_events SET party_kind = 'd', ip = NULL, user_agent = NULL, party = ",
+                    p = $p
+                ));
+                q.push_bind(steward_core::consent::REDACTED.bytes().to_vec())
+                    .push(", redacted = ")
+                    .push_bind(seal.to_vec())
+                    .push(" WHERE personal IS NOT NULL AND redacted IS NULL AND seq = ")
+                    .push_bind(to_seq(*seq));
+                n += q.build().execute(&mut *tx).await.map_err(|e| db(&e))?.rows_affected();
+            }
             if n > 0 {
                 append_audit_in(&mut tx, crate::retention::counted(audit.entries, n), audit.chain)
                     .await

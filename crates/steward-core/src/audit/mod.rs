@@ -720,6 +720,10 @@ pub async fn verify<S: AuditStore>(
             Err(b) => return Ok(Err(b)),
         },
     };
+    // Nothing may stand where the trim removed everything: an entry there was put back.
+    if let Some(e) = store.audit_entries(0, from, 1).await?.first() {
+        return Ok(Err(Break::Inserted { seq: e.seq }));
+    }
     let checkpoints = store.audit_checkpoints(from, upper).await?;
     let mut cps = checkpoints.iter().peekable();
     let mut page = store.audit_entries(from, upper, PAGE).await?;
@@ -748,6 +752,56 @@ pub async fn verify<S: AuditStore>(
         }
     }
     Ok(verifier.finish())
+}
+
+/// Verifies the chain from where it starts (its trim point, or its first entry) through the
+/// checkpoint `through`, before a trim deletes that part: a trim never takes away entries whose
+/// times or contents were changed, nor ends at a checkpoint the chain does not reach.
+pub async fn verify_through<S: AuditStore>(
+    store: &S,
+    chain: &AuditChain,
+    through: &Seal,
+) -> Result<Result<(), Break>, StoreError> {
+    if !chain.seal_ok(b"checkpoint", through) {
+        return Ok(Err(Break::Checkpoint {
+            seq: through.seq,
+            what: "forged",
+        }));
+    }
+    let head = store.audit_head().await?;
+    let (mut verifier, from) = match store.audit_trim().await? {
+        None => (chain.verifier(head), 0),
+        Some(mark) => match chain.verifier_from(head, &mark) {
+            Ok(v) => (v, mark.seq),
+            Err(b) => return Ok(Err(b)),
+        },
+    };
+    let checkpoints = store.audit_checkpoints(from, through.seq).await?;
+    let mut cps = checkpoints.iter().peekable();
+    let mut page = store.audit_entries(from, through.seq, PAGE).await?;
+    while !page.is_empty() {
+        let after = page.last().map_or(0, |e| e.seq);
+        let next_page = store.audit_entries(after, through.seq, PAGE).await?;
+        for (i, e) in page.iter().enumerate() {
+            let next = page.get(i + 1).or_else(|| next_page.first());
+            if let Err(b) = verifier.feed(e, next) {
+                return Ok(Err(b));
+            }
+            while let Some(cp) = cps.next_if(|cp| cp.seq < verifier.expected()) {
+                if let Err(b) = verifier.checkpoint(cp) {
+                    return Ok(Err(b));
+                }
+            }
+        }
+        page = next_page;
+    }
+    if verifier.expected != through.seq + 1 || verifier.last != through.hash {
+        return Ok(Err(Break::Rewritten {
+            from: from + 1,
+            to: through.seq,
+        }));
+    }
+    Ok(Ok(()))
 }
 
 /// Checks a support reason: a ticket reference such as `ZD-4821` or `#1234`, 1–64 characters of

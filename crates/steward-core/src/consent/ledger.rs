@@ -538,6 +538,11 @@ impl<S: ConsentStore> Ledger<S> {
         &self.vault
     }
 
+    /// The ledger's chain (its key seals the head, the personal digests and their removal).
+    pub fn chain(&self) -> &LedgerChain {
+        &self.chain
+    }
+
     /// Where links point.
     pub fn options(&self) -> &LedgerOptions {
         &self.options

@@ -229,11 +229,15 @@ pub struct SealedEvent {
     pub prev: [u8; 32],
     /// This event's hash.
     pub hash: [u8; 32],
-    /// The digest of its personal part (the party, the address's keyed hash, the user agent):
-    /// what the hash covers in their place, so that the part can be removed once its proof is
-    /// no longer kept ([`REDACTED`]) while the chain still verifies. `None` for an event
-    /// recorded before Steward chained them so (its personal part cannot be removed).
+    /// The keyed digest of its personal part (the party, the address's keyed hash, the user
+    /// agent; see [`LedgerChain::personal`]): what the hash covers in their place, so that the
+    /// part can be removed once its proof is no longer kept ([`REDACTED`]) while the chain
+    /// still verifies. `None` for an event recorded before Steward chained them so (its
+    /// personal part cannot be removed).
     pub personal: Option<[u8; 32]>,
+    /// For an event whose personal part was removed, the ledger key's seal of that removal
+    /// ([`LedgerChain::redaction`]): a removal made without the key breaks the chain.
+    pub redacted: Option<[u8; 32]>,
 }
 
 /// The party a redacted event is left with: a device no browser can hold (all zeros).
@@ -244,6 +248,7 @@ impl SealedEvent {
     /// agent).
     pub fn is_redacted(&self) -> bool {
         self.personal.is_some()
+            && self.redacted.is_some()
             && self.event.party == REDACTED
             && self.event.evidence.ip.is_none()
             && self.event.evidence.user_agent.is_none()
@@ -289,6 +294,7 @@ pub fn terms(p: &Purpose) -> String {
 const DOMAIN: &[u8] = b"steward/consent/v1";
 const DOMAIN_V2: &[u8] = b"steward/consent/v2";
 const PERSONAL: &[u8] = b"steward/consent/personal/v1";
+const REDACTION: &[u8] = b"steward/consent/redacted/v1";
 
 /// The fields of an event that are never personal, from its action to the notice it cites,
 /// in both encodings.
@@ -307,18 +313,6 @@ fn encode_terms(buf: &mut Vec<u8>, e: &ConsentEvent) {
     put_opt(buf, e.terms.as_deref());
     put(buf, e.method.as_str().as_bytes());
     put_opt(buf, e.evidence.notice.as_deref());
-}
-
-/// The digest of an event's personal part: its party, the keyed hash of the client's address
-/// and the user agent.
-pub fn personal_digest(e: &ConsentEvent) -> [u8; 32] {
-    let mut buf = Vec::with_capacity(96);
-    buf.extend_from_slice(PERSONAL);
-    buf.extend_from_slice(e.party.kind().as_bytes());
-    buf.extend_from_slice(&e.party.bytes());
-    put_opt(&mut buf, e.evidence.ip.as_deref());
-    put_opt(&mut buf, e.evidence.user_agent.as_deref());
-    Sha256::digest(&buf).into()
 }
 
 /// An event as chained since the personal part became removable: every field but the personal
@@ -413,6 +407,43 @@ impl LedgerChain {
         mac.finalize().into_bytes().into()
     }
 
+    fn keyed(&self, label: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+        let Ok(mut mac) = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(self.key.as_ref()) else {
+            return [0; 32];
+        };
+        mac.update(label);
+        for p in parts {
+            mac.update(&(p.len() as u64).to_be_bytes());
+            mac.update(p);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The digest of event `seq`'s personal part (its party, the keyed hash of the client's
+    /// address, the user agent), keyed with the ledger key and bound to its place: no one
+    /// without the key can test a guess against it, and two events of one person never share
+    /// one, so a removed part cannot be found again by its digest.
+    pub fn personal(&self, seq: u64, e: &ConsentEvent) -> [u8; 32] {
+        let mut buf = Vec::with_capacity(96);
+        put_opt(&mut buf, e.evidence.ip.as_deref());
+        put_opt(&mut buf, e.evidence.user_agent.as_deref());
+        self.keyed(
+            PERSONAL,
+            &[
+                &seq.to_be_bytes(),
+                e.party.kind().as_bytes(),
+                &e.party.bytes(),
+                &buf,
+            ],
+        )
+    }
+
+    /// The seal of the removal of event `seq`'s personal part (digest `personal`), which only
+    /// the retention sweep makes.
+    pub fn redaction(&self, seq: u64, personal: &[u8; 32]) -> [u8; 32] {
+        self.keyed(REDACTION, &[&seq.to_be_bytes(), personal])
+    }
+
     /// Chains `events` after `head` (read inside the writing transaction).
     pub fn append(
         &self,
@@ -425,7 +456,7 @@ impl LedgerChain {
             .into_iter()
             .map(|event| {
                 seq += 1;
-                let personal = personal_digest(&event);
+                let personal = self.personal(seq, &event);
                 encode_v2(&mut buf, seq, &event, &personal);
                 let hash: [u8; 32] = Sha256::new()
                     .chain_update(prev)
@@ -438,6 +469,7 @@ impl LedgerChain {
                     prev,
                     hash,
                     personal: Some(personal),
+                    redacted: None,
                 };
                 prev = hash;
                 e
@@ -493,11 +525,22 @@ impl LedgerVerifier<'_> {
                 found: e.seq,
             });
         }
+        // Removed parts say so (a seal); a party changed without one fails its digest below.
+        let stripped = e.redacted.is_some();
         match &e.personal {
+            None if stripped => return Err(LedgerBreak::Event(e.seq)),
             None => encode(&mut self.buf, e.seq, &e.event),
             Some(personal) => {
-                // Unless removed, the personal part must be what the digest says.
-                if !e.is_redacted() && personal_digest(&e.event) != *personal {
+                if stripped {
+                    // Removed: whole, and by the sweep (sealed with the ledger key).
+                    let sealed = e.redacted.is_some_and(|r| {
+                        steward_crypto::constant_time_eq(&r, &self.chain.redaction(e.seq, personal))
+                    });
+                    if !sealed || !e.is_redacted() {
+                        return Err(LedgerBreak::Event(e.seq));
+                    }
+                } else if self.chain.personal(e.seq, &e.event) != *personal {
+                    // Still there: it must be what the digest says.
                     return Err(LedgerBreak::Event(e.seq));
                 }
                 encode_v2(&mut self.buf, e.seq, &e.event, personal);
@@ -776,7 +819,11 @@ mod tests {
     }
 
     fn chain() -> LedgerChain {
-        LedgerChain::new(Zeroizing::new([7; 32]))
+        chain_with([7; 32])
+    }
+
+    fn chain_with(key: [u8; 32]) -> LedgerChain {
+        LedgerChain::new(Zeroizing::new(key))
     }
 
     #[test]
@@ -810,12 +857,20 @@ mod tests {
         events[1].event.evidence.user_agent = Some("Mozilla/5.0".into());
         events[1].event.party = Party::Device(DeviceId([9; 16]));
         assert_eq!(c.verify(Some(&head), &events), Err(LedgerBreak::Event(2)));
-        // Removed whole: the chain verifies, and the event is marked so.
+        // Removed whole but without the ledger key's seal (someone with the database): broken.
         events[1].event.party = REDACTED;
         events[1].event.evidence.user_agent = None;
         events[1].event.evidence.ip = None;
+        assert_eq!(c.verify(Some(&head), &events), Err(LedgerBreak::Event(2)));
+        let personal = events[1].personal.unwrap();
+        events[1].redacted = Some(chain_with([8; 32]).redaction(2, &personal));
+        assert_eq!(c.verify(Some(&head), &events), Err(LedgerBreak::Event(2)));
+        // Removed whole, by the sweep: the chain verifies, and the event is marked so.
+        events[1].redacted = Some(c.redaction(2, &personal));
         assert!(events[1].is_redacted());
         assert_eq!(c.verify(Some(&head), &events), Ok(3));
+        // Digests are keyed and bound to their place: the same part elsewhere differs.
+        assert_ne!(c.personal(1, &event(1)), c.personal(2, &event(1)));
         // What stays is still bound: its action cannot change.
         events[1].event.action = Action::Withdraw;
         assert_eq!(c.verify(Some(&head), &events), Err(LedgerBreak::Event(2)));

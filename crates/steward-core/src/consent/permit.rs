@@ -410,7 +410,7 @@ impl PermitState {
         self.seq = e.seq;
         let ev = &e.event;
         // An event stripped of its personal part belongs to nobody: no one's state.
-        if ev.party == super::REDACTED {
+        if e.is_redacted() {
             return;
         }
         let purpose = ev.purpose.as_deref().and_then(|p| rules.purpose(p));
@@ -822,6 +822,7 @@ dnt = true
                     prev: [0; 32],
                     hash: [0; 32],
                     personal: None,
+                    redacted: None,
                 },
             );
         }

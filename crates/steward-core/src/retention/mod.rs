@@ -489,13 +489,33 @@ impl<S: RetentionStore> Sweeper<S> {
         if point.seq <= from {
             return Ok(None);
         }
-        // A checkpoint whose MAC does not hold is never trusted as a starting point.
-        Ok(self
-            .ledger
-            .vault()
-            .audit_chain()
-            .trim_mark(&point)
-            .map(|mark| (mark, from)))
+        // The part to delete must verify first: a changed time or entry in it (someone with
+        // the database making recent entries look old) stops the trim, and names the break.
+        let chain = self.ledger.vault().audit_chain();
+        if let Err(b) = crate::audit::verify_through(store, chain, &point).await? {
+            return Err(RetentionError::Store(StoreError::Backend(format!(
+                "the audit trail is not intact ({b}), so it is not trimmed: run `steward audit verify`"
+            ))));
+        }
+        Ok(chain.trim_mark(&point).map(|mark| (mark, from)))
+    }
+
+    /// The purposes whose withdrawn consents' proof is stripped when it is no longer kept:
+    /// opt-in consents (single or double), whose permit an empty history denies just as a
+    /// withdrawal does. An opt-out's withdrawal is the refusal itself, and is kept.
+    fn proof_purposes(&self) -> Vec<String> {
+        use steward_policy::declaration::ConsentMode;
+        self.declaration()
+            .purposes
+            .iter()
+            .filter(|p| {
+                matches!(
+                    p.consent,
+                    Some(ConsentMode::OptIn | ConsentMode::DoubleOptIn)
+                )
+            })
+            .map(|p| p.id.clone())
+            .collect()
     }
 
     /// The datasets with a table a sweep reaches (the others are never connected for it).
@@ -728,7 +748,10 @@ impl<S: RetentionStore> Sweeper<S> {
         let holidays = self.declaration().rights.holidays.clone();
         let held = store.count_held_due(as_of).await?;
         let proofs = store
-            .count_consent_proofs(cutoff(as_of, records.consent_proof, &holidays))
+            .count_consent_proofs(
+                cutoff(as_of, records.consent_proof, &holidays),
+                &self.proof_purposes(),
+            )
             .await?;
         let contacts = store
             .count_finished_requests(cutoff(as_of, records.request_contact, &holidays), true)
@@ -903,7 +926,17 @@ impl<S: RetentionStore> Sweeper<S> {
                     chain: vault.audit_chain(),
                 };
                 let n = match rule {
-                    "consent-proof" => store.redact_consent_proofs(before, BATCH, audit).await?,
+                    "consent-proof" => {
+                        let due = store
+                            .consent_proofs_due(before, &self.proof_purposes(), BATCH)
+                            .await?;
+                        let chain = self.ledger.chain();
+                        let seals: Vec<(u64, [u8; 32])> = due
+                            .iter()
+                            .map(|(seq, personal)| (*seq, chain.redaction(*seq, personal)))
+                            .collect();
+                        store.redact_consent(&seals, audit).await?
+                    }
                     "request-contacts" => {
                         store.forget_request_contacts(before, BATCH, audit).await?
                     }

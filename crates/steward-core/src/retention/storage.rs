@@ -143,20 +143,31 @@ pub trait RetentionStore: RequestStore {
     ) -> impl Future<Output = Result<DueCount, StoreError>> + Send;
 
     /// The consent events whose proof is no longer kept: every event of a (party, purpose)
-    /// whose last event is a withdrawal made at or before `before`, still holding its personal
-    /// part (and recorded with its digest).
+    /// whose last event is a withdrawal made at or before `before`, for one of `purposes`, of a
+    /// party no link joins to another, still holding its personal part (and recorded with its
+    /// digest).
     fn count_consent_proofs(
         &self,
         before: OffsetDateTime,
+        purposes: &[String],
     ) -> impl Future<Output = Result<DueCount, StoreError>> + Send;
 
-    /// Removes the personal part (party, address hash, user agent) of up to `limit` such
-    /// events, with `audit` in the same transaction; the chain still verifies. Returns how
-    /// many.
-    fn redact_consent_proofs(
+    /// Up to `limit` of those events, in order: each one's sequence number and the digest of
+    /// its personal part.
+    fn consent_proofs_due(
         &self,
         before: OffsetDateTime,
+        purposes: &[String],
         limit: u32,
+    ) -> impl Future<Output = Result<Vec<(u64, [u8; 32])>, StoreError>> + Send;
+
+    /// Removes the personal part (party, address hash, user agent) of each event `seals`
+    /// names, recording the ledger key's seal of the removal
+    /// ([`crate::consent::LedgerChain::redaction`]), with `audit` in the same transaction;
+    /// the chain still verifies. Returns how many.
+    fn redact_consent(
+        &self,
+        seals: &[(u64, [u8; 32])],
         audit: Audited<'_>,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 

@@ -2,6 +2,8 @@
 -- removed once the proof is no longer kept: events are chained over a digest of that part
 -- (`personal`), which stays. Events recorded before have none, and keep their part.
 ALTER TABLE steward.consent_events ADD COLUMN personal BYTEA;
+-- The ledger key's seal of a removal (only the retention sweep makes one).
+ALTER TABLE steward.consent_events ADD COLUMN redacted BYTEA;
 
 -- The one change the ledger allows: an event with a digest loses its personal part (the
 -- party becomes the all-zero device, no address, no user agent); everything else as it was.
@@ -9,6 +11,7 @@ CREATE OR REPLACE FUNCTION steward.consent_append_only() RETURNS trigger LANGUAG
 BEGIN
     IF TG_OP = 'UPDATE'
         AND OLD.personal IS NOT NULL AND NEW.personal IS NOT DISTINCT FROM OLD.personal
+        AND OLD.redacted IS NULL AND NEW.redacted IS NOT NULL
         AND NEW.seq = OLD.seq AND NEW.at = OLD.at AND NEW.action = OLD.action
         AND NEW.purpose IS NOT DISTINCT FROM OLD.purpose
         AND NEW.signal IS NOT DISTINCT FROM OLD.signal

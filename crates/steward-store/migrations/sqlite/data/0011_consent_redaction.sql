@@ -2,6 +2,8 @@
 -- removed once the proof is no longer kept: events are chained over a digest of that part
 -- (`personal`), which stays. Events recorded before have none, and keep their part.
 ALTER TABLE consent_events ADD COLUMN personal BLOB;
+-- The ledger key's seal of a removal (only the retention sweep makes one).
+ALTER TABLE consent_events ADD COLUMN redacted BLOB;
 
 -- The one change the ledger allows: an event with a digest loses its personal part (the
 -- party becomes the all-zero device, no address, no user agent); everything else as it was.
@@ -9,6 +11,7 @@ DROP TRIGGER consent_events_no_update;
 CREATE TRIGGER consent_events_no_update BEFORE UPDATE ON consent_events
 WHEN NOT (
     OLD.personal IS NOT NULL AND NEW.personal IS OLD.personal
+    AND OLD.redacted IS NULL AND NEW.redacted IS NOT NULL
     AND NEW.seq = OLD.seq AND NEW.at = OLD.at AND NEW.action = OLD.action
     AND NEW.purpose IS OLD.purpose AND NEW.signal IS OLD.signal AND NEW.link IS OLD.link
     AND NEW.policy = OLD.policy AND NEW.terms IS OLD.terms AND NEW.method = OLD.method
