@@ -107,10 +107,24 @@ async fn serve_with<S: steward_core::Store>(
                 return Outcome::Unreadable;
             }
         };
+        let listener = match tokio::net::TcpListener::bind(args.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                output::stderr(&format!(
+                    "error: cannot listen on {}: {e}\n  = help: pass another address, e.g. --listen 127.0.0.1:8081",
+                    args.listen
+                ));
+                return Outcome::Unreadable;
+            }
+        };
+        // The address bound (`--listen 127.0.0.1:0` takes any free port): links point there.
+        let address = listener
+            .local_addr()
+            .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
         let public_url = args
             .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", args.listen))
+            .unwrap_or_else(|| format!("http://{address}"))
             .trim_end_matches('/')
             .to_owned();
         if !(public_url.starts_with("https://") || public_url.starts_with("http://")) {
@@ -142,16 +156,6 @@ async fn serve_with<S: steward_core::Store>(
             }
         };
         progress.finish_and_clear();
-        let listener = match tokio::net::TcpListener::bind(args.listen).await {
-            Ok(l) => l,
-            Err(e) => {
-                output::stderr(&format!(
-                    "error: cannot listen on {}: {e}\n  = help: pass another address, e.g. --listen 127.0.0.1:8081",
-                    args.listen
-                ));
-                return Outcome::Unreadable;
-            }
-        };
         // The metrics address too, before anything says the server is serving.
         if let Some(metrics) = args.metrics_listen
             && let Err(e) = std::net::TcpListener::bind(metrics)
@@ -161,9 +165,6 @@ async fn serve_with<S: steward_core::Store>(
             ));
             return Outcome::Unreadable;
         }
-        let address = listener
-            .local_addr()
-            .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
         if args.log_format == steward_server::telemetry::LogFormat::Json {
             // One JSON object per line, the start included.
             tracing::info!(target: "steward::serve", address = %address, version = %declaration.policy.version, consent_events = ledger.seq(), mail = %mail_route, public_url = %public_url, watch = args.watch, "serving");

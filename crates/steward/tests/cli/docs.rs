@@ -65,6 +65,23 @@ fn blocks(file: &Path) -> Vec<(usize, Vec<String>)> {
     out
 }
 
+/// The port a `steward serve` start line names: `  http://127.0.0.1:PORT/privacy …`, or the
+/// JSON `serving` event's `"address":"127.0.0.1:PORT"`.
+fn bound_port(line: &str) -> Option<u16> {
+    let after = if let Some(rest) = line.trim().strip_prefix("http://127.0.0.1:") {
+        rest
+    } else if line.contains("\"message\":\"serving\"") {
+        line.split("\"address\":\"127.0.0.1:").nth(1)?
+    } else {
+        return None;
+    };
+    after
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// `command` without its trailing `# comment` (a `#` outside quotes, after a space).
 fn without_comment(command: &str) -> &str {
     let (mut single, mut double, mut previous) = (false, false, ' ');
@@ -162,14 +179,11 @@ impl Reader {
 
     fn serve(&mut self, line: usize, command: &str) {
         self.server = None;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let command = without_comment(command).replacen("cargo run -- ", "steward ", 1);
+        // Any free port, taken by the server itself (never released and taken again, which
+        // another process could take in between): read back from what it prints.
         let mut child = self
-            .bash(&format!("exec {command} --listen 127.0.0.1:{port}"))
+            .bash(&format!("exec {command} --listen 127.0.0.1:0"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -181,7 +195,8 @@ impl Reader {
         let mut lines = BufReader::new(stderr).lines();
         for l in lines.by_ref().map_while(Result::ok) {
             // Started: its URL lines, or with --log-format json its `serving` event.
-            if l.trim().starts_with("http://") || l.contains("\"message\":\"serving\"") {
+            let port = bound_port(&l);
+            if let Some(port) = port {
                 // Its log goes on being read, as a terminal would show it.
                 std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
                 self.server = Some(Background { child, port });
