@@ -11,6 +11,21 @@
 /// [`Store::append_audit`]: steward_core::Store::append_audit
 macro_rules! chain_fns {
     ($db:ty, $p:literal, $sql:path) => {
+        /// Appends `audit`'s entries to the chain in `tx`, their `{count}` filled with `n`
+        /// (none when nothing was removed), and commits: a retention batch and its record,
+        /// whole or not at all.
+        async fn commit_counted(
+            mut tx: sqlx::Transaction<'static, $db>,
+            n: u64,
+            audit: steward_core::store::Audited<'_>,
+        ) -> Result<(), sqlx::Error> {
+            if n > 0 {
+                append_audit_in(&mut tx, crate::retention::counted(audit.entries, n), audit.chain)
+                    .await?;
+            }
+            tx.commit().await
+        }
+
         async fn append_audit_in(
             tx: &mut sqlx::Transaction<'static, $db>,
             entries: Vec<steward_core::audit::AuditEntry>,

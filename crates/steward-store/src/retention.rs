@@ -261,10 +261,7 @@ macro_rules! retention_methods {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| db(&e))?;
-            append_audit_in(&mut tx, crate::retention::counted(audit.entries, count), audit.chain)
-                .await
-                .map_err(|e| db(&e))?;
-            tx.commit().await.map_err(|e| db(&e))?;
+            commit_counted(tx, count, audit).await.map_err(|e| db(&e))?;
             let mut subjects = emptied
                 .into_iter()
                 .map(|(s,)| crate::convert::uuid(&s).map(SubjectId))
@@ -391,12 +388,7 @@ macro_rules! retention_methods {
                     .push_bind(to_seq(*seq));
                 n += q.build().execute(&mut *tx).await.map_err(|e| db(&e))?.rows_affected();
             }
-            if n > 0 {
-                append_audit_in(&mut tx, crate::retention::counted(audit.entries, n), audit.chain)
-                    .await
-                    .map_err(|e| db(&e))?;
-            }
-            tx.commit().await.map_err(|e| db(&e))?;
+            commit_counted(tx, n, audit).await.map_err(|e| db(&e))?;
             Ok(n)
         }
 
@@ -423,12 +415,7 @@ macro_rules! retention_methods {
                 .push(")");
             let mut tx = self.begin_write().await?;
             let n = q.build().execute(&mut *tx).await.map_err(|e| db(&e))?.rows_affected();
-            if n > 0 {
-                append_audit_in(&mut tx, crate::retention::counted(audit.entries, n), audit.chain)
-                    .await
-                    .map_err(|e| db(&e))?;
-            }
-            tx.commit().await.map_err(|e| db(&e))?;
+            commit_counted(tx, n, audit).await.map_err(|e| db(&e))?;
             Ok(n)
         }
 
@@ -472,10 +459,7 @@ macro_rules! retention_methods {
                 }
             }
             let n = ids.len() as u64;
-            append_audit_in(&mut tx, crate::retention::counted(audit.entries, n), audit.chain)
-                .await
-                .map_err(|e| db(&e))?;
-            tx.commit().await.map_err(|e| db(&e))?;
+            commit_counted(tx, n, audit).await.map_err(|e| db(&e))?;
             Ok(n)
         }
 
