@@ -10,6 +10,8 @@
 pub mod access;
 pub mod audit;
 pub mod consent;
+pub mod disclosures;
+pub mod incidents;
 pub mod requests;
 pub mod retention;
 pub mod vault;

@@ -6,6 +6,8 @@
 pub use crate::access::storage::AccessStore;
 pub use crate::audit::storage::AuditStore;
 pub use crate::consent::storage::ConsentStore;
+pub use crate::disclosures::storage::{CountRow, Dimension, DisclosureRow, DisclosureStore};
+pub use crate::incidents::storage::{AffectedBy, DeliveryRow, IncidentRow, IncidentStore};
 pub use crate::requests::storage::{
     Job, NewJob, Operations, RecipientSecretState, RequestFilter, RequestRecord, RequestStore,
 };
@@ -18,15 +20,15 @@ pub use crate::vault::storage::{
 
 /// Every context's storage: what a backend implements (each part in its own `impl`), and what
 /// the server and the commands take.
-pub trait Store: RetentionStore {}
+pub trait Store: RetentionStore + IncidentStore {}
 
-impl<T: RetentionStore> Store for T {}
+impl<T: RetentionStore + IncidentStore> Store for T {}
 
 /// Every store trait, to bring their methods into scope where a concrete store (not a
 /// generic `S: Store`) is used: `use steward_core::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        AccessStore as _, AuditStore as _, Backend as _, ConsentStore as _, RequestStore as _,
-        RetentionStore as _, Store, VaultStore as _,
+        AccessStore as _, AuditStore as _, Backend as _, ConsentStore as _, DisclosureStore as _,
+        IncidentStore as _, RequestStore as _, RetentionStore as _, Store, VaultStore as _,
     };
 }

@@ -236,6 +236,8 @@ pub struct Declaration {
     /// How long Steward keeps its own records, and when its retention sweeps run
     /// (`[retention]`).
     pub records: Records,
+    /// What aggregated figures may be shared (`[aggregates]`).
+    pub aggregates: Aggregates,
 }
 
 /// How long Steward keeps its own records (`[retention]`), each period counted from the event
@@ -626,6 +628,28 @@ pub struct Breach {
     pub subjects: Option<BreachClock>,
     /// Who handles breaches.
     pub contact: Option<String>,
+    /// The operator's application's address that a breach's forced password resets are
+    /// posted to (a signed webhook, `steward recipient secret password-reset`).
+    pub password_reset: Option<String>,
+}
+
+/// What aggregated figures may be shared (`[aggregates]`): every group smaller than `k`
+/// people is suppressed (k-anonymity).
+///
+/// ```toml
+/// [aggregates]
+/// k = 10        # the default
+/// ```
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Aggregates {
+    /// The smallest group shown, in people [10].
+    pub k: u64,
+}
+
+impl Default for Aggregates {
+    fn default() -> Self {
+        Self { k: 10 }
+    }
 }
 
 /// One audience's clock.

@@ -29,6 +29,7 @@ pub struct RawDeclaration {
     #[serde(default)]
     pub datasets: Vec<RawDataset>,
     pub retention: Option<RawRetention>,
+    pub aggregates: Option<RawAggregates>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -216,6 +217,12 @@ pub struct RawBreach {
     pub authority: Option<RawBreachClock>,
     pub subjects: Option<RawBreachClock>,
     pub contact: Option<String>,
+    pub password_reset: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawAggregates {
+    pub k: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

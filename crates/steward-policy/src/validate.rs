@@ -147,6 +147,7 @@ fn known_keys(table: &Path) -> &'static [&'static str] {
         ["signals"] => fields_of::<RawSignals>(),
         ["security"] => fields_of::<RawSecurity>(),
         ["retention"] => fields_of::<RawRetention>(),
+        ["aggregates"] => fields_of::<RawAggregates>(),
         ["datasets"] => fields_of::<RawDataset>(),
         _ => &[],
     }
@@ -642,6 +643,7 @@ impl Validator<'_> {
         let security = self.security(raw.security.as_ref());
         let datasets = self.datasets(&raw.datasets);
         let records = self.records(raw.retention.as_ref(), &purposes, !datasets.is_empty());
+        let aggregates = self.aggregates(raw.aggregates.as_ref());
 
         if let Some(controller) = &controller {
             self.transfers(&purposes, &processors, controller);
@@ -666,6 +668,7 @@ impl Validator<'_> {
             security,
             datasets,
             records,
+            aggregates,
         })
     }
 
@@ -1715,6 +1718,26 @@ impl Validator<'_> {
             authority,
             subjects,
             contact: self.contact_point(b.contact.as_ref(), &at.key("contact")),
+            password_reset: self.url(b.password_reset.as_ref(), &at.key("password_reset")),
+        }
+    }
+
+    fn aggregates(&mut self, raw: Option<&RawAggregates>) -> Aggregates {
+        let at = Path::root().key("aggregates").key("k");
+        match raw.and_then(|a| a.k) {
+            None => Aggregates::default(),
+            Some(k) if (2..=1_000_000).contains(&k) => Aggregates { k: k as u64 },
+            Some(k) => {
+                self.error(
+                    "bad-k",
+                    &at,
+                    format!(
+                        "k = {k} cannot protect anyone: a group of fewer than 2 people names them"
+                    ),
+                    Some("use k = 10 (the default) or more; never below 2".to_owned()),
+                );
+                Aggregates::default()
+            }
         }
     }
 

@@ -10,6 +10,7 @@ mod chains;
 mod convert;
 mod holds;
 mod identities;
+mod incidents;
 mod keys;
 mod limits;
 mod lock;

@@ -220,6 +220,19 @@ impl ConsentStore for PgStore {
     crate::chains::consent_writes!(Postgres, pool, "steward.", crate::access::postgres);
 }
 
+impl steward_core::store::DisclosureStore for PgStore {
+    crate::incidents::disclosure_methods!(
+        Postgres,
+        pool,
+        "steward.",
+        "to_char(to_timestamp({c} / 1000000000) AT TIME ZONE 'UTC', 'YYYY-MM')"
+    );
+}
+
+impl steward_core::store::IncidentStore for PgStore {
+    crate::incidents::incident_methods!(Postgres, pool, "steward.", " FOR UPDATE SKIP LOCKED");
+}
+
 impl RequestStore for PgStore {
     crate::requests::request_methods!(Postgres, pool, "steward.", " FOR UPDATE SKIP LOCKED");
     crate::recipients::recipient_methods!(Postgres, pool, "steward.");

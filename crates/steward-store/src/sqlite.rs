@@ -362,6 +362,19 @@ impl ConsentStore for SqliteStore {
     crate::chains::consent_writes!(Sqlite, data, "", crate::access::sqlite);
 }
 
+impl steward_core::store::DisclosureStore for SqliteStore {
+    crate::incidents::disclosure_methods!(
+        Sqlite,
+        data,
+        "",
+        "strftime('%Y-%m', {c} / 1000000000, 'unixepoch')"
+    );
+}
+
+impl steward_core::store::IncidentStore for SqliteStore {
+    crate::incidents::incident_methods!(Sqlite, data, "", "");
+}
+
 impl RequestStore for SqliteStore {
     crate::requests::request_methods!(Sqlite, data, "", "");
     crate::recipients::recipient_methods!(Sqlite, data, "");

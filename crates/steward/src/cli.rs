@@ -117,6 +117,26 @@ pub enum Command {
     #[command(subcommand)]
     Recipient(RecipientCommand),
 
+    /// The breach register (GDPR Art. 33, 34): open an incident, assess its risk, find the
+    /// people it affects, notify the authority and the people, close it
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  steward incident open --title \"Support inbox exposed\" --categories user.contact.email --from 2026-11-20 --to 2026-11-29\n  steward incident affected 1 --categories\n  steward incident assess 1 --risk high --reason \"addresses readable by anyone with the link\"\n  steward incident notify 1 --audience authority\n  steward incident notify 1 --audience subjects\n  steward incident list --due\n\nSee docs/incidents.md."
+    )]
+    Incident(IncidentCommand),
+
+    /// The disclosure log: personal data shared with partners, processors and authorities,
+    /// and whether the people may be told
+    #[command(subcommand)]
+    Disclosure(DisclosureCommand),
+
+    /// Counts of people by purpose, category, month, consent or country, every group smaller
+    /// than the declared k suppressed; shared, it is logged as a disclosure
+    #[command(
+        after_help = "Examples:\n  steward aggregate --by purpose,month\n  steward aggregate --by consent,purpose --format csv\n  steward aggregate --by category --share-with partners --reference \"Q4 report\"\n\nNo subject id or value ever appears; a group of fewer than k people ([aggregates] k,\ndefault 10) is left out, and no total is given that would reveal it."
+    )]
+    Aggregate(AggregateArgs),
+
     /// The operator's own databases (the declaration's datasets): write a manifest, check it,
     /// find or erase a person in them
     #[command(subcommand)]
@@ -945,4 +965,336 @@ pub struct RetentionRunArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = ViewFormat::Text)]
     pub format: ViewFormat,
+}
+
+/// `steward incident`.
+#[derive(Debug, Subcommand)]
+pub enum IncidentCommand {
+    /// Open an incident: what happened, when it was detected and when you became aware
+    #[command(
+        after_help = "Examples:\n  steward incident open --title \"Support inbox exposed\" --categories user.contact.email,user.name --from 2026-11-20 --to 2026-11-29\n  steward incident open --title \"API key leaked\" --categories user --systems \"api key stw_1a2b3c4d\" --detected 2026-11-30T09:00:00Z --aware 2026-11-30T11:30:00Z\n\nThe clocks ([breach] in the declaration) count from --aware (default: --detected, default:\nnow). Write no personal data into the title or description."
+    )]
+    Open(IncidentOpenArgs),
+    /// Assess the risk to people (Art. 33(1), 34): unlikely, risk or high, with the reason
+    #[command(
+        after_help = "Examples:\n  steward incident assess 1 --risk high --reason \"e-mail addresses readable by anyone\" --consequences \"phishing\" --measures \"link revoked\"\n  steward incident assess 2 --risk high --reason \"database copied\" --only-sealed\n\n--only-sealed says only Steward's sealed data store was exposed (not keys.db, not the master\nkey): the data taken are ciphertext, which exempts telling people (Art. 34(3)(a))."
+    )]
+    Assess(IncidentAssessArgs),
+    /// Find the people an incident affects: by its categories, by a key or account's acts in the window, or a list
+    #[command(
+        after_help = "Examples:\n  steward incident affected 1 --categories\n  steward incident affected 2 --key stw_1a2b3c4d --from 2026-11-28 --to 2026-11-30\n  steward incident affected 3 --subjects ids.txt      one subject id per line"
+    )]
+    Affected(IncidentAffectedArgs),
+    /// Notify the authority (records it; the report is `incident report`) or queue and send the people's notices
+    #[command(
+        after_help = "Examples:\n  steward incident report 1 --format html -o report.html && steward incident notify 1 --audience authority --reference CASE-123\n  steward incident notify 1 --audience authority --phase follow-up\n  steward incident notify 1 --audience subjects --rate 20\n  steward incident notify 1 --audience subjects --reset-passwords\n\nPeople are told once each, per channel: run it again after a stop and it goes on where it\nwas. A notice a stopped run was sending is marked uncertain and not sent again; check the\nmail server's log, then --resend-uncertain."
+    )]
+    Notify(IncidentNotifyArgs),
+    /// The authority's report (Art. 33(3)) as Markdown, HTML or JSON
+    #[command(
+        after_help = "Examples:\n  steward incident report 1\n  steward incident report 1 --format html -o breach-1.html"
+    )]
+    Report(IncidentReportArgs),
+    /// Close an incident, with the reason
+    #[command(
+        after_help = "Examples:\n  steward incident close 1 --reason \"contained; authority and people notified\""
+    )]
+    Close(IncidentCloseArgs),
+    /// Show an incident: its clocks, affected people and notices
+    #[command(
+        after_help = "Examples:\n  steward incident show 1\n  steward incident show 1 --format json"
+    )]
+    Show(IncidentShowArgs),
+    /// List incidents, the newest first; --due lists the clocks due soon or overdue
+    #[command(
+        after_help = "Examples:\n  steward incident list\n  steward incident list --open\n  steward incident list --due"
+    )]
+    List(IncidentListArgs),
+}
+
+/// `steward incident open`.
+#[derive(Debug, Args)]
+pub struct IncidentOpenArgs {
+    /// A short title (no personal data)
+    #[arg(long)]
+    pub title: String,
+    /// What happened (no personal data)
+    #[arg(long, default_value = "")]
+    pub description: String,
+    /// The data categories concerned, comma-separated
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub categories: Vec<String>,
+    /// The systems involved, comma-separated
+    #[arg(long, value_delimiter = ',')]
+    pub systems: Vec<String>,
+    /// When it was detected (YYYY-MM-DD or RFC 3339) [default: now]
+    #[arg(long, value_name = "TIME")]
+    pub detected: Option<String>,
+    /// When you became aware it concerns personal data [default: --detected]
+    #[arg(long, value_name = "TIME")]
+    pub aware: Option<String>,
+    /// When the breach began
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// When it ended
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    /// Approximately how many records
+    #[arg(long)]
+    pub records: Option<u64>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ViewFormat::Text)]
+    pub format: ViewFormat,
+}
+
+/// `steward incident assess`.
+#[derive(Debug, Args)]
+pub struct IncidentAssessArgs {
+    /// The incident's number
+    pub incident: String,
+    /// unlikely, risk or high
+    #[arg(long)]
+    pub risk: String,
+    /// Why
+    #[arg(long)]
+    pub reason: String,
+    /// The likely consequences for people
+    #[arg(long, default_value = "")]
+    pub consequences: String,
+    /// The measures taken or proposed
+    #[arg(long, default_value = "")]
+    pub measures: String,
+    /// Art. 34(3) exemptions: encrypted, mitigated, public-communication
+    #[arg(long, value_delimiter = ',')]
+    pub exempt: Vec<String>,
+    /// Only Steward's sealed data store was exposed, not the key store or the master key
+    #[arg(long)]
+    pub only_sealed: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ViewFormat::Text)]
+    pub format: ViewFormat,
+}
+
+/// `steward incident affected`.
+#[derive(Debug, Args)]
+pub struct IncidentAffectedArgs {
+    /// The incident's number
+    pub incident: String,
+    /// Everyone holding the incident's categories (collected by the window's end)
+    #[arg(long)]
+    pub categories: bool,
+    /// Everyone this API key touched in the window (its prefix, `stw_1a2b3c4d`)
+    #[arg(long, value_name = "PREFIX")]
+    pub key: Option<String>,
+    /// Everyone this actor touched in the window, as the audit names them (`staff:alice`)
+    #[arg(long, conflicts_with = "key")]
+    pub actor: Option<String>,
+    /// The window's start [default: the incident's]
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// The window's end [default: the incident's, or now]
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    /// A file of subject ids, one per line (found in your own systems)
+    #[arg(long, value_name = "FILE")]
+    pub subjects: Option<std::path::PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ViewFormat::Text)]
+    pub format: ViewFormat,
+}
+
+/// Who is notified.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Audience {
+    /// The supervisory authority
+    Authority,
+    /// The affected people
+    Subjects,
+}
+
+/// `steward incident notify`.
+#[derive(Debug, Args)]
+pub struct IncidentNotifyArgs {
+    /// The incident's number
+    pub incident: String,
+    /// Who is notified
+    #[arg(long, value_enum)]
+    pub audience: Audience,
+    /// The authority's phase: initial, follow-up or final (Art. 33(4))
+    #[arg(long, default_value = "initial")]
+    pub phase: String,
+    /// The authority's case reference
+    #[arg(long)]
+    pub reference: Option<String>,
+    /// Why the notification comes after the deadline (Art. 33(1))
+    #[arg(long)]
+    pub late_reason: Option<String>,
+    /// Also post a signed password-reset webhook for every affected person ([breach] password_reset)
+    #[arg(long)]
+    pub reset_passwords: bool,
+    /// Queue the people's notices only; `steward serve` sends them
+    #[arg(long)]
+    pub no_send: bool,
+    /// At most this many messages a second
+    #[arg(long, default_value_t = 20)]
+    pub rate: u32,
+    /// Queue again the notices a stopped run left uncertain (after checking they did not go out)
+    #[arg(long)]
+    pub resend_uncertain: bool,
+}
+
+/// The report's format.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown
+    Md,
+    /// A standalone HTML page
+    Html,
+    /// JSON
+    Json,
+}
+
+/// `steward incident report`.
+#[derive(Debug, Args)]
+pub struct IncidentReportArgs {
+    /// The incident's number
+    pub incident: String,
+    /// Format
+    #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+    pub format: ReportFormat,
+    /// Write it here instead of standard output
+    #[arg(short, long)]
+    pub output: Option<std::path::PathBuf>,
+}
+
+/// `steward incident close`.
+#[derive(Debug, Args)]
+pub struct IncidentCloseArgs {
+    /// The incident's number
+    pub incident: String,
+    /// Why it is closed
+    #[arg(long)]
+    pub reason: String,
+}
+
+/// `steward incident show`.
+#[derive(Debug, Args)]
+pub struct IncidentShowArgs {
+    /// The incident's number
+    pub incident: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ViewFormat::Text)]
+    pub format: ViewFormat,
+}
+
+/// `steward incident list`.
+#[derive(Debug, Args)]
+pub struct IncidentListArgs {
+    /// Only those not closed
+    #[arg(long)]
+    pub open: bool,
+    /// Only the clocks due soon or overdue, the soonest first
+    #[arg(long)]
+    pub due: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ViewFormat::Text)]
+    pub format: ViewFormat,
+}
+
+/// `steward disclosure`.
+#[derive(Debug, Subcommand)]
+pub enum DisclosureCommand {
+    /// Record data shared with a partner, processor or authority
+    #[command(
+        after_help = "Examples:\n  steward disclosure record --to authorities --basis legal-obligation --categories user.contact.email,user.name --subject 0193… --reference \"Court order 2026/117\" --gag-until 2027-06-01\n  steward disclosure record --to partners --purpose partner-introductions --categories user.name,user.contact.email --subject 0193… --counterpart 0194…\n\nA purpose based on consent needs every person's consent, the counterpart's too; a share\nwithout it is refused and the refusal audited. A gagged disclosure stays out of the person's\naccess package until --gag-until (never with --do-not-tell)."
+    )]
+    Record(DisclosureRecordArgs),
+    /// List disclosures, the newest first
+    #[command(
+        after_help = "Examples:\n  steward disclosure list\n  steward disclosure list --to authorities --format json"
+    )]
+    List(DisclosureListArgs),
+}
+
+/// `steward disclosure record`.
+#[derive(Debug, Args)]
+pub struct DisclosureRecordArgs {
+    /// The recipient: a declared [[processors]] id
+    #[arg(long)]
+    pub to: String,
+    /// The categories shared, comma-separated
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub categories: Vec<String>,
+    /// A person whose data were shared (repeat it)
+    #[arg(long = "subject")]
+    pub subjects: Vec<String>,
+    /// A file of subject ids, one per line
+    #[arg(long, value_name = "FILE")]
+    pub subjects_file: Option<std::path::PathBuf>,
+    /// Another person who must also have consented (the partner of an introduction)
+    #[arg(long = "counterpart")]
+    pub counterparts: Vec<String>,
+    /// The declared purpose it serves
+    #[arg(long)]
+    pub purpose: Option<String>,
+    /// The lawful basis, without a purpose (legal-obligation for a court order)
+    #[arg(long)]
+    pub basis: Option<String>,
+    /// The reference: a court order's number, a contract
+    #[arg(long)]
+    pub reference: Option<String>,
+    /// The people may not be told before this date (YYYY-MM-DD or RFC 3339)
+    #[arg(long, value_name = "DATE")]
+    pub gag_until: Option<String>,
+    /// The people may not be told at all (the law forbids it)
+    #[arg(long, conflicts_with = "gag_until")]
+    pub do_not_tell: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ViewFormat::Text)]
+    pub format: ViewFormat,
+}
+
+/// `steward disclosure list`.
+#[derive(Debug, Args)]
+pub struct DisclosureListArgs {
+    /// Only those concerning this subject
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Only those to this recipient
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ViewFormat::Text)]
+    pub format: ViewFormat,
+}
+
+/// The aggregate's format.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum AggregateFormat {
+    /// Lines for people to read
+    Text,
+    /// JSON
+    Json,
+    /// CSV
+    Csv,
+}
+
+/// `steward aggregate`.
+#[derive(Debug, Args)]
+pub struct AggregateArgs {
+    /// The dimensions: purpose, category, month, consent, country (comma-separated)
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub by: Vec<String>,
+    /// Only fields of these categories
+    #[arg(long, value_delimiter = ',')]
+    pub categories: Vec<String>,
+    /// Share it with this recipient (a declared id, or `public`): logged as a disclosure
+    #[arg(long, value_name = "RECIPIENT")]
+    pub share_with: Option<String>,
+    /// The share's reference
+    #[arg(long)]
+    pub reference: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = AggregateFormat::Text)]
+    pub format: AggregateFormat,
 }

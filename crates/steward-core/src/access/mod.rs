@@ -73,11 +73,16 @@ pub enum Operation {
     Request,
     /// List, show, approve, deny and extend data-subject requests.
     Decide,
+    /// Record a disclosure of personal data to a partner, processor or authority.
+    Disclose,
+    /// Keep the breach register (incidents, their affected people and notifications), read
+    /// the disclosure log and make aggregates to share.
+    Incident,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 15] = [
         Self::Create,
         Self::Lookup,
         Self::Read,
@@ -91,6 +96,8 @@ impl Operation {
         Self::Permit,
         Self::Request,
         Self::Decide,
+        Self::Disclose,
+        Self::Incident,
     ];
 
     /// Its name.
@@ -109,6 +116,8 @@ impl Operation {
             Self::Permit => "permit",
             Self::Request => "request",
             Self::Decide => "decide",
+            Self::Disclose => "disclose",
+            Self::Incident => "incident",
         }
     }
 
@@ -125,6 +134,7 @@ impl Operation {
                 | Self::Consent
                 | Self::Permit
                 | Self::Request
+                | Self::Disclose
         )
     }
 }
@@ -177,10 +187,12 @@ impl Role {
             Self::Admin => &Operation::ALL,
             Self::Dpo => &[
                 Create, Lookup, Read, Rectify, Erase, Export, Audit, Consent, Permit, Request,
-                Decide,
+                Decide, Disclose, Incident,
             ],
             Self::Support => &[Lookup, Read, Rectify, Consent, Permit, Request],
-            Self::Service => &[Create, Lookup, Read, Rectify, Consent, Permit, Request],
+            Self::Service => &[
+                Create, Lookup, Read, Rectify, Consent, Permit, Request, Disclose,
+            ],
             Self::Auditor => &[Audit],
         }
     }

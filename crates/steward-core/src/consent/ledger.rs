@@ -533,7 +533,13 @@ impl<S: ConsentStore> Ledger<S> {
         &self.rules
     }
 
-    /// The vault.
+    /// The mailer the ledger sends with (a confirmation, a policy notice), for other mail
+    /// Steward sends to people (a breach notice).
+    pub fn mailer(&self) -> &Arc<dyn Mailer> {
+        &self.mailer
+    }
+
+    /// The vault beneath the ledger.
     pub fn vault(&self) -> &Arc<Vault<S>> {
         &self.vault
     }

@@ -401,6 +401,10 @@ pub struct AccessData {
     pub groups: Vec<Group>,
 }
 
+/// The recipient id whose secret signs a breach's password-reset webhooks to the operator's
+/// application (`[breach] password_reset`).
+pub const PASSWORD_RESET: &str = "password-reset";
+
 /// The request workflow.
 pub struct Requests<S: RequestStore> {
     ledger: Arc<Ledger<S>>,
@@ -711,7 +715,12 @@ impl<S: RequestStore> Requests<S> {
         Ok(vec![("email".to_owned(), email)])
     }
 
-    /// The ledger.
+    /// What webhooks are posted with (Art. 19 notices, breach password resets).
+    pub fn notifier(&self) -> &Arc<dyn Notifier> {
+        &self.notifier
+    }
+
+    /// The ledger beneath the workflow.
     pub fn ledger(&self) -> &Arc<Ledger<S>> {
         &self.ledger
     }
@@ -773,18 +782,21 @@ impl<S: RequestStore> Requests<S> {
         };
         let result = async {
             access.authorize(Operation::Keys, Reach::Nothing)?;
-            let declared = self
-                .ledger
-                .vault()
-                .declaration()
-                .processors
-                .iter()
-                .find(|p| p.id == recipient)
-                .ok_or_else(|| RequestError::UnknownRecipient(recipient.to_owned()))?;
-            let webhook = declared
-                .contact
-                .as_deref()
-                .is_some_and(|c| c.starts_with("https://") || c.starts_with("http://"));
+            let declaration = self.ledger.vault().declaration();
+            // The operator's own application takes a breach's forced password resets.
+            let contact = if recipient == PASSWORD_RESET {
+                declaration.breach.password_reset.as_deref()
+            } else {
+                declaration
+                    .processors
+                    .iter()
+                    .find(|p| p.id == recipient)
+                    .ok_or_else(|| RequestError::UnknownRecipient(recipient.to_owned()))?
+                    .contact
+                    .as_deref()
+            };
+            let webhook =
+                contact.is_some_and(|c| c.starts_with("https://") || c.starts_with("http://"));
             if !webhook {
                 return Err(RequestError::Shape(format!(
                     "`{recipient}` is not told by webhook, so it needs no signing secret: give it `contact = \"https://…\"` in the declaration first"
@@ -2412,6 +2424,38 @@ impl<S: RequestStore> Requests<S> {
         let identities = with_verified(data.identities.clone(), verified);
         self.collect_sources(Some(subject), &identities, &mut data)
             .await?;
+        // Who the data were shared with (Art. 15(1)(c)), but for what a gag holds back.
+        let disclosures = crate::disclosures::told(vault.store(), subject, now).await?;
+        if !disclosures.is_empty() {
+            data.groups.push(Group {
+                name: "disclosures".to_owned(),
+                title: "Your data shared with partners, processors and authorities".to_owned(),
+                source: "disclosure log".to_owned(),
+                columns: [
+                    "date",
+                    "recipient",
+                    "categories",
+                    "purpose",
+                    "lawful basis",
+                    "reference",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+                rows: disclosures
+                    .into_iter()
+                    .map(|d| {
+                        vec![
+                            d.at.date().to_string(),
+                            d.recipient_name,
+                            d.categories.join(", "),
+                            d.purpose.unwrap_or_default(),
+                            d.basis,
+                            d.reference.unwrap_or_default(),
+                        ]
+                    })
+                    .collect(),
+            });
+        }
         Ok(data)
     }
 

@@ -6,7 +6,7 @@ use std::future::Future;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::consent::storage::ConsentStore;
+use crate::disclosures::storage::DisclosureStore;
 use crate::storage::StoreError;
 use crate::subject::SubjectId;
 
@@ -125,7 +125,7 @@ pub struct Job {
 }
 
 /// The requests' storage, over the consent ledger's.
-pub trait RequestStore: ConsentStore {
+pub trait RequestStore: DisclosureStore {
     /// How the job queue and the open requests stand at `now`; requests due before `soon`
     /// count as due soon.
     fn operations(

@@ -1017,6 +1017,18 @@ impl<S: VaultStore> Vault<S> {
             .map(|(_, value)| value))
     }
 
+    /// The values of a subject's fields of `category` (for a count by country that names
+    /// nobody); the caller audits what it makes of them.
+    pub(crate) async fn values_of(
+        &self,
+        id: SubjectId,
+        category: &str,
+    ) -> Result<Vec<String>, VaultError> {
+        let (stored, key) = self.load(id).await?;
+        let view = self.open_view(id, &stored, &key, |c, _| c == category)?;
+        Ok(view.fields.into_iter().map(|f| f.value).collect())
+    }
+
     /// Opens the identities and fields of `stored` that `allowed` lets through, given each
     /// one's category and the purpose it was collected for (`None`: not recorded).
     fn open_view(

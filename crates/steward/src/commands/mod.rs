@@ -7,6 +7,7 @@ mod check;
 pub(crate) mod datasets;
 mod erase;
 mod import;
+mod incident;
 mod init;
 mod keys;
 mod notice;
@@ -43,6 +44,9 @@ pub fn run(cli: &Cli) -> Outcome {
         Command::Export(args) => request::export(&cli.global, args),
         Command::Datasets(command) => datasets::run(&cli.global, command),
         Command::Retention(command) => retention::run(&cli.global, command),
+        Command::Incident(command) => incident::run(&cli.global, command),
+        Command::Disclosure(command) => incident::disclosure(&cli.global, command),
+        Command::Aggregate(args) => incident::aggregate(&cli.global, args),
         Command::Taxonomy(args) => taxonomy::run(args),
     }
 }

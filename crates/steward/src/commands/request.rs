@@ -136,7 +136,7 @@ pub fn export(global: &Global, args: &ExportArgs) -> Outcome {
     })
 }
 
-async fn workflow<S: Store>(
+pub(crate) async fn workflow<S: Store>(
     vault: steward_core::Vault<S>,
     declaration: &steward_policy::Declaration,
     global: &Global,
