@@ -13,7 +13,7 @@ use steward_crypto::{CryptoError, MasterKey};
 use steward_policy::{Declaration, Source};
 use time::macros::datetime;
 
-use crate::clock::ManualClock;
+use crate::clock::{Clock as _, ManualClock};
 use crate::identity::{Identity, IdentityKind};
 use crate::store::Store;
 use crate::subject::FieldSource;
@@ -2129,6 +2129,418 @@ pub async fn a_read_tells_a_caller_who_may_not_read_nothing_of_the_permit<S: Sto
     l.record(&key(crate::Role::Dpo, &[]), lift).await.unwrap();
 }
 
+/// Opens the breach register over `store` with a shared clock and a mailbox.
+async fn register<S: Store>(
+    store: S,
+    clock: &ManualClock,
+    mail: Arc<KeptMail>,
+) -> crate::incidents::Incidents<S> {
+    let master = MasterKey::generate().unwrap();
+    let v = Vault::open(store, &master, declaration(), Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let l = ledger(Arc::new(v), mail).await;
+    crate::incidents::Incidents::new(Arc::new(crate::requests::Requests::new(
+        Arc::new(l),
+        Arc::new(NoWebhooks),
+    )))
+}
+
+pub async fn an_incident_finds_exactly_the_people_it_concerns_and_tells_each_once<S: Store>(
+    store: S,
+) {
+    use crate::incidents::{Derive, IncidentError, NewAssessment, NewIncident, Risk};
+    let clock = clock();
+    let mail = Arc::new(KeptMail::default());
+    let reg = register(store, &clock, Arc::clone(&mail)).await;
+    let vault = Arc::clone(reg_vault(&reg));
+    let mut with_email = Vec::new();
+    for n in 0..4 {
+        with_email.push(
+            vault
+                .create(&cli(), &account(&format!("p{n}@example.com"), "Pat"))
+                .await
+                .unwrap(),
+        );
+    }
+    // People without an e-mail address: a username and a name only.
+    for n in 0..2 {
+        let input = NewSubjectInput {
+            identities: vec![Identity::parse(IdentityKind::Username, &format!("user{n}")).unwrap()],
+            fields: vec![("user.name".into(), "Sam".into())],
+            purpose: "accounts".into(),
+            source: FieldSource::Form,
+        };
+        vault.create(&cli(), &input).await.unwrap();
+    }
+    // A key reads two people inside the window and one before it.
+    let leaked = key(crate::Role::Service, &[]);
+    vault
+        .read(&leaked, with_email[0], "accounts", &[], false)
+        .await
+        .unwrap();
+    clock.advance(time::Duration::hours(2));
+    let window_from = clock.now();
+    for id in &with_email[1..3] {
+        vault
+            .read(&leaked, *id, "accounts", &[], false)
+            .await
+            .unwrap();
+    }
+    let other = crate::Access::new(crate::Principal {
+        actor: "key:stw_other".into(),
+        ..key(crate::Role::Service, &[]).principal
+    });
+    vault
+        .read(&other, with_email[3], "accounts", &[], false)
+        .await
+        .unwrap();
+    clock.advance(time::Duration::hours(1));
+    let open = |title: &str| NewIncident {
+        title: title.into(),
+        categories: vec!["user.contact.email".into()],
+        occurred_from: Some(window_from),
+        detected_at: Some(clock.now()),
+        ..NewIncident::default()
+    };
+    // Awareness before detection is refused.
+    let bad = reg
+        .open(
+            &cli(),
+            NewIncident {
+                aware_at: Some(clock.now() - time::Duration::hours(1)),
+                ..open("x")
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(bad, IncidentError::Invalid(ref m) if m.contains("before detection")),
+        "{bad}"
+    );
+    let unknown = reg
+        .open(
+            &cli(),
+            NewIncident {
+                categories: vec!["user.contact.emial".into()],
+                ..open("x")
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(unknown.to_string().contains("did you mean"), "{unknown}");
+
+    let by_category = reg.open(&cli(), open("inbox exposed")).await.unwrap();
+    let n = by_category.incident.number.to_string();
+    let v = reg
+        .derive(
+            &cli(),
+            &n,
+            Derive {
+                categories: true,
+                ..Derive::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        v.affected.total, 4,
+        "exactly the people holding an e-mail address"
+    );
+    // Deriving again finds nobody new.
+    let v = reg
+        .derive(
+            &cli(),
+            &n,
+            Derive {
+                categories: true,
+                ..Derive::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(v.affected.total, 4);
+
+    let by_key = reg.open(&cli(), open("key leaked")).await.unwrap();
+    let k = by_key.incident.number.to_string();
+    let v = reg
+        .derive(
+            &cli(),
+            &k,
+            Derive {
+                actor: Some("key:stw_service".into()),
+                ..Derive::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        v.affected.by_source,
+        vec![("audit".to_owned(), 2)],
+        "exactly the people the key read inside the window"
+    );
+
+    // People are told only after an assessment, then each once.
+    let early = reg
+        .notify_subjects(&cli(), &n, false, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(early, IncidentError::Conflict(_)), "{early}");
+    reg.assess(
+        &cli(),
+        &n,
+        NewAssessment {
+            risk: Risk::High,
+            reason: "readable by anyone with the link".into(),
+            consequences: "phishing".into(),
+            measures: "link revoked".into(),
+            exemptions: vec![],
+            sealed_only: false,
+        },
+    )
+    .await
+    .unwrap();
+    reg.notify_subjects(&cli(), &n, false, None).await.unwrap();
+    let first = reg.deliver(2, &mut |_| {}).await.unwrap();
+    assert_eq!(first.sent, 2, "a run sends at most its limit");
+    let rest = reg.deliver(100, &mut |_| {}).await.unwrap();
+    assert_eq!(rest.sent, 2);
+    assert_eq!(reg.deliver(100, &mut |_| {}).await.unwrap().sent, 0);
+    let mut to: Vec<String> = mail
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|m| m.kind == "breach")
+        .map(|m| m.to.clone())
+        .collect();
+    to.sort();
+    assert_eq!(
+        to,
+        (0..4)
+            .map(|n| format!("p{n}@example.com"))
+            .collect::<Vec<_>>(),
+        "each affected person once"
+    );
+    let again = reg
+        .notify_subjects(&cli(), &n, false, None)
+        .await
+        .unwrap_err();
+    assert!(
+        again.to_string().contains("nobody is notified twice"),
+        "{again}"
+    );
+    // Not the DPO's or admin's: refused.
+    let refused = reg
+        .open(&key(crate::Role::Support, &[]), open("y"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "operation-not-allowed");
+}
+
+fn reg_vault<S: Store>(reg: &crate::incidents::Incidents<S>) -> &Arc<Vault<S>> {
+    reg.requests().ledger().vault()
+}
+
+pub async fn a_disclosure_needs_every_consent_and_a_gag_hides_it_until_its_date<S: Store>(
+    store: S,
+) {
+    use crate::disclosures::{DisclosureError, Disclosures, NewDisclosure, Tell, told};
+    let master = MasterKey::generate().unwrap();
+    let clock = clock();
+    let v = Vault::open(store, &master, declaration(), Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let mail = Arc::new(KeptMail::default());
+    let l = Arc::new(ledger(Arc::new(v), Arc::clone(&mail)).await);
+    let log = Disclosures::new(Arc::clone(&l));
+    let a = l
+        .vault()
+        .create(&cli(), &account("a@example.com", "Ann"))
+        .await
+        .unwrap();
+    let b = l
+        .vault()
+        .create(&cli(), &account("b@example.com", "Ben"))
+        .await
+        .unwrap();
+    let consent = |who, action| crate::ledger::Record {
+        party: crate::consent::Party::Subject(who),
+        action,
+        purpose: Some("newsletter".into()),
+        signal: None,
+        link: None,
+        version: None,
+        method: crate::consent::Method::Api,
+        evidence: crate::consent::Evidence::default(),
+    };
+    l.record(&cli(), consent(a, crate::consent::Action::Grant))
+        .await
+        .unwrap();
+    let sent = mail.0.lock().unwrap().pop().unwrap();
+    let token = sent
+        .text
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    l.confirm(&token, crate::consent::Evidence::default())
+        .await
+        .unwrap();
+    assert!(
+        l.permit(&crate::consent::Party::Subject(a), "newsletter")
+            .unwrap()
+            .allowed
+    );
+    let share = |subjects: Vec<crate::SubjectId>, counterparts| NewDisclosure {
+        recipient: "crm".into(),
+        subjects,
+        counterparts,
+        categories: vec!["user.contact.email".into()],
+        purpose: Some("newsletter".into()),
+        ..NewDisclosure::default()
+    };
+    // Both parties must have opted in: B has not.
+    let refused = log
+        .record(&cli(), share(vec![a], vec![b]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            DisclosureError::ConsentMissing {
+                missing: 1,
+                total: 2,
+                ..
+            }
+        ),
+        "{refused}"
+    );
+    let audit = l
+        .vault()
+        .audit_entries(&cli(), &crate::audit::AuditFilter::default(), 0, 1000)
+        .await
+        .unwrap();
+    assert!(
+        audit.iter().any(|e| e.entry.action == "disclosure.refuse"
+            && e.entry.code.as_deref() == Some("consent-missing")),
+        "the refusal is audited"
+    );
+    assert!(
+        told(l.vault().store(), a, clock.now())
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing shared"
+    );
+    log.record(&cli(), share(vec![a], vec![])).await.unwrap();
+    // A court order, gagged for 30 days.
+    let gagged = NewDisclosure {
+        recipient: "crm".into(),
+        subjects: vec![a],
+        categories: vec!["user.name".into()],
+        basis: Some(steward_policy::declaration::LawfulBasis::LegalObligation),
+        reference: Some("Order 2026/117".into()),
+        tell: Some(Tell::After(clock.now() + time::Duration::days(30))),
+        ..NewDisclosure::default()
+    };
+    let past = log
+        .record(
+            &cli(),
+            NewDisclosure {
+                tell: Some(Tell::After(clock.now() - time::Duration::days(1))),
+                ..gagged.clone()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(past.to_string().contains("gag"), "{past}");
+    log.record(&cli(), gagged).await.unwrap();
+    let seen = told(l.vault().store(), a, clock.now()).await.unwrap();
+    assert_eq!(seen.len(), 1, "the gagged one is held back");
+    assert_eq!(seen[0].purpose.as_deref(), Some("newsletter"));
+    clock.advance(time::Duration::days(30));
+    let seen = told(l.vault().store(), a, clock.now()).await.unwrap();
+    assert_eq!(seen.len(), 2, "shown once the gag ends");
+    assert_eq!(seen[1].reference.as_deref(), Some("Order 2026/117"));
+    assert!(
+        told(l.vault().store(), b, clock.now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // An unknown recipient or category names the fix.
+    let unknown = log
+        .record(
+            &cli(),
+            NewDisclosure {
+                recipient: "nsa".into(),
+                ..share(vec![a], vec![])
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(unknown.to_string().contains("[[processors]]"), "{unknown}");
+}
+
+pub async fn an_aggregate_never_shows_a_group_under_k<S: Store>(store: S) {
+    use crate::disclosures::{AggregateQuery, Dimension, Disclosures};
+    let master = MasterKey::generate().unwrap();
+    let clock = clock();
+    let v = Vault::open(store, &master, declaration(), Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let l = Arc::new(ledger(Arc::new(v), Arc::new(KeptMail::default())).await);
+    // 1,000 people over three months; a few in a purpose of their own.
+    let mut batch = Vec::new();
+    for n in 0..1000 {
+        if n % 400 == 0 {
+            clock.advance(time::Duration::days(31));
+        }
+        let mut input = account(&format!("agg{n}@example.com"), "Al");
+        if n % 250 == 7 {
+            input.purpose = "contact".into();
+            input.fields.retain(|(c, _)| c == "user.name");
+        }
+        batch.push(input);
+    }
+    for chunk in batch.chunks(200) {
+        for input in chunk {
+            l.vault().create(&cli(), input).await.unwrap();
+        }
+    }
+    let log = Disclosures::new(Arc::clone(&l));
+    let a = log
+        .aggregate(
+            &cli(),
+            &AggregateQuery {
+                by: vec![Dimension::Purpose, Dimension::Month],
+                ..AggregateQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.k, 10);
+    assert!(a.groups.iter().all(|g| g.count >= 10), "{:?}", a.groups);
+    assert!(
+        a.suppressed >= 1,
+        "the small contact-form groups are suppressed"
+    );
+    assert!(
+        a.groups
+            .iter()
+            .any(|g| g.values.get("purpose").map(String::as_str) == Some("accounts"))
+    );
+    let json = serde_json::to_string(&a).unwrap();
+    assert!(
+        !json.contains("@example.com") && !json.contains("Al\""),
+        "no value: {json}"
+    );
+}
+
 /// Drops every webhook: the secret cases send none.
 struct NoWebhooks;
 
@@ -2260,6 +2672,9 @@ macro_rules! conformance_suite {
             held_data_serves_its_hold_purpose_after_an_erasure_until_the_hold_ends,
             a_corrected_identity_is_the_identity_in_every_process,
             a_recipient_secret_is_shown_once_and_rotates_across_processes,
+            an_incident_finds_exactly_the_people_it_concerns_and_tells_each_once,
+            a_disclosure_needs_every_consent_and_a_gag_hides_it_until_its_date,
+            an_aggregate_never_shows_a_group_under_k,
             concurrent_corrections_of_one_address_leave_exactly_one,
             a_purpose_corrects_and_finds_only_what_was_collected_for_it,
             an_erasure_never_loses_what_was_written_while_it_read,

@@ -11,13 +11,15 @@ use std::path::Path;
 
 /// The contexts, each a folder; every other module is a shared word, except `store` and
 /// `conformance`, which sit above every context.
-const CONTEXTS: [&str; 6] = [
+const CONTEXTS: [&str; 8] = [
     "access",
     "audit",
     "vault",
     "consent",
+    "disclosures",
     "requests",
     "retention",
+    "incidents",
 ];
 const TOP: [&str; 2] = ["store", "conformance"];
 

@@ -511,7 +511,11 @@ impl Background {
         lost: Arc<tokio::sync::Notify>,
     ) -> Self {
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let requests = requests::workflow_with(&ledger, &config.webhooks, &config.sources);
+        let requests = Arc::new(requests::workflow_with(
+            &ledger,
+            &config.webhooks,
+            &config.sources,
+        ));
         let sweeper =
             steward_core::retention::Sweeper::new(Arc::clone(&ledger), config.outbox.clone())
                 .with_sources(config.sources.clone());
@@ -548,6 +552,9 @@ async fn serve_metrics<S: Store>(
     }
 }
 
+/// How many breach notices (e-mails) the server sends a second.
+const BREACH_NOTICES_PER_SECOND: u32 = 50;
+
 /// What runs beside the server: the ledger picks up events other processes wrote (every
 /// second), due jobs run (mail, webhooks, delayed erasure; every second), unverified requests
 /// expire, and every minute queued policy notices go out (500 at a time), refusals past a rate
@@ -557,11 +564,12 @@ async fn serve_metrics<S: Store>(
 /// (`[retention] schedule`, daily by default), in one process of those sharing the store.
 async fn background<S: Store>(
     ledger: Arc<Ledger<S>>,
-    requests: steward_core::requests::Requests<S>,
+    requests: Arc<steward_core::requests::Requests<S>>,
     sweeper: steward_core::retention::Sweeper<S>,
     mut stop: tokio::sync::watch::Receiver<bool>,
     lost: Arc<tokio::sync::Notify>,
 ) {
+    let incidents = steward_core::incidents::Incidents::new(Arc::clone(&requests));
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     let mut n: u64 = 0;
     loop {
@@ -590,6 +598,19 @@ async fn background<S: Store>(
         }
         if let Err(e) = requests.tick().await {
             tracing::error!(target: "steward::background", cause = %e, "the job queue could not run");
+        }
+        // Breach notices to people: at most 50 e-mails a second, each sent once.
+        match incidents
+            .deliver(BREACH_NOTICES_PER_SECOND, &mut |_| {})
+            .await
+        {
+            Ok(d) if d.failed > 0 || d.given_up > 0 => {
+                tracing::warn!(target: "steward::incidents", sent = d.sent, failed = d.failed, given_up = d.given_up, "breach notices failed; they are retried with backoff (`steward incident show` names the states)");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(target: "steward::incidents", cause = %e, "breach notices could not be sent");
+            }
         }
         if n.is_multiple_of(60) {
             if let Err(e) = ledger.send_policy_notices(500).await {
@@ -623,6 +644,16 @@ async fn background<S: Store>(
                 Ok(_) => {}
                 Err(e) => {
                     tracing::error!(target: "steward::background", cause = %e, "the queue could not be read")
+                }
+            }
+            match incidents.due(&steward_core::requests::holder()).await {
+                Ok(due) => {
+                    for (number, clock) in due {
+                        tracing::warn!(target: "steward::incidents", incident = number, audience = clock.audience, due = %clock.due, status = ?clock.status, "a breach notification is due (`steward incident list --due`)");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(target: "steward::incidents", cause = %e, "the breach register could not be read");
                 }
             }
         }

@@ -484,6 +484,11 @@ impl<S: IncidentStore> Incidents<S> {
         Self { requests }
     }
 
+    /// The request workflow beneath the register.
+    pub fn requests(&self) -> &Arc<Requests<S>> {
+        &self.requests
+    }
+
     fn store(&self) -> &S {
         self.requests.ledger().vault().store()
     }
@@ -1573,4 +1578,187 @@ pub fn clocks(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use time::macros::datetime;
+
+    fn seed(name: &str) -> steward_policy::Declaration {
+        let path = format!("{}/../../examples/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let source = steward_policy::Source::new(name, text);
+        steward_policy::check(&source).unwrap().declaration.unwrap()
+    }
+
+    fn incident(aware_at: OffsetDateTime) -> Incident {
+        Incident {
+            id: Uuid::nil(),
+            number: 1,
+            title: "Support inbox exposed".into(),
+            description: "A shared link made the inbox readable.".into(),
+            detected_at: aware_at - time::Duration::hours(3),
+            aware_at,
+            opened_at: aware_at,
+            occurred_from: Some(aware_at - time::Duration::days(9)),
+            occurred_to: Some(aware_at - time::Duration::days(1)),
+            systems: vec!["support inbox".into()],
+            categories: vec!["user.contact.email".into()],
+            estimated_records: Some(1200),
+            state: State::Open,
+            assessment: None,
+            authority: Vec::new(),
+            people: None,
+            closed_at: None,
+            closing: None,
+            timeline: Vec::new(),
+            revision: 1,
+        }
+    }
+
+    #[test]
+    fn clocks_count_from_awareness_on_the_seeds_audiences() {
+        let aware = datetime!(2026-11-30 08:00 UTC);
+        // Seed 003: people by e-mail within 48 hours, the authority within 72.
+        let allcot = seed("003-allcot.toml");
+        let c = clocks(&allcot, &incident(aware), aware + time::Duration::hours(1));
+        let due: Vec<_> = c.iter().map(|c| (c.audience, c.due, c.status)).collect();
+        assert!(
+            due.contains(&(
+                "subjects",
+                aware + time::Duration::hours(48),
+                ClockStatus::Running
+            )),
+            "{due:?}"
+        );
+        assert!(
+            due.contains(&(
+                "authority",
+                aware + time::Duration::hours(72),
+                ClockStatus::Running
+            )),
+            "{due:?}"
+        );
+        // 40 hours on, the people's clock is due soon; 50 hours on, overdue.
+        let c = clocks(&allcot, &incident(aware), aware + time::Duration::hours(40));
+        assert_eq!(
+            c.iter().find(|c| c.audience == "subjects").unwrap().status,
+            ClockStatus::DueSoon
+        );
+        let c = clocks(&allcot, &incident(aware), aware + time::Duration::hours(50));
+        assert_eq!(
+            c.iter().find(|c| c.audience == "subjects").unwrap().status,
+            ClockStatus::Overdue
+        );
+        // Seed 004: both within 72 hours, people by e-mail and in-app, always.
+        let mailpro = seed("004-mailpro.toml");
+        let mut i = incident(aware);
+        i.assessment = Some(Assessment {
+            risk: Risk::Unlikely,
+            reason: "only hashed addresses".into(),
+            consequences: String::new(),
+            measures: String::new(),
+            exemptions: vec![],
+            sealed_only: false,
+            at: aware,
+            by: "cli".into(),
+        });
+        let c = clocks(&mailpro, &i, aware + time::Duration::hours(80));
+        let people = c.iter().find(|c| c.audience == "subjects").unwrap();
+        assert_eq!(people.channels, vec!["email", "in-app"]);
+        assert_eq!(people.due, aware + time::Duration::hours(72));
+        assert_eq!(
+            people.status,
+            ClockStatus::Overdue,
+            "`when = always`: even an unlikely risk"
+        );
+        // Seed 003's authority clock applies only to a risk: an unlikely one needs no notice.
+        let c = clocks(&allcot, &i, aware + time::Duration::hours(80));
+        assert_eq!(
+            c.iter().find(|c| c.audience == "authority").unwrap().status,
+            ClockStatus::NotRequired
+        );
+        // Notified in time: met; after: late.
+        i.authority.push(AuthorityNotice {
+            phase: Phase::Initial,
+            at: aware + time::Duration::hours(70),
+            reference: None,
+            late_reason: None,
+            by: "cli".into(),
+        });
+        i.people = Some(PeopleNotice {
+            at: aware + time::Duration::hours(75),
+            channels: vec!["email".into()],
+            late_reason: Some("x".into()),
+            queued: 1,
+        });
+        let c = clocks(&mailpro, &i, aware + time::Duration::hours(80));
+        assert_eq!(
+            c.iter().find(|c| c.audience == "authority").unwrap().status,
+            ClockStatus::Met
+        );
+        assert_eq!(
+            c.iter().find(|c| c.audience == "subjects").unwrap().status,
+            ClockStatus::Late
+        );
+    }
+
+    #[test]
+    fn the_report_holds_every_article_33_3_item() {
+        let mailpro = seed("004-mailpro.toml");
+        let aware = datetime!(2026-11-30 08:00 UTC);
+        let mut i = incident(aware);
+        i.assessment = Some(Assessment {
+            risk: Risk::High,
+            reason: "addresses readable by anyone with the link".into(),
+            consequences: "targeted phishing".into(),
+            measures: "link revoked; passwords reset".into(),
+            exemptions: vec![],
+            sealed_only: true,
+            at: aware,
+            by: "cli".into(),
+        });
+        let view = IncidentView {
+            clocks: clocks(&mailpro, &i, aware),
+            incident: i,
+            affected: Affected {
+                by_source: vec![("vault".into(), 1180)],
+                total: 1180,
+            },
+            deliveries: vec![],
+        };
+        let r = report::Report::new(&mailpro, &view);
+        let md = r.markdown();
+        for needle in [
+            "Art. 33(3)(a)",
+            "user.contact.email",
+            "1180",
+            "1200",
+            "Art. 33(3)(b)",
+            "legal@maxony.com",
+            "Art. 33(3)(c)",
+            "targeted phishing",
+            "Art. 33(3)(d)",
+            "link revoked",
+            "2026-11-30T08:00:00Z",
+            "Art. 34(3)(a)",
+        ] {
+            assert!(md.contains(needle), "{needle} missing from\n{md}");
+        }
+        let html = r.html();
+        assert!(
+            html.contains("<h2>3. Likely consequences (Art. 33(3)(c))</h2>"),
+            "{html}"
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["sections"].as_array().unwrap().len(), 6);
+        // The people's message: plain words, the contact point, no report jargon.
+        let text = report::people_message(&mailpro, &view.incident);
+        assert!(
+            text.contains("legal@maxony.com") && text.contains("targeted phishing"),
+            "{text}"
+        );
+    }
 }
