@@ -14,6 +14,7 @@ pub mod api;
 mod auth;
 pub mod consent;
 pub mod error;
+pub mod incidents;
 pub mod mail;
 pub mod openapi;
 pub mod requests;

@@ -91,6 +91,16 @@ impl Vocabulary<'_> {
         })
     }
 
+    /// Every data category the declaration knows (the taxonomy's and its own keys).
+    fn categories(&self) -> Option<Vec<String>> {
+        self.declaration.map(|d| {
+            let mut keys: Vec<String> =
+                d.taxonomy.keys(Kind::Category).map(str::to_owned).collect();
+            keys.sort();
+            keys
+        })
+    }
+
     /// The taxonomy keys a purpose's categories cover (what it may collect).
     fn collected_by(
         &self,
@@ -476,6 +486,7 @@ pub fn document(declaration: Option<&Declaration>) -> Value {
     );
     let id_param = json!({ "name": "id", "in": "path", "required": true, "description": "The subject id (a UUIDv7).", "schema": { "type": "string", "format": "uuid" } });
     let request_param = json!({ "name": "id", "in": "path", "required": true, "description": "The request id, as returned when the request was made.", "schema": { "type": "string", "format": "uuid" } });
+    let incident_param = json!({ "name": "id", "in": "path", "required": true, "description": "The incident's number (1, 2 …) or id.", "schema": { "type": "string", "pattern": "^([1-9][0-9]{0,17}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$" } });
     let request_view = json!({ "description": "The request.", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Request" } } } });
     let reason_body = json!({ "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["reason"], "additionalProperties": false, "properties": { "reason": { "type": "string", "minLength": 1, "maxLength": 1000, "pattern": "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]", "description": "Told to the person; something other than white space (Unicode White_Space)." } } } } } });
     let recipients = v
@@ -692,8 +703,124 @@ pub fn document(declaration: Option<&Declaration>) -> Value {
                     "409": error_response("Already extended (`already-extended`) or final (`wrong-state`)."), "422": error_response("The declaration allows no extension (`no-extension`).") } } },
             "/v1/requests/{id}/notifications/{recipient}/ack": { "post": {
                 "operationId": "recordAcknowledgement", "summary": "Staff record that a recipient acted on the GDPR Art. 19 notice it was sent, when it confirmed some other way (dpo, admin: `decide`). Recipients acknowledge themselves with the link in their notice.", "security": auth,
-                "parameters": [request_param, { "name": "recipient", "in": "path", "required": true, "description": "The processor id from the declaration.", "schema": one_of(recipients, "A declared processor.") }],
+                "parameters": [request_param, { "name": "recipient", "in": "path", "required": true, "description": "The processor id from the declaration.", "schema": one_of(recipients.clone(), "A declared processor.") }],
                 "responses": { "200": request_view, "403": denied, "404": error_response("No request has this id (`unknown-request`), or it sent no notice to this recipient (`unknown-recipient`).") } } },
+            "/v1/incidents": {
+                "get": {
+                    "operationId": "listIncidents", "summary": "The breach register, the newest first, each with its clocks (one per audience the declaration's [breach] names), affected people and notices (admin, dpo). `open=true`: only those not closed; `due=true`: `{due: [{incident, clock}]}`, the clocks due soon or overdue, the soonest first.", "security": auth,
+                    "parameters": [
+                        { "name": "open", "in": "query", "schema": { "type": "boolean" } },
+                        { "name": "due", "in": "query", "schema": { "type": "boolean" } }],
+                    "responses": { "200": { "description": "`{incidents: [...]}` or `{due: [...]}`.", "content": { "application/json": { "schema": { "type": "object" } } } }, "403": denied } },
+                "post": {
+                    "operationId": "openIncident", "summary": "Open an incident (admin, dpo; audited). The clocks count from `aware_at` (default `detected_at`, default now), never before detection. Write no personal data into its text.", "security": auth,
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "additionalProperties": false, "required": ["title", "categories"], "properties": {
+                        "title": { "type": "string", "minLength": 1, "maxLength": 200 },
+                        "description": { "type": "string", "maxLength": 10000 },
+                        "categories": { "type": "array", "minItems": 1, "maxItems": 100, "items": one_of(v.categories(), "A data category.") },
+                        "systems": { "type": "array", "maxItems": 100, "items": { "type": "string", "maxLength": 200 } },
+                        "detected_at": { "type": "string", "format": "date-time" },
+                        "aware_at": { "type": "string", "format": "date-time" },
+                        "occurred_from": { "type": "string", "format": "date-time" },
+                        "occurred_to": { "type": "string", "format": "date-time" },
+                        "estimated_records": { "type": "integer", "minimum": 0, "maximum": 9_007_199_254_740_991_i64 } } } } } },
+                    "responses": { "201": { "description": "The incident, with its number, clocks and counts.", "content": { "application/json": { "schema": { "type": "object" } } } }, "403": denied,
+                        "422": error_response("`invalid-incident`: awareness before detection, a time in the future or out of range, a window that ends before it starts, an unknown category, an empty title.") } } },
+            "/v1/incidents/{id}": { "get": {
+                "operationId": "showIncident", "summary": "An incident with its clocks, affected people (counts by source) and notices (counts by channel and state) (admin, dpo).", "security": auth,
+                "parameters": [incident_param],
+                "responses": { "200": { "description": "The incident.", "content": { "application/json": { "schema": { "type": "object" } } } }, "403": denied, "404": error_response("No such incident.") } } },
+            "/v1/incidents/{id}/assess": { "post": {
+                "operationId": "assessIncident", "summary": "Assess (or reassess) the risk to people: `unlikely` (the register keeps it; the authority need not be told), `risk`, `high` (people are told), with the reason, the likely consequences and the measures (Art. 33(3)(c), (d)); Art. 34(3) exemptions for a high risk; `sealed_only` when only Steward's sealed data store was exposed (admin, dpo; audited).", "security": auth,
+                "parameters": [incident_param],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "additionalProperties": false, "required": ["risk", "reason"], "properties": {
+                    "risk": { "type": "string", "enum": ["unlikely", "risk", "high"] },
+                    "reason": { "type": "string", "minLength": 1, "maxLength": 10000 },
+                    "consequences": { "type": "string", "maxLength": 10000 },
+                    "measures": { "type": "string", "maxLength": 10000 },
+                    "exemptions": { "type": "array", "items": { "type": "string", "enum": ["encrypted", "mitigated", "public-communication"] } },
+                    "sealed_only": { "type": "boolean" } } } } } },
+                "responses": { "200": { "description": "The incident.", "content": { "application/json": { "schema": { "type": "object" } } } }, "403": denied, "404": error_response("No such incident."),
+                    "409": error_response("The incident is closed (`incident-conflict`)."), "422": error_response("No reason, an exemption without a high risk, or an unknown risk or exemption.") } } },
+            "/v1/incidents/{id}/affected": { "post": {
+                "operationId": "findAffected", "summary": "Find the people an incident affects and add them to it (the set only grows): `categories: true`, everyone holding its categories (collected by the window's end); `actor` (`key:stw_…`, `staff:NAME`), everyone the audit trail shows it acted on within `from`–`to` (default the incident's window); `subjects`, ids found elsewhere (admin, dpo; audited with the counts).", "security": auth,
+                "parameters": [incident_param],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "additionalProperties": false, "properties": {
+                    "categories": { "type": "boolean" },
+                    "actor": { "type": "string", "pattern": "^[!-~]{1,100}$" },
+                    "from": { "type": "string", "format": "date-time" },
+                    "to": { "type": "string", "format": "date-time" },
+                    "subjects": { "type": "array", "maxItems": 100000, "items": { "type": "string", "format": "uuid" } } } } } } },
+                "responses": { "200": { "description": "The incident, with the people found by source.", "content": { "application/json": { "schema": { "type": "object" } } } }, "403": denied, "404": error_response("No such incident."),
+                    "409": error_response("The incident is closed."), "422": error_response("Nothing asked, an actor without a window, or a time out of range.") } } },
+            "/v1/incidents/{id}/notify": { "post": {
+                "operationId": "notifyIncident", "summary": "`audience: authority` records the authority's notification in its phase (`initial`, `follow-up`, `final`, Art. 33(4)); past the deadline it needs `late_reason` (Art. 33(1)). `audience: subjects` queues one notice per affected person and declared channel (e-mail, in-app; `reset_passwords` adds a signed webhook to [breach] password_reset); the server sends them, each once. Admin, dpo; audited.", "security": auth,
+                "parameters": [incident_param],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "additionalProperties": false, "required": ["audience"], "properties": {
+                    "audience": { "type": "string", "enum": ["authority", "subjects"] },
+                    "phase": { "type": "string", "enum": ["initial", "follow-up", "final"] },
+                    "reference": { "type": "string", "maxLength": 200 },
+                    "late_reason": { "type": "string", "maxLength": 10000 },
+                    "reset_passwords": { "type": "boolean" } } } } } },
+                "responses": { "200": { "description": "The incident (authority), or `{incident, queued}` (subjects).", "content": { "application/json": { "schema": { "type": "object" } } } }, "403": denied, "404": error_response("No such incident."),
+                    "409": error_response("Notified already (nobody is told twice), a phase out of order, not yet assessed, no affected people, or closed (`incident-conflict`)."),
+                    "422": error_response("Late without `late_reason`, password resets without [breach] password_reset, or an unknown audience or phase.") } } },
+            "/v1/incidents/{id}/close": { "post": {
+                "operationId": "closeIncident", "summary": "Close an incident with the reason, once every required clock is met (admin, dpo; audited).", "security": auth,
+                "parameters": [incident_param],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "additionalProperties": false, "required": ["reason"], "properties": {
+                    "reason": { "type": "string", "minLength": 1, "maxLength": 10000 } } } } } },
+                "responses": { "200": { "description": "The incident.", "content": { "application/json": { "schema": { "type": "object" } } } }, "403": denied, "404": error_response("No such incident."),
+                    "409": error_response("Not assessed, an audience still to notify, or closed already."), "422": error_response("No reason.") } } },
+            "/v1/incidents/{id}/report": { "get": {
+                "operationId": "incidentReport", "summary": "The authority's report: every GDPR Art. 33(3) item (nature, categories and approximate numbers of people and records; the contact point; likely consequences; measures), the clocks and the phase, as JSON, Markdown or HTML (admin, dpo; audited).", "security": auth,
+                "parameters": [incident_param, { "name": "format", "in": "query", "schema": { "type": "string", "enum": ["json", "md", "html"] } }],
+                "responses": { "200": { "description": "The report.", "content": { "application/json": { "schema": { "type": "object" } }, "text/markdown": { "schema": { "type": "string" } }, "text/html": { "schema": { "type": "string" } } } }, "403": denied, "404": error_response("No such incident.") } } },
+            "/v1/incidents/{id}/password-resets": { "post": {
+                "operationId": "acknowledgePasswordResets", "summary": "Your application acknowledges that it reset these people's passwords, after the signed `steward.breach.password-reset` webhook named them (a key with the `request` operation, e.g. service; audited with the count).", "security": auth,
+                "parameters": [{ "name": "id", "in": "path", "required": true, "description": "The incident id the webhook named.", "schema": { "type": "string", "format": "uuid" } }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "additionalProperties": false, "required": ["subjects"], "properties": {
+                    "subjects": { "type": "array", "maxItems": 10000, "items": { "type": "string", "format": "uuid" } } } } } } },
+                "responses": { "200": { "description": "`{acknowledged}`: how many were not acknowledged before.", "content": { "application/json": { "schema": { "type": "object" } } } }, "403": denied, "404": error_response("Not an incident id."), "422": error_response("Over 10,000 subjects.") } } },
+            "/v1/subjects/{id}/notices": { "get": {
+                "operationId": "listNotices", "summary": "A person's in-app breach notices, for your application to show: `{notices: [{incident, title, message, posted_at, read_at}]}` (a key with the `request` operation; audited).", "security": auth,
+                "parameters": [id_param],
+                "responses": { "200": { "description": "The notices, the newest first.", "content": { "application/json": { "schema": { "type": "object" } } } }, "403": denied } } },
+            "/v1/subjects/{id}/notices/{incident}/read": { "post": {
+                "operationId": "readNotice", "summary": "The person read the in-app notice of this incident (audited).", "security": auth,
+                "parameters": [id_param, { "name": "incident", "in": "path", "required": true, "description": "The incident id the notice gives.", "schema": { "type": "string", "format": "uuid" } }],
+                "responses": { "204": { "description": "Marked read." }, "403": denied, "404": error_response("No unread notice of this incident for this person.") } } },
+            "/v1/disclosures": {
+                "get": {
+                    "operationId": "listDisclosures", "summary": "The disclosure log, the newest first (admin, dpo; audited): to whom, which categories, on which basis, the reference, how many people, and whether and when they may be told.", "security": auth,
+                    "parameters": [
+                        { "name": "subject", "in": "query", "schema": { "type": "string", "format": "uuid" } },
+                        { "name": "recipient", "in": "query", "schema": { "type": "string", "maxLength": 200 } }],
+                    "responses": { "200": { "description": "`{disclosures: [...]}`.", "content": { "application/json": { "schema": { "type": "object" } } } }, "403": denied } },
+                "post": {
+                    "operationId": "recordDisclosure", "summary": "Record personal data shared with a declared recipient (admin, dpo, service; audited without naming anyone). With a purpose its basis, recipients and categories apply, and a consent purpose needs every person's and every counterpart's consent: without it the share is refused (`409 consent-missing`, audited). `gag_until` keeps it out of the people's access packages until then; `tell: false`, always.", "security": auth,
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "additionalProperties": false, "required": ["recipient", "categories"], "properties": {
+                        "recipient": one_of(recipients, "A declared processor, third party or authority."),
+                        "categories": { "type": "array", "minItems": 1, "maxItems": 100, "items": one_of(v.categories(), "A data category.") },
+                        "subjects": { "type": "array", "maxItems": 100000, "items": { "type": "string", "format": "uuid" } },
+                        "counterparts": { "type": "array", "maxItems": 1000, "items": { "type": "string", "format": "uuid" } },
+                        "purpose": one_of(v.purposes(|_| true), "A declared purpose."),
+                        "basis": { "type": "string", "enum": LawfulBasis::ALL.iter().map(|b| b.0.as_str()).collect::<Vec<_>>() },
+                        "reference": { "type": "string", "maxLength": 200 },
+                        "gag_until": { "type": "string", "format": "date-time" },
+                        "tell": { "type": "boolean" } } } } } },
+                    "responses": { "201": { "description": "The disclosure.", "content": { "application/json": { "schema": { "type": "object" } } } }, "403": denied,
+                        "409": error_response("A required consent is missing (`consent-missing`); nothing was recorded."),
+                        "422": error_response("An undeclared recipient or purpose, an unknown category, a purpose that does not name the recipient or collect the category, no basis, a gag in the past, an unknown subject.") } } },
+            "/v1/aggregates": { "post": {
+                "operationId": "aggregate", "summary": "Counts of distinct people by `purpose`, `category`, `month` (the vault), `consent` (the ledger) or `country` (alone), every group under the declared k suppressed, no total, never an id or value (admin, dpo; audited). `share_with` logs it as a disclosure.", "security": auth,
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "additionalProperties": false, "required": ["by"], "properties": {
+                    "by": { "type": "array", "minItems": 1, "maxItems": 5, "items": { "type": "string", "enum": ["purpose", "category", "month", "consent", "country"] } },
+                    "categories": { "type": "array", "maxItems": 100, "items": one_of(v.categories(), "A data category.") },
+                    "share_with": { "type": "string", "maxLength": 200 },
+                    "reference": { "type": "string", "maxLength": 200 } } } } } },
+                "responses": { "200": { "description": "`{by, k, groups: [{values, count}], suppressed, disclosure}`.", "content": { "application/json": { "schema": { "type": "object" } } } }, "403": denied,
+                    "422": error_response("No dimension, a combination the sources cannot count, an unknown category or recipient.") } } },
             "/requests/{id}/notifications/{recipient}/ack": {
                 "get": {
                     "operationId": "acknowledgementPage", "summary": "Public: the page behind the acknowledgement link an e-mailed recipient was sent. It shows a button and changes nothing.",

@@ -64,6 +64,48 @@ pub fn router<S: Store>(state: ApiState<S>) -> Router {
             "/v1/requests/{id}/notifications/{recipient}/ack",
             post(crate::requests::acknowledge::<S>),
         )
+        .route(
+            "/v1/incidents",
+            get(crate::incidents::list::<S>).post(crate::incidents::open::<S>),
+        )
+        .route("/v1/incidents/{id}", get(crate::incidents::show::<S>))
+        .route(
+            "/v1/incidents/{id}/assess",
+            post(crate::incidents::assess::<S>),
+        )
+        .route(
+            "/v1/incidents/{id}/affected",
+            post(crate::incidents::affected::<S>),
+        )
+        .route(
+            "/v1/incidents/{id}/notify",
+            post(crate::incidents::notify::<S>),
+        )
+        .route(
+            "/v1/incidents/{id}/close",
+            post(crate::incidents::close::<S>),
+        )
+        .route(
+            "/v1/incidents/{id}/report",
+            get(crate::incidents::report::<S>),
+        )
+        .route(
+            "/v1/incidents/{id}/password-resets",
+            post(crate::incidents::acknowledge_resets::<S>),
+        )
+        .route(
+            "/v1/subjects/{id}/notices",
+            get(crate::incidents::notices::<S>),
+        )
+        .route(
+            "/v1/subjects/{id}/notices/{incident}/read",
+            post(crate::incidents::read_notice::<S>),
+        )
+        .route(
+            "/v1/disclosures",
+            get(crate::incidents::disclosures::<S>).post(crate::incidents::disclose::<S>),
+        )
+        .route("/v1/aggregates", post(crate::incidents::aggregate::<S>))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             authenticate::<S>,

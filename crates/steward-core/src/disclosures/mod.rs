@@ -259,6 +259,19 @@ impl<S: DisclosureStore> Disclosures<S> {
         self.ledger.vault().clock().now()
     }
 
+    /// Checks that `access` may keep the register (`incident`); a refusal is audited as
+    /// `action`, denied.
+    async fn authorize(&self, access: &Access, action: &str) -> Result<(), DisclosureError> {
+        if let Err(d) = access.authorize(Operation::Incident, Reach::Nothing) {
+            let mut entry = access.entry(action, self.now());
+            entry.outcome = AuditOutcome::Denied;
+            entry.code = Some(d.code.to_owned());
+            self.ledger.vault().record(entry).await?;
+            return Err(d.into());
+        }
+        Ok(())
+    }
+
     /// Records a disclosure, after checking it against the declaration: a declared recipient,
     /// known categories, a purpose that names the recipient and covers the categories (or a
     /// lawful basis other than consent), existing subjects, a gag date still to come, and —
@@ -300,16 +313,21 @@ impl<S: DisclosureStore> Disclosures<S> {
         };
         let categories: Vec<&str> = new.categories.iter().map(String::as_str).collect();
         let purposes: Vec<_> = purpose.into_iter().collect();
-        access.authorize(
+        let mut entry = access.entry("disclosure.record", now);
+        entry.purpose = new.purpose.clone();
+        entry.categories = new.categories.clone();
+        if let Err(d) = access.authorize(
             Operation::Disclose,
             Reach::Data {
                 purposes: &purposes,
                 categories: &categories,
             },
-        )?;
-        let mut entry = access.entry("disclosure.record", now);
-        entry.purpose = new.purpose.clone();
-        entry.categories = new.categories.clone();
+        ) {
+            entry.outcome = AuditOutcome::Denied;
+            entry.code = Some(d.code.to_owned());
+            self.ledger.vault().record(entry).await?;
+            return Err(d.into());
+        }
         let checked = self.check(&new, now).await;
         let disclosure = match checked {
             Ok(d) => d,
@@ -466,6 +484,14 @@ impl<S: DisclosureStore> Disclosures<S> {
         }
         let tell = new.tell.unwrap_or(Tell::Yes);
         if let Tell::After(t) = tell
+            && t.year() > 2200
+        {
+            return invalid(format!(
+                "gag: {} is too far ahead; a gag without an end is --do-not-tell (`tell: never`)",
+                t.date()
+            ));
+        }
+        if let Tell::After(t) = tell
             && t <= now
         {
             return invalid(format!(
@@ -536,7 +562,7 @@ impl<S: DisclosureStore> Disclosures<S> {
         recipient: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Disclosure>, DisclosureError> {
-        access.authorize(Operation::Incident, Reach::Nothing)?;
+        self.authorize(access, "disclosure.list").await?;
         let mut entry = access.entry("disclosure.list", self.now());
         entry.subject = subject;
         self.ledger.vault().record(entry).await?;
@@ -564,7 +590,7 @@ impl<S: DisclosureStore> Disclosures<S> {
         access: &Access,
         query: &AggregateQuery,
     ) -> Result<Aggregate, DisclosureError> {
-        access.authorize(Operation::Incident, Reach::Nothing)?;
+        self.authorize(access, "aggregate.count").await?;
         let declaration = self.ledger.vault().declaration();
         let k = declaration.aggregates.k;
         let mut by = query.by.clone();

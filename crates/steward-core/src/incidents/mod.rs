@@ -460,6 +460,16 @@ fn invalid<T>(message: impl Into<String>) -> Result<T, IncidentError> {
     Err(IncidentError::Invalid(message.into()))
 }
 
+/// A time from outside must fall between 1970 and 2200 (what the store keeps).
+fn plausible(field: &str, t: Option<OffsetDateTime>) -> Result<(), IncidentError> {
+    match t {
+        Some(t) if !(1970..=2200).contains(&t.year()) => {
+            invalid(format!("{field}: {} is not a plausible time", t.date()))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn one_line(field: &str, text: &str, max: usize) -> Result<(), IncidentError> {
     if text.chars().count() > max {
         return invalid(format!("{field}: at most {max} characters"));
@@ -489,6 +499,23 @@ impl<S: IncidentStore> Incidents<S> {
         &self.requests
     }
 
+    /// Checks that `access` may do `op`; a refusal is audited as `action`, denied.
+    async fn authorize(
+        &self,
+        access: &Access,
+        op: Operation,
+        action: &str,
+    ) -> Result<(), IncidentError> {
+        if let Err(d) = access.authorize(op, Reach::Nothing) {
+            let mut entry = access.entry(action, self.now());
+            entry.outcome = crate::audit::Outcome::Denied;
+            entry.code = Some(d.code.to_owned());
+            self.requests.ledger().vault().record(entry).await?;
+            return Err(d.into());
+        }
+        Ok(())
+    }
+
     fn store(&self) -> &S {
         self.requests.ledger().vault().store()
     }
@@ -512,7 +539,8 @@ impl<S: IncidentStore> Incidents<S> {
         access: &Access,
         new: NewIncident,
     ) -> Result<IncidentView, IncidentError> {
-        access.authorize(Operation::Incident, Reach::Nothing)?;
+        self.authorize(access, Operation::Incident, "incident.open")
+            .await?;
         let now = self.now();
         let title = new.title.trim().to_owned();
         if title.is_empty() {
@@ -531,6 +559,14 @@ impl<S: IncidentStore> Incidents<S> {
             if t > now + time::Duration::minutes(5) {
                 return invalid(format!("{name}: {t} is in the future"));
             }
+        }
+        for (name, t) in [
+            ("detected", Some(detected_at)),
+            ("aware", Some(aware_at)),
+            ("from", new.occurred_from),
+            ("to", new.occurred_to),
+        ] {
+            plausible(name, t)?;
         }
         if let (Some(from), Some(to)) = (new.occurred_from, new.occurred_to)
             && to < from
@@ -616,7 +652,8 @@ impl<S: IncidentStore> Incidents<S> {
 
     /// The incident with this id or number (`3`, `#3`, or its UUID).
     pub async fn find(&self, access: &Access, which: &str) -> Result<IncidentView, IncidentError> {
-        access.authorize(Operation::Incident, Reach::Nothing)?;
+        self.authorize(access, Operation::Incident, "incident.show")
+            .await?;
         let incident = self.load(which).await?;
         self.view_of(incident).await
     }
@@ -644,7 +681,8 @@ impl<S: IncidentStore> Incidents<S> {
         access: &Access,
         open_only: bool,
     ) -> Result<Vec<IncidentView>, IncidentError> {
-        access.authorize(Operation::Incident, Reach::Nothing)?;
+        self.authorize(access, Operation::Incident, "incident.list")
+            .await?;
         let mut out = Vec::new();
         for r in self.store().incidents(open_only).await? {
             out.push(self.view_of(from_row(&r)?).await?);
@@ -698,7 +736,8 @@ impl<S: IncidentStore> Incidents<S> {
         action: &str,
         change: impl Fn(&mut Incident, OffsetDateTime) -> Result<String, IncidentError>,
     ) -> Result<Incident, IncidentError> {
-        access.authorize(Operation::Incident, Reach::Nothing)?;
+        self.authorize(access, Operation::Incident, &format!("incident.{action}"))
+            .await?;
         for _ in 0..3 {
             let mut incident = self.load(which).await?;
             let now = self.now();
@@ -808,7 +847,8 @@ impl<S: IncidentStore> Incidents<S> {
         which: &str,
         derive: Derive,
     ) -> Result<IncidentView, IncidentError> {
-        access.authorize(Operation::Incident, Reach::Nothing)?;
+        self.authorize(access, Operation::Incident, "incident.affected")
+            .await?;
         let incident = self.load(which).await?;
         if incident.state == State::Closed {
             return Err(IncidentError::Conflict(format!(
@@ -846,6 +886,8 @@ impl<S: IncidentStore> Incidents<S> {
                 .await?;
             found.push(format!("{n} from the vault"));
         }
+        plausible("from", derive.from)?;
+        plausible("to", derive.to)?;
         if let Some(actor) = &derive.actor {
             let from = derive.from.or(incident.occurred_from);
             let to = derive
@@ -963,7 +1005,8 @@ impl<S: IncidentStore> Incidents<S> {
         reset_passwords: bool,
         late_reason: Option<String>,
     ) -> Result<(IncidentView, Queued), IncidentError> {
-        access.authorize(Operation::Incident, Reach::Nothing)?;
+        self.authorize(access, Operation::Incident, "incident.notify-subjects")
+            .await?;
         let declaration = self.declaration().clone();
         let incident = self.load(which).await?;
         if incident.state == State::Closed {
@@ -1087,7 +1130,8 @@ impl<S: IncidentStore> Incidents<S> {
         access: &Access,
         which: &str,
     ) -> Result<u64, IncidentError> {
-        access.authorize(Operation::Incident, Reach::Nothing)?;
+        self.authorize(access, Operation::Incident, "incident.requeue")
+            .await?;
         let incident = self.load(which).await?;
         let now = self.now();
         let mut n = 0;
@@ -1386,7 +1430,8 @@ impl<S: IncidentStore> Incidents<S> {
         incident: Uuid,
         subjects: &[SubjectId],
     ) -> Result<u64, IncidentError> {
-        access.authorize(Operation::Request, Reach::Nothing)?;
+        self.authorize(access, Operation::Request, "incident.password-reset-ack")
+            .await?;
         if subjects.len() > 10_000 {
             return invalid("subjects: at most 10,000 in one acknowledgement");
         }
@@ -1410,7 +1455,8 @@ impl<S: IncidentStore> Incidents<S> {
         access: &Access,
         subject: SubjectId,
     ) -> Result<Vec<InAppNotice>, IncidentError> {
-        access.authorize(Operation::Request, Reach::Nothing)?;
+        self.authorize(access, Operation::Request, "incident.notices")
+            .await?;
         let mut entry = access.entry("incident.notices", self.now());
         entry.subject = Some(subject);
         self.requests.ledger().vault().record(entry).await?;
@@ -1441,7 +1487,8 @@ impl<S: IncidentStore> Incidents<S> {
         subject: SubjectId,
         incident: Uuid,
     ) -> Result<bool, IncidentError> {
-        access.authorize(Operation::Request, Reach::Nothing)?;
+        self.authorize(access, Operation::Request, "incident.notice-read")
+            .await?;
         let now = self.now();
         let n = self
             .store()

@@ -401,5 +401,5 @@ async fn every_documented_operation_is_routed() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 34);
+    assert_eq!(operations, 48);
 }

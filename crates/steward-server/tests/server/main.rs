@@ -9,6 +9,7 @@ mod browser;
 mod consent;
 mod datasets;
 mod edges;
+mod incidents;
 mod promises;
 mod requests;
 mod retention;

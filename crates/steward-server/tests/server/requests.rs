@@ -460,7 +460,7 @@ async fn closing_an_account_erases_it_after_the_declared_delay_and_keeps_the_inv
 }
 
 /// A recipient's webhook endpoint on loopback that keeps what it is sent.
-async fn webhook() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+pub(crate) async fn webhook() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
     let kept = Arc::new(Mutex::new(Vec::new()));
     let k = Arc::clone(&kept);
     let router = axum::Router::new().route(
@@ -616,7 +616,7 @@ async fn a_rectification_by_code_changes_the_data_tells_the_person_and_the_recip
 }
 
 /// Shows `recipient`'s signing secret, as `steward recipient secret` does.
-async fn secret_of(app: &App, recipient: &str) -> String {
+pub(crate) async fn secret_of(app: &App, recipient: &str) -> String {
     steward_server::requests::workflow(&app.ledger, &std::sync::Arc::default())
         .recipient_secret(
             &steward_core::Access::new(steward_core::Principal::cli()),
@@ -630,7 +630,7 @@ async fn secret_of(app: &App, recipient: &str) -> String {
 
 /// Checks a `Steward-Signature` the way a recipient would, with its own HMAC: true when one of
 /// its `v1=` values is the HMAC-SHA256 of `"<t>.<body>"` under the hex-decoded secret.
-fn verifies(signature: &str, body: &str, secret_hex: &str) -> bool {
+pub(crate) fn verifies(signature: &str, body: &str, secret_hex: &str) -> bool {
     use hmac::{KeyInit, Mac};
     let key: Vec<u8> = (0..secret_hex.len())
         .step_by(2)
@@ -666,7 +666,10 @@ async fn acknowledge(notice: &Value) -> Value {
 }
 
 /// Waits (at most 15 s) until `received` holds `n` webhooks; returns them.
-async fn webhooks(received: &Arc<Mutex<Vec<(String, String)>>>, n: usize) -> Vec<(String, String)> {
+pub(crate) async fn webhooks(
+    received: &Arc<Mutex<Vec<(String, String)>>>,
+    n: usize,
+) -> Vec<(String, String)> {
     for _ in 0..150 {
         let got = received.lock().unwrap().clone();
         if got.len() >= n {
