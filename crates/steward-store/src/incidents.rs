@@ -849,10 +849,11 @@ macro_rules! incident_methods {
             Ok(n)
         }
 
-        async fn requeue_uncertain(
+        async fn requeue(
             &self,
             incident: uuid::Uuid,
             channel: &str,
+            state: &str,
             now: time::OffsetDateTime,
         ) -> Result<u64, StoreError> {
             use crate::convert::{backend, to_nanos};
@@ -865,7 +866,8 @@ macro_rules! incident_methods {
                 .push_bind(incident.as_bytes().to_vec())
                 .push(" AND channel = ")
                 .push_bind(channel.to_owned())
-                .push(" AND state = 'uncertain'");
+                .push(" AND state = ")
+                .push_bind(state.to_owned());
             Ok(q.build()
                 .execute(&self.$pool)
                 .await

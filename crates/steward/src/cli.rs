@@ -987,7 +987,7 @@ pub enum IncidentCommand {
     Affected(IncidentAffectedArgs),
     /// Notify the authority (records it; the report is `incident report`) or queue and send the people's notices
     #[command(
-        after_help = "Examples:\n  steward incident report 1 --format html -o report.html && steward incident notify 1 --audience authority --reference CASE-123\n  steward incident notify 1 --audience authority --phase follow-up\n  steward incident notify 1 --audience subjects --rate 20\n  steward incident notify 1 --audience subjects --reset-passwords\n\nPeople are told once each, per channel: run it again after a stop and it goes on where it\nwas. A notice a stopped run was sending is marked uncertain and not sent again; check the\nmail server's log, then --resend-uncertain."
+        after_help = "Examples:\n  steward incident report 1 --format html -o report.html && steward incident notify 1 --audience authority --reference CASE-123\n  steward incident notify 1 --audience authority --phase follow-up\n  steward incident notify 1 --audience subjects --smtp-url smtps://USER:PASS@mail.example.com:465 --rate 20\n  steward incident notify 1 --audience subjects --reset-passwords     queued: `steward serve` sends\n\nWithout --smtp-url (or STEWARD_SMTP_URL) the notices are queued and `steward serve` sends\nthem with its own mail settings; --outbox writes them to DATA_DIR/outbox from here.\nPeople are told once each, per channel: run it again after a stop and it goes on where it\nwas. A notice a stopped run was sending is marked uncertain and not sent again; check the\nmail server's log, then --resend-uncertain."
     )]
     Notify(IncidentNotifyArgs),
     /// The authority's report (Art. 33(3)) as Markdown, HTML or JSON
@@ -1135,6 +1135,20 @@ pub struct IncidentNotifyArgs {
     /// Queue the people's notices only; `steward serve` sends them
     #[arg(long)]
     pub no_send: bool,
+    /// Send the e-mails from here through this SMTP server (smtps://USER:PASS@HOST:465); without it they are queued for `steward serve`, which sends them with its own mail settings
+    #[arg(
+        long,
+        env = "STEWARD_SMTP_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub smtp_url: Option<String>,
+    /// The sender of the e-mails (default: the declaration's controller e-mail)
+    #[arg(long, env = "STEWARD_MAIL_FROM", value_name = "ADDRESS")]
+    pub mail_from: Option<String>,
+    /// Write the e-mails to DATA_DIR/outbox from here instead (a test run, or a site with no mail server)
+    #[arg(long, conflicts_with_all = ["smtp_url", "no_send"])]
+    pub outbox: bool,
     /// At most this many messages a second
     #[arg(long, default_value_t = 20)]
     pub rate: u32,

@@ -107,8 +107,20 @@ pub async fn open_ledger<S: steward_core::Store>(
     global: &Global,
     public_url: &str,
 ) -> Result<steward_core::ledger::Ledger<S>, Outcome> {
-    let (mailer, _) =
-        crate::commands::serve::mailer(global, declaration, None, None).map_err(|e| {
+    open_ledger_mailing(vault, declaration, global, public_url, None, None).await
+}
+
+/// The same, sending mail through `smtp_url` (from `mail_from`) when given, else to the outbox.
+pub async fn open_ledger_mailing<S: steward_core::Store>(
+    vault: Vault<S>,
+    declaration: &Declaration,
+    global: &Global,
+    public_url: &str,
+    smtp_url: Option<&str>,
+    mail_from: Option<&str>,
+) -> Result<steward_core::ledger::Ledger<S>, Outcome> {
+    let (mailer, _) = crate::commands::serve::mailer(global, declaration, smtp_url, mail_from)
+        .map_err(|e| {
             output::stderr(&format!("error: {e}"));
             Outcome::Unreadable
         })?;

@@ -36,8 +36,10 @@ use crate::subject::SubjectId;
 use crate::vault::VaultError;
 use crate::vault::storage::Audited;
 
-/// How long a delivery run holds the notices it claimed.
-pub const LEASE: time::Duration = time::Duration::minutes(5);
+/// How long a delivery run holds the notices it claimed: a run claims about a second's worth,
+/// so a run that died gives its claims back soon. Safety does not rest on it: a notice goes
+/// from `claimed` to `sending` in one conditional write, so two holders never both send it.
+pub const LEASE: time::Duration = time::Duration::seconds(30);
 
 /// After how many failed attempts a notice is given up (`failed`, shown to the operator).
 pub const MAX_ATTEMPTS: u32 = 8;
@@ -1061,6 +1063,11 @@ impl<S: IncidentStore> Incidents<S> {
                 ));
             }
         }
+        // Run again, the notification makes the notices waiting for a retry due now (the
+        // operator fixed the mail server, say).
+        for channel in ["email", PASSWORD_RESET] {
+            store.requeue(incident.id, channel, "queued", now).await?;
+        }
         let mut queued = Queued::default();
         for channel in &channels {
             let state = if *channel == "in-app" {
@@ -1138,7 +1145,7 @@ impl<S: IncidentStore> Incidents<S> {
         for channel in ["email", PASSWORD_RESET] {
             n += self
                 .store()
-                .requeue_uncertain(incident.id, channel, now)
+                .requeue(incident.id, channel, "uncertain", now)
                 .await?;
         }
         let detail = format!("{n} uncertain notices queued again");

@@ -205,12 +205,14 @@ pub trait IncidentStore: RequestStore {
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
-    /// Puts an incident's `uncertain` notices by `channel` back in the queue (the operator
-    /// checked they did not go out); returns how many.
-    fn requeue_uncertain(
+    /// Makes an incident's notices by `channel` in `state` due at `now`, queued: `uncertain`
+    /// ones once the operator checked they did not go out, `queued` ones waiting for a retry
+    /// when the operator runs the notification again; returns how many.
+    fn requeue(
         &self,
         incident: Uuid,
         channel: &str,
+        state: &str,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }

@@ -181,10 +181,21 @@ pub fn run(global: &Global, command: &IncidentCommand) -> Outcome {
         Ok(v) => v,
         Err(outcome) => return outcome,
     };
+    let (smtp_url, mail_from) = match command {
+        IncidentCommand::Notify(a) => (a.smtp_url.as_deref(), a.mail_from.as_deref()),
+        _ => (None, None),
+    };
     runtime.block_on(async {
         with_vault!(global, declaration.clone(), |vault| {
-            match super::request::workflow(vault, &declaration, global, "http://127.0.0.1:8080")
-                .await
+            match super::request::workflow_mailing(
+                vault,
+                &declaration,
+                global,
+                "http://127.0.0.1:8080",
+                smtp_url,
+                mail_from,
+            )
+            .await
             {
                 Ok(requests) => incident(&Incidents::new(Arc::new(requests)), command).await,
                 Err(o) => o,
@@ -417,8 +428,10 @@ async fn notify_people<S: Store>(
     for (channel, n) in &queued.by_channel {
         output::stderr(&format!("queued {n} notices by {channel}"));
     }
-    if a.no_send {
-        output::stderr("not sent here (--no-send): `steward serve` sends them");
+    if a.no_send || (a.smtp_url.is_none() && !a.outbox) {
+        output::stderr(
+            "queued: `steward serve` sends them with its mail settings (50 a second), each once; `steward incident show` follows them (pass --smtp-url to send from here)",
+        );
         return print_text(&describe(&view));
     }
     let rate = a.rate.clamp(1, 10_000);
@@ -430,6 +443,7 @@ async fn notify_people<S: Store>(
         .sum();
     let bar = output::progress_bar(pending, "notices sent");
     let gap = std::time::Duration::from_secs_f64(1.0 / f64::from(rate));
+    let mut waited = 0;
     loop {
         let progress = bar.clone();
         let base = bar.position();
@@ -455,7 +469,28 @@ async fn notify_people<S: Store>(
             tokio::time::sleep(gap * sent).await;
         }
         if done.sent + done.failed + done.given_up == 0 {
-            break;
+            // Notices another run holds (one that was stopped, or `steward serve`) come back
+            // when its hold lapses; wait for them rather than leave them behind.
+            let held = match incidents.find(access, &a.incident).await {
+                Ok(v) => v
+                    .deliveries
+                    .iter()
+                    .filter(|d| d.channel == "email" && d.state == "claimed")
+                    .map(|d| d.count)
+                    .sum::<u64>(),
+                Err(_) => 0,
+            };
+            if held == 0 || waited >= 45 {
+                break;
+            }
+            if waited == 0 {
+                output::stderr(&format!(
+                    "{held} notices are held by another run (one that was stopped, or `steward serve`); waiting for its hold to lapse (at most 30 s)"
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            waited += 3;
+            continue;
         }
         if done.failed > 0 && done.sent == 0 {
             bar.finish_and_clear();

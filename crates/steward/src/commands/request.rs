@@ -142,7 +142,27 @@ pub(crate) async fn workflow<S: Store>(
     global: &Global,
     public_url: &str,
 ) -> Result<Requests<S>, Outcome> {
-    let ledger = crate::vault::open_ledger(vault, declaration, global, public_url).await?;
+    workflow_mailing(vault, declaration, global, public_url, None, None).await
+}
+
+/// The same, its mail sent through `smtp_url` (from `mail_from`) when given.
+pub(crate) async fn workflow_mailing<S: Store>(
+    vault: steward_core::Vault<S>,
+    declaration: &steward_policy::Declaration,
+    global: &Global,
+    public_url: &str,
+    smtp_url: Option<&str>,
+    mail_from: Option<&str>,
+) -> Result<Requests<S>, Outcome> {
+    let ledger = crate::vault::open_ledger_mailing(
+        vault,
+        declaration,
+        global,
+        public_url,
+        smtp_url,
+        mail_from,
+    )
+    .await?;
     // A command queues work; the server's job queue delivers it (with its own --webhook-ca).
     let webhooks = Arc::new(steward_server::requests::HttpNotifier::new());
     // The operator's own databases join the vault's data in access packages.

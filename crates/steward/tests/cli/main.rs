@@ -9,6 +9,7 @@ mod datasets;
 mod docs;
 mod faults;
 mod first_hour;
+mod incidents;
 mod limits;
 mod operations;
 mod requests;
