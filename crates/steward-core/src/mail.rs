@@ -34,6 +34,22 @@ impl std::fmt::Debug for Mail {
 #[error("mail could not be sent: {0}")]
 pub struct MailError(pub String);
 
+impl MailError {
+    /// What a failure whose message may have reached the server ends with.
+    const MAYBE: &'static str = " (the message may have arrived)";
+
+    /// A failure after the message may have reached the server: the connection broke, or
+    /// the answer never came or could not be read. Sending it again may send it twice.
+    pub fn maybe_delivered(text: impl Into<String>) -> Self {
+        Self(format!("{}{}", text.into(), Self::MAYBE))
+    }
+
+    /// Whether the message may have reached the server despite the failure.
+    pub fn may_have_arrived(&self) -> bool {
+        self.0.ends_with(Self::MAYBE)
+    }
+}
+
 /// Sends mail.
 pub trait Mailer: Send + Sync + 'static {
     /// Sends `mail`, returning once the server (or the outbox folder) has it.

@@ -7,7 +7,9 @@ pub use crate::access::storage::AccessStore;
 pub use crate::audit::storage::AuditStore;
 pub use crate::consent::storage::ConsentStore;
 pub use crate::disclosures::storage::{CountRow, Dimension, DisclosureRow, DisclosureStore};
-pub use crate::incidents::storage::{AffectedBy, DeliveryRow, IncidentRow, IncidentStore};
+pub use crate::incidents::storage::{
+    AffectedBy, DeliveryRow, DeliveryTally, IncidentRow, IncidentStore,
+};
 pub use crate::requests::storage::{
     Job, NewJob, Operations, RecipientSecretState, RequestFilter, RequestRecord, RequestStore,
 };

@@ -647,7 +647,12 @@ async fn background<S: Store>(
                     tracing::error!(target: "steward::background", cause = %e, "the queue could not be read")
                 }
             }
-            match incidents.due(&steward_core::requests::holder()).await {
+            match incidents
+                .due(&steward_core::Access::new(
+                    steward_core::Principal::steward("incidents"),
+                ))
+                .await
+            {
                 Ok(due) => {
                     for (number, clock) in due {
                         tracing::warn!(target: "steward::incidents", incident = number, audience = clock.audience, due = %clock.due, status = ?clock.status, "a breach notification is due (`steward incident list --due`)");

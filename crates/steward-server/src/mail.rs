@@ -85,12 +85,21 @@ impl Mailer for SmtpMailer {
             let message = message(&self.from, mail).inspect_err(|_| {
                 crate::telemetry::delivered("mail", "failed");
             })?;
-            let sent = self
-                .transport
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|e| MailError(smtp_failure(&e)));
+            let sent = self.transport.send(message).await.map(|_| ()).map_err(|e| {
+                // A refusal with a status, a connection or TLS handshake that failed: the
+                // server does not have the message. Anything else (the link broke, the
+                // answer never came) may have come after the server took it.
+                let refused = e.is_permanent()
+                    || e.is_transient()
+                    || e.is_tls()
+                    || e.is_client()
+                    || format!("{e:?}").contains("kind: Connection");
+                if refused {
+                    MailError(smtp_failure(&e))
+                } else {
+                    MailError::maybe_delivered(smtp_failure(&e))
+                }
+            });
             crate::telemetry::delivered("mail", if sent.is_ok() { "sent" } else { "failed" });
             sent
         })

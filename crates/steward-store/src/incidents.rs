@@ -234,6 +234,60 @@ macro_rules! disclosure_methods {
             rows.into_iter().map(DisclosureSql::into_row).collect()
         }
 
+        async fn update_disclosure(
+            &self,
+            row: &steward_core::store::DisclosureRow,
+            audit: steward_core::store::Audited<'_>,
+        ) -> Result<bool, StoreError> {
+            use crate::convert::{backend, to_nanos};
+            let mut tx = self.begin_write().await?;
+            let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
+                "UPDATE {}disclosures SET tell = ",
+                $p
+            ));
+            q.push_bind(i64::from(row.tell))
+                .push(", gag_until = ")
+                .push_bind(row.gag_until.map(to_nanos))
+                .push(", body = ")
+                .push_bind(row.body.clone())
+                .push(" WHERE id = ")
+                .push_bind(row.id.as_bytes().to_vec());
+            let n = q
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| backend(&e))?
+                .rows_affected();
+            if n == 0 {
+                return Ok(false);
+            }
+            append_audit_in(&mut tx, audit.entries, audit.chain)
+                .await
+                .map_err(|e| backend(&e))?;
+            tx.commit().await.map_err(|e| backend(&e))?;
+            Ok(true)
+        }
+
+        async fn disclosure(
+            &self,
+            id: uuid::Uuid,
+        ) -> Result<Option<steward_core::store::DisclosureRow>, StoreError> {
+            use crate::convert::backend;
+            use crate::incidents::DisclosureSql;
+            let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
+                "SELECT {} FROM {}disclosures WHERE id = ",
+                crate::incidents::DISCLOSURE_COLUMNS,
+                $p
+            ));
+            q.push_bind(id.as_bytes().to_vec());
+            let row: Option<DisclosureSql> = q
+                .build_query_as()
+                .fetch_optional(&self.$pool)
+                .await
+                .map_err(|e| backend(&e))?;
+            row.map(DisclosureSql::into_row).transpose()
+        }
+
         async fn disclosure_size(&self, id: uuid::Uuid) -> Result<u64, StoreError> {
             use crate::convert::backend;
             let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
@@ -491,13 +545,13 @@ macro_rules! incident_methods {
             let id = incident.as_bytes().to_vec();
             let mut tx = self.begin_write().await?;
             let mut added = 0;
-            let head = || {
+            let head = |column: &str| {
                 let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
                     "INSERT INTO {}incident_subjects (incident, subject, source) SELECT DISTINCT ",
                     $p
                 ));
                 q.push_bind(id.clone())
-                    .push(", x.subject, ")
+                    .push(format!(", x.{column}, "))
                     .push_bind(source.to_owned());
                 q
             };
@@ -508,7 +562,7 @@ macro_rules! incident_methods {
                     before,
                 } => {
                     for c in categories {
-                        let mut q = head();
+                        let mut q = head("subject");
                         q.push(format!(" FROM {}fields x WHERE (x.category = ", $p))
                             .push_bind(c.clone())
                             .push(" OR x.category LIKE ")
@@ -526,7 +580,7 @@ macro_rules! incident_methods {
                             .rows_affected();
                     }
                     for k in kinds {
-                        let mut q = head();
+                        let mut q = head("subject");
                         q.push(format!(
                             " FROM {p}identities x JOIN {p}subjects s ON s.id = x.subject WHERE x.kind = ",
                             p = $p
@@ -545,7 +599,7 @@ macro_rules! incident_methods {
                     }
                 }
                 AffectedBy::Actor { actor, from, to } => {
-                    let mut q = head();
+                    let mut q = head("subject");
                     q.push(format!(
                         " FROM {}audit_entries x WHERE x.at >= ",
                         $p
@@ -564,17 +618,15 @@ macro_rules! incident_methods {
                         .rows_affected();
                 }
                 AffectedBy::Listed(subjects) => {
+                    // Only people the vault holds: an id nobody has is no one to tell.
                     for chunk in subjects.chunks(1000) {
-                        let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
-                            "INSERT INTO {}incident_subjects (incident, subject, source) ",
-                            $p
-                        ));
-                        q.push_values(chunk, |mut b, s| {
-                            b.push_bind(id.clone())
-                                .push_bind(s.as_bytes().to_vec())
-                                .push_bind(source.to_owned());
-                        });
-                        q.push(" ON CONFLICT DO NOTHING");
+                        let mut q = head("id");
+                        q.push(format!(" FROM {}subjects x WHERE x.id IN (", $p));
+                        let mut list = q.separated(", ");
+                        for s in chunk {
+                            list.push_bind(s.as_bytes().to_vec());
+                        }
+                        q.push(") ON CONFLICT DO NOTHING");
                         added += q
                             .build()
                             .execute(&mut *tx)
@@ -769,22 +821,22 @@ macro_rules! incident_methods {
         async fn delivery_counts(
             &self,
             incident: uuid::Uuid,
-        ) -> Result<Vec<(String, String, u64)>, StoreError> {
+        ) -> Result<Vec<steward_core::store::DeliveryTally>, StoreError> {
             use crate::convert::backend;
             let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
-                "SELECT channel, state, COUNT(*) FROM {}incident_deliveries WHERE incident = ",
+                "SELECT channel, state, last_error, COUNT(*) FROM {}incident_deliveries WHERE incident = ",
                 $p
             ));
             q.push_bind(incident.as_bytes().to_vec())
-                .push(" GROUP BY channel, state ORDER BY channel, state");
-            let rows: Vec<(String, String, i64)> = q
+                .push(" GROUP BY channel, state, last_error ORDER BY channel, state, last_error");
+            let rows: Vec<(String, String, Option<String>, i64)> = q
                 .build_query_as()
                 .fetch_all(&self.$pool)
                 .await
                 .map_err(|e| backend(&e))?;
             Ok(rows
                 .into_iter()
-                .map(|(c, s, n)| (c, s, u64::try_from(n).unwrap_or(0)))
+                .map(|(c, s, e, n)| (c, s, e, u64::try_from(n).unwrap_or(0)))
                 .collect())
         }
 
@@ -858,7 +910,7 @@ macro_rules! incident_methods {
         ) -> Result<u64, StoreError> {
             use crate::convert::{backend, to_nanos};
             let mut q: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(format!(
-                "UPDATE {}incident_deliveries SET state = 'queued', run_at = ",
+                "UPDATE {}incident_deliveries SET state = 'queued', attempts = 0, lease_until = NULL, run_at = ",
                 $p
             ));
             q.push_bind(to_nanos(now))
@@ -867,7 +919,8 @@ macro_rules! incident_methods {
                 .push(" AND channel = ")
                 .push_bind(channel.to_owned())
                 .push(" AND state = ")
-                .push_bind(state.to_owned());
+                .push_bind(state.to_owned())
+                .push(" AND (last_error IS NULL OR last_error <> 'no-email-address')");
             Ok(q.build()
                 .execute(&self.$pool)
                 .await

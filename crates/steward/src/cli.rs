@@ -328,7 +328,7 @@ pub struct RotateArgs {
 pub enum ApiKeyCommand {
     /// Create a key; it is printed once and only its hash is kept
     #[command(
-        after_help = "Examples:\n  steward apikey create --role service --name shop-backend\n  steward apikey create --role support --name helpdesk --purpose account --expires-in-days 90\n  steward apikey create --role service --name mailer --purpose newsletter \\\n      --operation read --category user.contact.email\n  steward apikey create --role dpo --name shop-closures --operation request --operation erase\n  steward apikey create --role auditor --name external-audit --expires-in-days 30\n\nRoles (the most a key may ever do):\n  admin    everything: personal data, erasure, keys, staff, the audit\n  dpo      personal data, exports, erasure, requests and the audit; no keys or staff\n  support  look up, read, correct, consent, permits, take in requests; each call names a\n           ticket (Steward-Reason) and is flagged in the audit; never for marketing\n           purposes unless --purpose names them\n  service  the application: create, look up, read for a purpose, correct, consent,\n           permits, take in requests\n  auditor  the audit trail and its verification; no personal data\n\nOperations: create, lookup, read, rectify, erase, export, audit, keys, staff, consent\n(record consent events), permit (ask permits), request (take in data-subject requests),\ndecide (list, show, approve, deny and extend them).\n--purpose, --category and --operation narrow the role further (repeat them). A request\nmade on someone's behalf does only what the key may do directly.\nUse the key as `Authorization: Bearer <key>`."
+        after_help = "Examples:\n  steward apikey create --role service --name shop-backend\n  steward apikey create --role support --name helpdesk --purpose account --expires-in-days 90\n  steward apikey create --role service --name mailer --purpose newsletter \\\n      --operation read --category user.contact.email\n  steward apikey create --role dpo --name shop-closures --operation request --operation erase\n  steward apikey create --role auditor --name external-audit --expires-in-days 30\n\nRoles (the most a key may ever do):\n  admin    everything: personal data, erasure, keys, staff, the audit\n  dpo      personal data, exports, erasure, requests, the audit, the breach register,\n           disclosures and aggregates; no keys or staff\n  support  look up, read, correct, consent, permits, take in requests; each call names a\n           ticket (Steward-Reason) and is flagged in the audit; never for marketing\n           purposes unless --purpose names them\n  service  the application: create, look up, read for a purpose, correct, consent,\n           permits, take in requests, record disclosures, read breach notices\n  auditor  the audit trail and its verification; no personal data\n\nOperations: create, lookup, read, rectify, erase, export, audit, keys, staff, consent\n(record consent events), permit (ask permits), request (take in data-subject requests),\ndecide (list, show, approve, deny and extend them), disclose (record a disclosure),\nincident (the breach register, the disclosure log, aggregates).\n--purpose, --category and --operation narrow the role further (repeat them). A request\nmade on someone's behalf does only what the key may do directly.\nUse the key as `Authorization: Bearer <key>`."
     )]
     Create(ApiKeyCreateArgs),
     /// List keys: prefix, role, scope, expiry, revocation (never the keys)
@@ -380,7 +380,7 @@ pub struct ApiKeyCreateArgs {
     /// Only these data categories, and the categories under them (repeat for more)
     #[arg(long = "category", value_name = "KEY")]
     pub categories: Vec<String>,
-    /// Only these operations: create, lookup, read, rectify, erase, export, audit, keys, staff, consent, permit, request, decide
+    /// Only these operations: create, lookup, read, rectify, erase, export, audit, keys, staff, consent, permit, request, decide, disclose, incident
     #[arg(long = "operation", value_name = "OP")]
     pub operations: Vec<String>,
     /// The key stops working after this many days
@@ -1155,6 +1155,9 @@ pub struct IncidentNotifyArgs {
     /// Queue again the notices a stopped run left uncertain (after checking they did not go out)
     #[arg(long)]
     pub resend_uncertain: bool,
+    /// Print the message people would be sent, and change nothing
+    #[arg(long)]
+    pub preview: bool,
 }
 
 /// The report's format.
@@ -1223,6 +1226,11 @@ pub enum DisclosureCommand {
         after_help = "Examples:\n  steward disclosure record --to authorities --basis legal-obligation --categories user.contact.email,user.name --subject 0193… --reference \"Court order 2026/117\" --gag-until 2027-06-01\n  steward disclosure record --to partners --purpose partner-introductions --categories user.name,user.contact.email --subject 0193… --counterpart 0194…\n\nA purpose based on consent needs every person's consent, the counterpart's too; a share\nwithout it is refused and the refusal audited. A gagged disclosure stays out of the person's\naccess package until --gag-until (never with --do-not-tell)."
     )]
     Record(DisclosureRecordArgs),
+    /// Lift, move or make indefinite a disclosure's gag
+    #[command(
+        after_help = "Examples:\n  steward disclosure gag 0193… --lift                 the people may see it from now on\n  steward disclosure gag 0193… --until 2027-09-01     a court extended the order\n  steward disclosure gag 0193… --do-not-tell          held back until lifted"
+    )]
+    Gag(DisclosureGagArgs),
     /// List disclosures, the newest first
     #[command(
         after_help = "Examples:\n  steward disclosure list\n  steward disclosure list --to authorities --format json"
@@ -1311,4 +1319,20 @@ pub struct AggregateArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = AggregateFormat::Text)]
     pub format: AggregateFormat,
+}
+
+/// `steward disclosure gag`.
+#[derive(Debug, Args)]
+pub struct DisclosureGagArgs {
+    /// The disclosure's id (from `steward disclosure list`)
+    pub id: String,
+    /// End the gag now
+    #[arg(long, conflicts_with_all = ["until", "do_not_tell"])]
+    pub lift: bool,
+    /// Hold it back until this date (YYYY-MM-DD or RFC 3339)
+    #[arg(long, value_name = "DATE", conflicts_with = "do_not_tell")]
+    pub until: Option<String>,
+    /// Hold it back until lifted
+    #[arg(long)]
+    pub do_not_tell: bool,
 }

@@ -100,6 +100,9 @@ pub struct Disclosure {
     pub subjects: u64,
     /// For an aggregate: its dimensions and k (no subject is linked).
     pub aggregate: Option<String>,
+    /// The other parties whose consent was checked too (an introduction's partner).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub counterparts: Vec<SubjectId>,
 }
 
 impl Disclosure {
@@ -231,6 +234,14 @@ impl<S: DisclosureStore> std::fmt::Debug for Disclosures<S> {
     }
 }
 
+fn tell_words(t: Tell) -> String {
+    match t {
+        Tell::Yes => "may be told".to_owned(),
+        Tell::After(at) => format!("gagged until {}", at.date()),
+        Tell::Never => "not to be told".to_owned(),
+    }
+}
+
 /// The disclosures a person may see at `now` (their access package): those of their subject
 /// id that no gag holds back, oldest first.
 pub async fn told<S: DisclosureStore>(
@@ -255,14 +266,15 @@ impl<S: DisclosureStore> Disclosures<S> {
         Self { ledger }
     }
 
-    fn now(&self) -> OffsetDateTime {
+    /// The time by the vault's clock.
+    pub fn now(&self) -> OffsetDateTime {
         self.ledger.vault().clock().now()
     }
 
     /// Checks that `access` may keep the register (`incident`); a refusal is audited as
     /// `action`, denied.
     async fn authorize(&self, access: &Access, action: &str) -> Result<(), DisclosureError> {
-        if let Err(d) = access.authorize(Operation::Incident, Reach::Nothing) {
+        if let Err(d) = access.authorize(Operation::Incident, Reach::Everything) {
             let mut entry = access.entry(action, self.now());
             entry.outcome = AuditOutcome::Denied;
             entry.code = Some(d.code.to_owned());
@@ -316,19 +328,23 @@ impl<S: DisclosureStore> Disclosures<S> {
         let mut entry = access.entry("disclosure.record", now);
         entry.purpose = new.purpose.clone();
         entry.categories = new.categories.clone();
-        if let Err(d) = access.authorize(
-            Operation::Disclose,
+        // Without a purpose, nothing narrows the share: a key narrowed to some purposes or
+        // categories must name one of them.
+        let reach = if purposes.is_empty() {
+            Reach::Everything
+        } else {
             Reach::Data {
                 purposes: &purposes,
                 categories: &categories,
-            },
-        ) {
+            }
+        };
+        if let Err(d) = access.authorize(Operation::Disclose, reach) {
             entry.outcome = AuditOutcome::Denied;
             entry.code = Some(d.code.to_owned());
             self.ledger.vault().record(entry).await?;
             return Err(d.into());
         }
-        let checked = self.check(&new, now).await;
+        let checked = self.check(&new, now, false).await;
         let disclosure = match checked {
             Ok(d) => d,
             Err(e) => {
@@ -380,6 +396,7 @@ impl<S: DisclosureStore> Disclosures<S> {
         &self,
         new: &NewDisclosure,
         now: OffsetDateTime,
+        aggregate: bool,
     ) -> Result<Disclosure, DisclosureError> {
         let declaration = self.ledger.vault().declaration();
         let invalid = |m: String| Err(DisclosureError::Invalid(m));
@@ -499,6 +516,11 @@ impl<S: DisclosureStore> Disclosures<S> {
                 t.date()
             ));
         }
+        if new.subjects.is_empty() && !aggregate {
+            return invalid(
+                "subjects: name the people whose data were shared (--subject ID, or --subjects-file); figures that name nobody are `steward aggregate --share-with`".to_owned(),
+            );
+        }
         if new.subjects.len() > 100_000 {
             return invalid(
                 "subjects: at most 100,000 in one disclosure; record larger shares in parts"
@@ -549,7 +571,62 @@ impl<S: DisclosureStore> Disclosures<S> {
             tell,
             subjects: subjects.len() as u64,
             aggregate: None,
+            counterparts: new.counterparts.clone(),
         })
+    }
+
+    /// Changes a disclosure's gag: `tell` is [`Tell::Yes`] to lift it now (the people see it
+    /// in their access packages from now on), [`Tell::After`] for a new end, [`Tell::Never`]
+    /// to hold it back until lifted. Needs the `incident` operation; audited as
+    /// `disclosure.gag` without naming anyone.
+    ///
+    /// # Errors
+    ///
+    /// [`DisclosureError::NotFound`]; [`DisclosureError::Invalid`] for an end already past.
+    pub async fn regag(
+        &self,
+        access: &Access,
+        id: Uuid,
+        tell: Tell,
+    ) -> Result<Disclosure, DisclosureError> {
+        self.authorize(access, "disclosure.gag").await?;
+        let now = self.now();
+        if let Tell::After(t) = tell
+            && (t <= now || t.year() > 2200)
+        {
+            return Err(DisclosureError::Invalid(format!(
+                "gag: {} is not a future date; `--lift` ends the gag now",
+                t.date()
+            )));
+        }
+        let store = self.ledger.vault().store();
+        let row = store
+            .disclosure(id)
+            .await?
+            .ok_or(DisclosureError::NotFound)?;
+        let mut d = Disclosure::from_row(&row)?;
+        let before = d.tell;
+        d.tell = tell;
+        let mut entry = access.entry("disclosure.gag", now);
+        entry.detail = Some(format!(
+            "disclosure {id}: {} → {}",
+            tell_words(before),
+            tell_words(tell)
+        ));
+        let vault = self.ledger.vault();
+        if !store
+            .update_disclosure(
+                &d.row(),
+                Audited {
+                    entries: vec![entry],
+                    chain: vault.audit_chain(),
+                },
+            )
+            .await?
+        {
+            return Err(DisclosureError::NotFound);
+        }
+        Ok(d)
     }
 
     /// Up to `limit` disclosures, newest first, of `subject` or `recipient` when given. Needs
@@ -563,8 +640,19 @@ impl<S: DisclosureStore> Disclosures<S> {
         limit: u32,
     ) -> Result<Vec<Disclosure>, DisclosureError> {
         self.authorize(access, "disclosure.list").await?;
+        if let Some(r) = recipient
+            && (r.chars().count() > 200 || r.chars().any(char::is_control))
+        {
+            return Err(DisclosureError::Invalid(
+                "recipient: a declared recipient's id".to_owned(),
+            ));
+        }
+        // Never with the subject: the person's own trail (their access package) would show
+        // that their disclosures were looked at, and so that one exists while a gag holds it.
         let mut entry = access.entry("disclosure.list", self.now());
-        entry.subject = subject;
+        if subject.is_some() {
+            entry.detail = Some("one person's disclosures".to_owned());
+        }
         self.ledger.vault().record(entry).await?;
         let store = self.ledger.vault().store();
         store
@@ -628,13 +716,31 @@ impl<S: DisclosureStore> Disclosures<S> {
         } else {
             store.count_fields(&by, &query.categories).await?
         };
-        let mut groups = Vec::new();
+        let mut shown: Vec<(Vec<String>, u64)> = Vec::new();
         let mut suppressed = 0;
+        let mut hidden = 0;
         for (values, count) in rows {
             if count < k {
                 suppressed += 1;
-                continue;
+                hidden += count;
+            } else {
+                shown.push((values, count));
             }
+        }
+        // Secondary suppression: the groups held back together hold at least k people, so
+        // that a total learnt elsewhere (another grouping of the same people) minus the groups
+        // shown never isolates a small group.
+        if suppressed > 0 && hidden < k {
+            shown.sort_by_key(|(_, n)| *n);
+            while hidden < k && !shown.is_empty() {
+                let (_, n) = shown.remove(0);
+                hidden += n;
+                suppressed += 1;
+            }
+            shown.sort();
+        }
+        let mut groups = Vec::new();
+        for (values, count) in shown {
             groups.push(AggregateGroup {
                 values: by
                     .iter()
@@ -676,7 +782,7 @@ impl<S: DisclosureStore> Disclosures<S> {
             reference: query.reference.clone(),
             ..NewDisclosure::default()
         };
-        let mut d = self.check(&new, now).await?;
+        let mut d = self.check(&new, now, true).await?;
         d.by = access.principal.actor.clone();
         d.aggregate = Some(format!("aggregate by {dims}, k = {k}"));
         entry.action = "aggregate.share".to_owned();

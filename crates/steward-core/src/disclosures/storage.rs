@@ -96,6 +96,20 @@ pub trait DisclosureStore: ConsentStore {
         audit: Audited<'_>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Replaces a disclosure's gag (`tell`, `gag_until`, `body`) and appends its audit entry,
+    /// in one transaction; `false` when there is no such disclosure.
+    fn update_disclosure(
+        &self,
+        row: &DisclosureRow,
+        audit: Audited<'_>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The disclosure with this id.
+    fn disclosure(
+        &self,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Option<DisclosureRow>, StoreError>> + Send;
+
     /// Up to `limit` disclosures, newest first: of `subject` only when given, of `recipient`
     /// only when given.
     fn disclosures(

@@ -291,6 +291,9 @@ pub struct Incident {
     pub categories: Vec<String>,
     /// Approximate number of records.
     pub estimated_records: Option<u64>,
+    /// How many people were found affected so far; `None` until they are looked for.
+    #[serde(default)]
+    pub found: Option<u64>,
     /// Where it is.
     pub state: State,
     /// The latest assessment.
@@ -325,6 +328,9 @@ pub enum ClockStatus {
     Met,
     /// Notified after the deadline (with the reasons).
     Late,
+    /// The people's notices are queued but not all delivered yet (or some failed and wait
+    /// for a retry): not met until they are.
+    Sending,
     /// The assessment says this audience need not be told.
     NotRequired,
     /// An Art. 34(3) exemption applies.
@@ -362,6 +368,9 @@ pub struct IncidentView {
     pub affected: Affected,
     /// Notices by channel and state.
     pub deliveries: Vec<DeliveryCount>,
+    /// When this view was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub generated_at: OffsetDateTime,
 }
 
 /// How many people an incident affects.
@@ -380,6 +389,8 @@ pub struct DeliveryCount {
     pub channel: String,
     /// The state.
     pub state: String,
+    /// The last error's code, for those that failed (`no-email-address`, `smtp-failed`).
+    pub error: Option<String>,
     /// How many.
     pub count: u64,
 }
@@ -462,6 +473,14 @@ fn invalid<T>(message: impl Into<String>) -> Result<T, IncidentError> {
     Err(IncidentError::Invalid(message.into()))
 }
 
+/// A time as people read it in a message: RFC 3339, to the second.
+fn stamp(t: OffsetDateTime) -> String {
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 /// A time from outside must fall between 1970 and 2200 (what the store keeps).
 fn plausible(field: &str, t: Option<OffsetDateTime>) -> Result<(), IncidentError> {
     match t {
@@ -476,7 +495,54 @@ fn one_line(field: &str, text: &str, max: usize) -> Result<(), IncidentError> {
     if text.chars().count() > max {
         return invalid(format!("{field}: at most {max} characters"));
     }
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return invalid(format!(
+            "{field}: control characters are not allowed (it is shown on terminals and sent to people)"
+        ));
+    }
+    if looks_personal(text) {
+        return invalid(format!(
+            "{field}: it holds what looks like an e-mail address; the register and the people's notices carry no personal data — describe, don't name"
+        ));
+    }
     Ok(())
+}
+
+/// Whether `text` holds something shaped like an e-mail address.
+fn looks_personal(text: &str) -> bool {
+    text.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '<' | '>' | '(' | ')'))
+        .any(|w| {
+            w.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty() && domain.contains('.') && !domain.ends_with('.')
+            })
+        })
+}
+
+/// An actor as the audit names it, so a key's secret or a typo never lands in the register.
+fn check_actor(actor: &str) -> Result<(), IncidentError> {
+    let ok = if let Some(key) = actor.strip_prefix("key:stw_") {
+        key.len() == 8 && key.bytes().all(|b| b.is_ascii_hexdigit())
+    } else if let Some(name) = actor
+        .strip_prefix("staff:")
+        .or_else(|| actor.strip_prefix("cli:"))
+    {
+        (1..=64).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b))
+    } else {
+        actor == "cli"
+    };
+    if ok {
+        Ok(())
+    } else {
+        invalid(
+            "actor: name it as the audit does — a key by its prefix (`key:stw_1a2b3c4d`, never its secret), `staff:NAME`, `cli` or `cli:USER`",
+        )
+    }
 }
 
 /// The breach register.
@@ -508,7 +574,9 @@ impl<S: IncidentStore> Incidents<S> {
         op: Operation,
         action: &str,
     ) -> Result<(), IncidentError> {
-        if let Err(d) = access.authorize(op, Reach::Nothing) {
+        // The register reaches every person and category: a key narrowed to some purposes or
+        // categories may not keep it (nor read people's notices with it).
+        if let Err(d) = access.authorize(op, Reach::Everything) {
             let mut entry = access.entry(action, self.now());
             entry.outcome = crate::audit::Outcome::Denied;
             entry.code = Some(d.code.to_owned());
@@ -550,16 +618,19 @@ impl<S: IncidentStore> Incidents<S> {
         }
         one_line("title", &title, 200)?;
         one_line("description", &new.description, 10_000)?;
-        let detected_at = new.detected_at.unwrap_or(now);
+        // Without a detection time, it was detected when it became known: at awareness, or now.
+        let detected_at = new.detected_at.or(new.aware_at).unwrap_or(now);
         let aware_at = new.aware_at.unwrap_or(detected_at);
         if aware_at < detected_at {
             return invalid(format!(
-                "aware: {aware_at} is before detection ({detected_at}); the controller becomes aware when a detected incident is confirmed to concern personal data — give --aware at or after --detected"
+                "aware: {} is before detection ({}); the controller becomes aware when a detected incident is confirmed to concern personal data — give --aware at or after --detected",
+                stamp(aware_at),
+                stamp(detected_at)
             ));
         }
         for (name, t) in [("detected", detected_at), ("aware", aware_at)] {
             if t > now + time::Duration::minutes(5) {
-                return invalid(format!("{name}: {t} is in the future"));
+                return invalid(format!("{name}: {} is in the future", stamp(t)));
             }
         }
         for (name, t) in [
@@ -592,6 +663,7 @@ impl<S: IncidentStore> Incidents<S> {
             systems: new.systems,
             categories: new.categories,
             estimated_records: new.estimated_records,
+            found: None,
             state: State::Open,
             assessment: None,
             authority: Vec::new(),
@@ -710,22 +782,29 @@ impl<S: IncidentStore> Incidents<S> {
         let store = self.store();
         let by_source = store.affected_counts(incident.id).await?;
         let total = by_source.iter().map(|(_, n)| n).sum();
-        let deliveries = store
+        let deliveries: Vec<DeliveryCount> = store
             .delivery_counts(incident.id)
             .await?
             .into_iter()
-            .map(|(channel, state, count)| DeliveryCount {
+            .map(|(channel, state, error, count)| DeliveryCount {
+                error: error.filter(|_| state != "sent"),
                 channel,
                 state,
                 count,
             })
             .collect();
-        let clocks = clocks(self.declaration(), &incident, self.now());
+        let clocks = clocks(
+            self.declaration(),
+            &incident,
+            undelivered(&deliveries),
+            self.now(),
+        );
         Ok(IncidentView {
             incident,
             clocks,
             affected: Affected { by_source, total },
             deliveries,
+            generated_at: self.now(),
         })
     }
 
@@ -788,6 +867,8 @@ impl<S: IncidentStore> Incidents<S> {
         which: &str,
         new: NewAssessment,
     ) -> Result<IncidentView, IncidentError> {
+        self.authorize(access, Operation::Incident, "incident.assess")
+            .await?;
         if new.reason.trim().is_empty() {
             return invalid(
                 "reason: say why the risk is what you assessed (Art. 33(5): the register documents it)",
@@ -863,6 +944,30 @@ impl<S: IncidentStore> Incidents<S> {
                 "name how to find the people: --categories (everyone holding the incident's categories), --key stw_… or --actor staff:NAME (everyone it touched in the window), or --subjects FILE",
             );
         }
+        // Everything is checked before anything is added: a refused call adds nobody.
+        let window = match &derive.actor {
+            Some(actor) => {
+                check_actor(actor)?;
+                let from = derive.from.or(incident.occurred_from);
+                let to = derive
+                    .to
+                    .or(incident.occurred_to)
+                    .unwrap_or_else(|| self.now());
+                let Some(from) = from else {
+                    return invalid(
+                        "window: give --from (or open the incident with a window) to say since when the key or account was misused",
+                    );
+                };
+                if to < from {
+                    return invalid("window: --to is before --from");
+                }
+                Some((actor.clone(), from, to))
+            }
+            None => None,
+        };
+        if derive.subjects.len() > 100_000 {
+            return invalid("subjects: at most 100,000 in one call");
+        }
         let store = self.store();
         let mut found = Vec::new();
         if derive.categories {
@@ -881,7 +986,7 @@ impl<S: IncidentStore> Incidents<S> {
                     AffectedBy::Categories {
                         categories: &incident.categories,
                         kinds: &kinds,
-                        before: incident.occurred_to,
+                        before: derive.to.or(incident.occurred_to),
                     },
                     "vault",
                 )
@@ -890,17 +995,8 @@ impl<S: IncidentStore> Incidents<S> {
         }
         plausible("from", derive.from)?;
         plausible("to", derive.to)?;
-        if let Some(actor) = &derive.actor {
-            let from = derive.from.or(incident.occurred_from);
-            let to = derive
-                .to
-                .or(incident.occurred_to)
-                .unwrap_or_else(|| self.now());
-            let Some(from) = from else {
-                return invalid(
-                    "window: give --from (or open the incident with a window) to say since when the key or account was misused",
-                );
-            };
+        if let Some((actor, from, to)) = &window {
+            let (actor, from, to) = (actor.as_str(), *from, *to);
             let n = store
                 .add_affected(incident.id, AffectedBy::Actor { actor, from, to }, "audit")
                 .await?;
@@ -910,11 +1006,29 @@ impl<S: IncidentStore> Incidents<S> {
             let n = store
                 .add_affected(incident.id, AffectedBy::Listed(&derive.subjects), "listed")
                 .await?;
-            found.push(format!("{n} listed"));
+            found.push(format!(
+                "{n} of {} listed (an id the vault does not hold, or one found already, is not added)",
+                derive.subjects.len()
+            ));
         }
-        let detail = format!("added {}", found.join(", "));
+        let total: u64 = store
+            .affected_counts(incident.id)
+            .await?
+            .iter()
+            .map(|(_, n)| n)
+            .sum();
+        let detail = format!("added {}; {total} in all", found.join(", "));
         let incident = self
-            .change(access, which, "affected", |_, _| Ok(detail.clone()))
+            .change(access, which, "affected", |i, _| {
+                if i.state == State::Closed {
+                    return Err(IncidentError::Conflict(format!(
+                        "incident #{} was closed meanwhile",
+                        i.number
+                    )));
+                }
+                i.found = Some(total);
+                Ok(detail.clone())
+            })
             .await?;
         self.view_of(incident).await
     }
@@ -965,6 +1079,11 @@ impl<S: IncidentStore> Incidents<S> {
                         ));
                     }
                     _ => {}
+                }
+                if phase == Phase::Final && i.assessment.is_none() {
+                    return Err(IncidentError::Conflict(
+                        "assess the incident before the final notification: it states the risk, the consequences and the measures".to_owned(),
+                    ));
                 }
                 if phase == Phase::Initial
                     && let Some(clock) = &declaration.breach.authority
@@ -1023,6 +1142,14 @@ impl<S: IncidentStore> Incidents<S> {
                 incident.number, incident.number
             )));
         }
+        if let Some(a) = &incident.assessment
+            && (a.consequences.trim().is_empty() || a.measures.trim().is_empty())
+        {
+            return invalid(format!(
+                "people must be told the likely consequences and the measures taken (Art. 34(2)); assess again with --consequences and --measures (`steward incident assess {} …`), then notify",
+                incident.number
+            ));
+        }
         let store = self.store();
         let affected: u64 = store
             .affected_counts(incident.id)
@@ -1066,7 +1193,9 @@ impl<S: IncidentStore> Incidents<S> {
         // Run again, the notification makes the notices waiting for a retry due now (the
         // operator fixed the mail server, say).
         for channel in ["email", PASSWORD_RESET] {
-            store.requeue(incident.id, channel, "queued", now).await?;
+            for state in ["queued", "failed"] {
+                store.requeue(incident.id, channel, state, now).await?;
+            }
         }
         let mut queued = Queued::default();
         for channel in &channels {
@@ -1087,7 +1216,7 @@ impl<S: IncidentStore> Incidents<S> {
                 .delivery_counts(incident.id)
                 .await?
                 .iter()
-                .any(|(_, state, n)| *n > 0 && matches!(state.as_str(), "queued" | "claimed"));
+                .any(|(_, state, _, n)| *n > 0 && matches!(state.as_str(), "queued" | "claimed"));
             if pending {
                 return Ok((self.view_of(incident).await?, queued));
             }
@@ -1105,6 +1234,12 @@ impl<S: IncidentStore> Incidents<S> {
         let names: Vec<String> = channels.iter().map(|c| (*c).to_owned()).collect();
         let incident = self
             .change(access, which, "notify-subjects", |i, at| {
+                if i.state == State::Closed {
+                    return Err(IncidentError::Conflict(format!(
+                        "incident #{} was closed meanwhile",
+                        i.number
+                    )));
+                }
                 match &mut i.people {
                     Some(p) => {
                         p.queued += total;
@@ -1130,6 +1265,15 @@ impl<S: IncidentStore> Incidents<S> {
         Ok((self.view_of(incident).await?, queued))
     }
 
+    /// The message people would be sent, to read before notifying them. Needs the
+    /// `incident` operation.
+    pub async fn preview(&self, access: &Access, which: &str) -> Result<String, IncidentError> {
+        self.authorize(access, Operation::Incident, "incident.preview")
+            .await?;
+        let incident = self.load(which).await?;
+        Ok(report::people_message(self.declaration(), &incident))
+    }
+
     /// Puts the notices a killed run left `uncertain` back in the queue, once the operator
     /// has checked (in the mail server's log) that they did not go out. Audited.
     pub async fn resend_uncertain(
@@ -1140,6 +1284,12 @@ impl<S: IncidentStore> Incidents<S> {
         self.authorize(access, Operation::Incident, "incident.requeue")
             .await?;
         let incident = self.load(which).await?;
+        if incident.state == State::Closed {
+            return Err(IncidentError::Conflict(format!(
+                "incident #{} is closed",
+                incident.number
+            )));
+        }
         let now = self.now();
         let mut n = 0;
         for channel in ["email", PASSWORD_RESET] {
@@ -1166,6 +1316,8 @@ impl<S: IncidentStore> Incidents<S> {
         which: &str,
         reason: &str,
     ) -> Result<IncidentView, IncidentError> {
+        self.authorize(access, Operation::Incident, "incident.close")
+            .await?;
         if reason.trim().is_empty() {
             return invalid(
                 "reason: say why the incident is closed (contained, notified, no personal data involved …)",
@@ -1173,6 +1325,21 @@ impl<S: IncidentStore> Incidents<S> {
         }
         one_line("reason", reason, 10_000)?;
         let declaration = self.declaration().clone();
+        let id = self.load(which).await?.id;
+        let pending = undelivered(
+            &self
+                .store()
+                .delivery_counts(id)
+                .await?
+                .into_iter()
+                .map(|(channel, state, error, count)| DeliveryCount {
+                    channel,
+                    state,
+                    error,
+                    count,
+                })
+                .collect::<Vec<_>>(),
+        );
         let incident = self
             .change(access, which, "close", |i, now| {
                 if i.state == State::Closed {
@@ -1186,15 +1353,28 @@ impl<S: IncidentStore> Incidents<S> {
                         "assess the incident before closing it: the register documents the risk (Art. 33(5))".to_owned(),
                     ));
                 }
-                if let Some(c) = clocks(&declaration, i, now).iter().find(|c| {
+                if let Some(c) = clocks(&declaration, i, pending, now).iter().find(|c| {
                     matches!(
                         c.status,
-                        ClockStatus::Running | ClockStatus::DueSoon | ClockStatus::Overdue
+                        ClockStatus::Running
+                            | ClockStatus::DueSoon
+                            | ClockStatus::Overdue
+                            | ClockStatus::Sending
                     )
                 }) {
+                    let promise = match (c.audience, &declaration.breach.subjects) {
+                        ("subjects", Some(b)) if b.when == BreachCondition::Always => {
+                            " — the declaration promises to tell them after every breach ([breach.subjects] when = \"always\"), whatever the risk or an Art. 34(3) exemption; if nobody is affected, run `incident affected` so the register records it"
+                        }
+                        ("authority", Some(_)) | ("authority", None) => {
+                            " (or reassess the risk as unlikely, with the reason)"
+                        }
+                        _ => " (or reassess the risk)",
+                    };
                     return Err(IncidentError::Conflict(format!(
-                        "the {} must still be notified (due {}); notify them, or reassess the risk",
-                        c.audience, c.due
+                        "the {} must still be notified (due {}){promise}",
+                        if c.audience == "subjects" { "people" } else { "authority" },
+                        stamp(c.due)
                     )));
                 }
                 i.state = State::Closed;
@@ -1232,7 +1412,8 @@ impl<S: IncidentStore> Incidents<S> {
             self.post_resets(resets, &mut done).await?;
         }
         if done != Delivered::default() {
-            let mut entry = crate::requests::holder().entry("incident.deliver", self.now());
+            let mut entry = Access::new(crate::access::Principal::steward("incidents"))
+                .entry("incident.deliver", self.now());
             entry.detail = Some(format!(
                 "{} notices sent, {} attempts failed, {} given up",
                 done.sent, done.failed, done.given_up
@@ -1344,6 +1525,21 @@ impl<S: IncidentStore> Incidents<S> {
                     )
                     .await?;
                 done.sent += 1;
+            }
+            Err(e) if e.may_have_arrived() => {
+                // The server may have it: never sent again on its own (nobody twice).
+                store
+                    .move_delivery(
+                        d.incident,
+                        d.subject,
+                        "email",
+                        "sending",
+                        "uncertain",
+                        self.now(),
+                        Some("smtp-no-answer"),
+                    )
+                    .await?;
+                done.given_up += 1;
             }
             Err(_) => {
                 // Refused or unreachable: the server does not have it; try again later.
@@ -1568,6 +1764,21 @@ fn from_row(r: &IncidentRow) -> Result<Incident, IncidentError> {
     Ok(i)
 }
 
+/// How many of the people's notices are not delivered yet: queued, being sent, uncertain, or
+/// failed for a reason a retry can mend (an address nobody has is not one).
+fn undelivered(deliveries: &[DeliveryCount]) -> u64 {
+    deliveries
+        .iter()
+        .filter(|d| d.channel != PASSWORD_RESET)
+        .filter(|d| match d.state.as_str() {
+            "queued" | "claimed" | "sending" | "uncertain" => true,
+            "failed" => d.error.as_deref() != Some("no-email-address"),
+            _ => false,
+        })
+        .map(|d| d.count)
+        .sum()
+}
+
 /// Whether an audience's clock applies after `assessment` (none yet: it runs).
 fn required(when: BreachCondition, assessment: Option<&Assessment>) -> bool {
     match (when, assessment.map(|a| a.risk)) {
@@ -1581,6 +1792,7 @@ fn required(when: BreachCondition, assessment: Option<&Assessment>) -> bool {
 pub fn clocks(
     declaration: &steward_policy::Declaration,
     incident: &Incident,
+    undelivered: u64,
     now: OffsetDateTime,
 ) -> Vec<Clock> {
     let mut out = Vec::new();
@@ -1602,9 +1814,17 @@ pub fn clocks(
         let window: time::Duration = due - incident.aware_at;
         let assessment = incident.assessment.as_ref();
         let status = match notified_at {
+            Some(_) if audience == "subjects" && undelivered > 0 && now > due => {
+                ClockStatus::Overdue
+            }
+            Some(_) if audience == "subjects" && undelivered > 0 => ClockStatus::Sending,
             Some(at) if at <= due => ClockStatus::Met,
             Some(_) => ClockStatus::Late,
             None if !required(clock.when, assessment) => ClockStatus::NotRequired,
+            // Looked for, and nobody is affected: nobody to tell.
+            None if audience == "subjects" && assessment.is_some() && incident.found == Some(0) => {
+                ClockStatus::NotRequired
+            }
             None if audience == "subjects"
                 && clock.when != BreachCondition::Always
                 && assessment.is_some_and(|a| !a.exemptions.is_empty()) =>
@@ -1661,6 +1881,7 @@ mod tests {
             systems: vec!["support inbox".into()],
             categories: vec!["user.contact.email".into()],
             estimated_records: Some(1200),
+            found: None,
             state: State::Open,
             assessment: None,
             authority: Vec::new(),
@@ -1677,7 +1898,12 @@ mod tests {
         let aware = datetime!(2026-11-30 08:00 UTC);
         // Seed 003: people by e-mail within 48 hours, the authority within 72.
         let allcot = seed("003-allcot.toml");
-        let c = clocks(&allcot, &incident(aware), aware + time::Duration::hours(1));
+        let c = clocks(
+            &allcot,
+            &incident(aware),
+            0,
+            aware + time::Duration::hours(1),
+        );
         let due: Vec<_> = c.iter().map(|c| (c.audience, c.due, c.status)).collect();
         assert!(
             due.contains(&(
@@ -1696,12 +1922,22 @@ mod tests {
             "{due:?}"
         );
         // 40 hours on, the people's clock is due soon; 50 hours on, overdue.
-        let c = clocks(&allcot, &incident(aware), aware + time::Duration::hours(40));
+        let c = clocks(
+            &allcot,
+            &incident(aware),
+            0,
+            aware + time::Duration::hours(40),
+        );
         assert_eq!(
             c.iter().find(|c| c.audience == "subjects").unwrap().status,
             ClockStatus::DueSoon
         );
-        let c = clocks(&allcot, &incident(aware), aware + time::Duration::hours(50));
+        let c = clocks(
+            &allcot,
+            &incident(aware),
+            0,
+            aware + time::Duration::hours(50),
+        );
         assert_eq!(
             c.iter().find(|c| c.audience == "subjects").unwrap().status,
             ClockStatus::Overdue
@@ -1719,7 +1955,7 @@ mod tests {
             at: aware,
             by: "cli".into(),
         });
-        let c = clocks(&mailpro, &i, aware + time::Duration::hours(80));
+        let c = clocks(&mailpro, &i, 0, aware + time::Duration::hours(80));
         let people = c.iter().find(|c| c.audience == "subjects").unwrap();
         assert_eq!(people.channels, vec!["email", "in-app"]);
         assert_eq!(people.due, aware + time::Duration::hours(72));
@@ -1729,7 +1965,7 @@ mod tests {
             "`when = always`: even an unlikely risk"
         );
         // Seed 003's authority clock applies only to a risk: an unlikely one needs no notice.
-        let c = clocks(&allcot, &i, aware + time::Duration::hours(80));
+        let c = clocks(&allcot, &i, 0, aware + time::Duration::hours(80));
         assert_eq!(
             c.iter().find(|c| c.audience == "authority").unwrap().status,
             ClockStatus::NotRequired
@@ -1748,7 +1984,7 @@ mod tests {
             late_reason: Some("x".into()),
             queued: 1,
         });
-        let c = clocks(&mailpro, &i, aware + time::Duration::hours(80));
+        let c = clocks(&mailpro, &i, 0, aware + time::Duration::hours(80));
         assert_eq!(
             c.iter().find(|c| c.audience == "authority").unwrap().status,
             ClockStatus::Met
@@ -1775,13 +2011,14 @@ mod tests {
             by: "cli".into(),
         });
         let view = IncidentView {
-            clocks: clocks(&mailpro, &i, aware),
+            clocks: clocks(&mailpro, &i, 0, aware),
             incident: i,
             affected: Affected {
                 by_source: vec![("vault".into(), 1180)],
                 total: 1180,
             },
             deliveries: vec![],
+            generated_at: aware,
         };
         let r = report::Report::new(&mailpro, &view);
         let md = r.markdown();

@@ -4,13 +4,15 @@
 use serde::Serialize;
 use steward_policy::Declaration;
 
-use super::{Exemption, Incident, IncidentView, Risk};
+use super::{ClockStatus, Exemption, Incident, IncidentView, Phase, Risk};
 
 /// The report: numbered sections of labelled items, in the order of Art. 33(3).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     /// Its title.
     pub title: String,
+    /// When it was made (RFC 3339).
+    pub generated_at: String,
     /// The sections.
     pub sections: Vec<Section>,
 }
@@ -56,7 +58,10 @@ impl Report {
             c.legal_name.clone().unwrap_or_else(|| c.name.clone()),
         )];
         if let Some(address) = &c.address {
-            controller.push(("Address".to_owned(), address.clone()));
+            controller.push((
+                "Address".to_owned(),
+                format!("{}, {}", address.trim().replace('\n', ", "), c.country),
+            ));
         }
         controller.push(("E-mail".to_owned(), c.email.clone()));
         sections.push(Section {
@@ -87,6 +92,8 @@ impl Report {
                     .collect::<Vec<_>>()
                     .join("; ")
             )
+        } else if i.found == Some(0) {
+            "none found".to_owned()
         } else {
             UNKNOWN.to_owned()
         };
@@ -109,7 +116,11 @@ impl Report {
             ),
             (
                 "Categories of personal data".to_owned(),
-                i.categories.join(", "),
+                category_names(declaration, &i.categories, true),
+            ),
+            (
+                "Categories of people concerned".to_owned(),
+                people_kinds(declaration, &i.categories),
             ),
             ("Approximate number of people concerned".to_owned(), people),
             (
@@ -162,13 +173,34 @@ impl Report {
                 ),
             ],
         });
-        let mut measures = vec![(
-            "Measures taken or proposed".to_owned(),
-            a.map_or_else(|| UNKNOWN.to_owned(), |a| or_unknown(&a.measures)),
-        )];
-        let people_told = match (&i.people, a) {
-            (Some(p), _) => format!("yes, from {} by {}", rfc3339(p.at), p.channels.join(", ")),
-            (None, Some(a)) if !a.exemptions.is_empty() => format!(
+        let subjects_clock = view
+            .clocks
+            .iter()
+            .find(|c| c.audience == "subjects")
+            .map(|c| c.status);
+        let emails = |state: &str| {
+            view.deliveries
+                .iter()
+                .filter(|d| d.channel == "email" && d.state == state)
+                .map(|d| d.count)
+                .sum::<u64>()
+        };
+        let people_told = match (&i.people, a, subjects_clock) {
+            (Some(p), _, _) => format!(
+                "yes, from {} by {}{}",
+                rfc3339(p.at),
+                p.channels.join(", "),
+                if emails("failed") > 0 {
+                    format!(
+                        " ({} e-mails sent, {} could not be delivered)",
+                        emails("sent"),
+                        emails("failed")
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+            (None, Some(a), Some(ClockStatus::Exempt)) => format!(
                 "no: {}",
                 a.exemptions
                     .iter()
@@ -176,36 +208,62 @@ impl Report {
                     .collect::<Vec<_>>()
                     .join("; ")
             ),
-            (None, _) => "not yet".to_owned(),
+            (None, _, Some(ClockStatus::NotRequired)) => {
+                "not required (the assessed risk, or nobody affected)".to_owned()
+            }
+            (None, _, _) => "not yet".to_owned(),
         };
-        measures.push(("People informed (Art. 34)".to_owned(), people_told));
         sections.push(Section {
             heading: "4. Measures (Art. 33(3)(d))".to_owned(),
-            items: measures,
+            items: vec![
+                (
+                    "Measures taken or proposed, including to mitigate the effects".to_owned(),
+                    a.map_or_else(|| UNKNOWN.to_owned(), |a| or_unknown(&a.measures)),
+                ),
+                ("People informed (Art. 34)".to_owned(), people_told),
+            ],
         });
         let mut notification = Vec::new();
         for clock in &view.clocks {
             notification.push((
-                format!("Deadline ({})", clock.audience),
                 format!(
-                    "{} after awareness: {} ({:?})",
+                    "Deadline ({})",
+                    if clock.audience == "subjects" {
+                        "people"
+                    } else {
+                        "authority"
+                    }
+                ),
+                format!(
+                    "{} after awareness: {} ({})",
                     clock.within,
                     rfc3339(clock.due),
-                    clock.status
-                )
-                .replace("DueSoon", "due soon"),
+                    status_words(clock.status)
+                ),
             ));
         }
         let phase = match i.authority.last() {
-            None => "initial".to_owned(),
+            None => "the initial notification".to_owned(),
             Some(last) => format!(
-                "after the {:?} notification of {}",
-                last.phase,
+                "follows the {} notification of {}",
+                phase_words(last.phase),
                 rfc3339(last.at)
-            )
-            .to_lowercase(),
+            ),
         };
-        notification.push(("Phase".to_owned(), phase));
+        notification.push(("This report".to_owned(), phase));
+        for n in &i.authority {
+            notification.push((
+                format!("Notified ({})", phase_words(n.phase)),
+                format!(
+                    "{}{}",
+                    rfc3339(n.at),
+                    n.reference
+                        .as_ref()
+                        .map(|r| format!(", the authority's reference {r}"))
+                        .unwrap_or_default()
+                ),
+            ));
+        }
         if let Some(reason) = i.authority.iter().find_map(|n| n.late_reason.clone()) {
             notification.push(("Reasons for the delay (Art. 33(1))".to_owned(), reason));
         }
@@ -221,13 +279,18 @@ impl Report {
                 "Personal data breach notification — {} — incident #{}",
                 c.name, i.number
             ),
+            generated_at: rfc3339(view.generated_at),
             sections,
         }
     }
 
     /// As Markdown.
     pub fn markdown(&self) -> String {
-        let mut out = format!("# {}\n", md(&self.title));
+        let mut out = format!(
+            "# {}\n\nMade {}.\n",
+            md(&self.title),
+            md(&self.generated_at)
+        );
         for s in &self.sections {
             out.push_str(&format!("\n## {}\n\n", md(&s.heading)));
             for (label, text) in &s.items {
@@ -241,9 +304,10 @@ impl Report {
     pub fn html(&self) -> String {
         let e = steward_policy::notice::escape;
         let mut out = format!(
-            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>body{{font-family:sans-serif;max-width:50rem;margin:2rem auto;line-height:1.5}}dt{{font-weight:bold}}dd{{margin:0 0 .6rem 0}}</style>\n</head>\n<body>\n<h1>{}</h1>\n",
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>body{{font-family:sans-serif;max-width:50rem;margin:2rem auto;line-height:1.5}}dt{{font-weight:bold}}dd{{margin:0 0 .6rem 0}}</style>\n</head>\n<body>\n<h1>{}</h1>\n<p>Made {}.</p>\n",
             e(&self.title),
-            e(&self.title)
+            e(&self.title),
+            e(&self.generated_at)
         );
         for s in &self.sections {
             out.push_str(&format!("<section>\n<h2>{}</h2>\n<dl>\n", e(&s.heading)));
@@ -288,9 +352,73 @@ fn exemption_words(e: Exemption) -> &'static str {
     }
 }
 
+/// The categories as people read them: each one's name, with its key for the authority
+/// (`Email (user.contact.email)`).
+pub fn category_names(declaration: &Declaration, keys: &[String], with_keys: bool) -> String {
+    keys.iter()
+        .map(|k| {
+            match declaration
+                .taxonomy
+                .get(steward_policy::taxonomy::Kind::Category, k)
+            {
+                Some(t) if with_keys => format!("{} ({k})", t.name),
+                Some(t) => t.name.clone(),
+                None => k.clone(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn phase_words(p: Phase) -> &'static str {
+    match p {
+        Phase::Initial => "initial",
+        Phase::FollowUp => "follow-up",
+        Phase::Final => "final",
+    }
+}
+
+fn status_words(s: ClockStatus) -> &'static str {
+    match s {
+        ClockStatus::Running => "running",
+        ClockStatus::DueSoon => "due soon",
+        ClockStatus::Overdue => "overdue",
+        ClockStatus::Met => "met",
+        ClockStatus::Late => "late",
+        ClockStatus::NotRequired => "not required",
+        ClockStatus::Exempt => "exempt",
+        ClockStatus::Sending => "being sent",
+    }
+}
+
+/// The kinds of people whose data the categories are (Art. 33(3)(a)): the subjects of the
+/// purposes that collect them.
+fn people_kinds(declaration: &Declaration, categories: &[String]) -> String {
+    use steward_policy::taxonomy::covers;
+    let mut kinds: Vec<String> = Vec::new();
+    for p in &declaration.purposes {
+        let collects = p
+            .categories
+            .iter()
+            .any(|pc| categories.iter().any(|c| covers(pc, c) || covers(c, pc)));
+        if collects {
+            for s in &p.subjects {
+                if !kinds.contains(s) {
+                    kinds.push(s.clone());
+                }
+            }
+        }
+    }
+    if kinds.is_empty() {
+        UNKNOWN.to_owned()
+    } else {
+        kinds.join(", ")
+    }
+}
+
 /// The message to an affected person, in clear and plain language (Art. 34(2)): what
-/// happened, the contact point, the likely consequences, the measures, and what they can do.
-/// Holds no personal data of theirs.
+/// happened and when, which of their data, the likely consequences, the measures, what they
+/// can do, the contact point and the authority. Holds no personal data of theirs.
 pub fn people_message(declaration: &Declaration, incident: &Incident) -> String {
     let c = &declaration.controller;
     let a = incident.assessment.as_ref();
@@ -301,8 +429,16 @@ pub fn people_message(declaration: &Declaration, incident: &Incident) -> String 
         .and_then(|d| d.email.clone())
         .or_else(|| declaration.breach.contact.clone())
         .unwrap_or_else(|| c.email.clone());
+    let day = |t: time::OffsetDateTime| t.date().to_string();
+    let when = match (incident.occurred_from, incident.occurred_to) {
+        (Some(f), Some(t)) if f.date() == t.date() => format!(" on {}", day(f)),
+        (Some(f), Some(t)) => format!(" between {} and {}", day(f), day(t)),
+        (Some(f), None) => format!(" from {}", day(f)),
+        (None, Some(t)) => format!(" until {}", day(t)),
+        (None, None) => String::new(),
+    };
     let mut text = format!(
-        "We are writing to tell you about a personal data breach at {} that concerns your data.\n\nWhat happened: {}\n{}\nData concerned: {}\n",
+        "We are writing to tell you about a personal data breach at {} that concerns your data.\n\nWhat happened{when}: {}\n{}We learned of it on {}.\n\nYour data concerned: {}\n",
         c.name,
         incident.title,
         if incident.description.is_empty() {
@@ -310,7 +446,8 @@ pub fn people_message(declaration: &Declaration, incident: &Incident) -> String 
         } else {
             format!("{}\n", incident.description)
         },
-        incident.categories.join(", "),
+        day(incident.aware_at),
+        category_names(declaration, &incident.categories, false),
     );
     if let Some(a) = a {
         if !a.consequences.is_empty() {
@@ -320,15 +457,20 @@ pub fn people_message(declaration: &Declaration, incident: &Incident) -> String 
             text.push_str(&format!("\nWhat we have done: {}\n", a.measures));
         }
     }
+    text.push_str("\nWhat you can do: be wary of messages that ask for your password or payment details, even when they seem to come from us; we never ask for them by e-mail.\n");
     if incident.categories.iter().any(|c| {
         steward_policy::taxonomy::covers(c, "user.authorization.credentials")
             || steward_policy::taxonomy::covers("user.authorization", c)
     }) {
-        text.push_str("\nPlease change your password, and anywhere else you used the same one.\n");
+        text.push_str("Please change your password, and anywhere else you used the same one.\n");
     }
+    let authority = c.authority.as_ref().map_or_else(
+        || "the data protection authority".to_owned(),
+        |a| a.name.clone(),
+    );
     text.push_str(&format!(
-        "\nIf you have questions, write to {contact}. You may also complain to the data protection authority.\n\nIncident reference: {}\n",
-        incident.id
+        "\nIf you have questions, write to {contact}. You may also complain to {authority}.\n\nReference: breach #{} of {}\n",
+        incident.number, c.name
     ));
     text
 }

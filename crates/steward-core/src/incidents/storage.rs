@@ -83,6 +83,9 @@ pub struct DeliveryRow {
     pub last_error: Option<String>,
 }
 
+/// How many of an incident's notices by `channel` stand in `state`, with the same last error.
+pub type DeliveryTally = (String, String, Option<String>, u64);
+
 /// The breach register's storage, over the requests' (the job queue and recipients' secrets).
 pub trait IncidentStore: RequestStore {
     /// Stores a new incident with the next number and its audit entry in one transaction;
@@ -181,11 +184,11 @@ pub trait IncidentStore: RequestStore {
         error: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// How an incident's notices stand: (channel, state, count).
+    /// How an incident's notices stand: (channel, state, the last error's code, count).
     fn delivery_counts(
         &self,
         incident: Uuid,
-    ) -> impl Future<Output = Result<Vec<(String, String, u64)>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<DeliveryTally>, StoreError>> + Send;
 
     /// A person's notices by `channel`, the newest first.
     fn deliveries_of(

@@ -798,9 +798,13 @@ impl<S: RequestStore> Requests<S> {
             let webhook =
                 contact.is_some_and(|c| c.starts_with("https://") || c.starts_with("http://"));
             if !webhook {
-                return Err(RequestError::Shape(format!(
-                    "`{recipient}` is not told by webhook, so it needs no signing secret: give it `contact = \"https://…\"` in the declaration first"
-                )));
+                return Err(RequestError::Shape(if recipient == PASSWORD_RESET {
+                    "no password-reset webhook is declared, so it needs no signing secret: add `[breach] password_reset = \"https://…\"` to the declaration first".to_owned()
+                } else {
+                    format!(
+                        "`{recipient}` is not told by webhook, so it needs no signing secret: give it `contact = \"https://…\"` in the declaration first"
+                    )
+                }));
             }
             let generation = self
                 .ledger

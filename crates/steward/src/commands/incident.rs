@@ -27,8 +27,17 @@ fn instant(name: &str, text: Option<&str>) -> Result<Option<OffsetDateTime>, Out
     if let Ok(at) = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
         return Ok(Some(at));
     }
+    // A date alone: its first moment, or for the end of a window (`--to`), its last.
+    let end = name == "to";
     time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
-        .map(|d| Some(d.midnight().assume_utc()))
+        .map(|d| {
+            let start = d.midnight().assume_utc();
+            Some(if end {
+                start + time::Duration::days(1) - time::Duration::nanoseconds(1)
+            } else {
+                start
+            })
+        })
         .map_err(|_| {
             output::stderr(&format!(
                 "error: --{name} `{text}` is not a time: write YYYY-MM-DD (2026-11-30) or RFC 3339 (2026-11-30T09:00:00Z)"
@@ -134,6 +143,33 @@ fn describe(v: &IncidentView) -> String {
             a.reason
         ));
     }
+    if !i.description.is_empty() {
+        out.push_str(&format!("  what:       {}\n", i.description));
+    }
+    match (i.occurred_from, i.occurred_to) {
+        (None, None) => {}
+        (f, t) => out.push_str(&format!(
+            "  window:     {} to {}\n",
+            f.map_or_else(|| "?".to_owned(), time_text),
+            t.map_or_else(|| "?".to_owned(), time_text)
+        )),
+    }
+    if !i.systems.is_empty() {
+        out.push_str(&format!("  systems:    {}\n", i.systems.join(", ")));
+    }
+    if let Some(a) = &i.assessment
+        && !a.exemptions.is_empty()
+    {
+        out.push_str(&format!(
+            "  exemptions: {}\n",
+            a.exemptions
+                .iter()
+                .filter_map(|e| serde_json::to_value(e).ok())
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     out.push_str(&format!("  affected:   {} people", v.affected.total));
     if !v.affected.by_source.is_empty() {
         out.push_str(&format!(
@@ -159,10 +195,42 @@ fn describe(v: &IncidentView) -> String {
                 .unwrap_or_default()
         ));
     }
+    for n in &i.authority {
+        out.push_str(&format!(
+            "  authority:  {} notification {}{}\n",
+            serde_json::to_value(n.phase)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            time_text(n.at),
+            n.reference
+                .as_ref()
+                .map(|r| format!(", reference {r}"))
+                .unwrap_or_default()
+        ));
+    }
     for d in &v.deliveries {
         out.push_str(&format!(
-            "  notices:    {} {}: {}\n",
-            d.channel, d.state, d.count
+            "  notices:    {} {}: {}{}\n",
+            d.channel,
+            d.state,
+            d.count,
+            d.error
+                .as_ref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        ));
+    }
+    if let (Some(at), Some(why)) = (i.closed_at, &i.closing) {
+        out.push_str(&format!("  closed:     {} — {why}\n", time_text(at)));
+    }
+    if let Some(last) = i.timeline.last() {
+        out.push_str(&format!(
+            "  last step:  {} {} by {}: {}\n",
+            time_text(last.at),
+            last.action,
+            last.by,
+            last.detail
         ));
     }
     out
@@ -187,7 +255,9 @@ pub fn run(global: &Global, command: &IncidentCommand) -> Outcome {
     };
     runtime.block_on(async {
         with_vault!(global, declaration.clone(), |vault| {
-            match super::request::workflow_mailing(
+            // The register never needs the operator's own databases: it works while they are
+            // down (or breached).
+            match crate::vault::open_ledger_mailing(
                 vault,
                 &declaration,
                 global,
@@ -197,7 +267,12 @@ pub fn run(global: &Global, command: &IncidentCommand) -> Outcome {
             )
             .await
             {
-                Ok(requests) => incident(&Incidents::new(Arc::new(requests)), command).await,
+                Ok(ledger) => {
+                    let webhooks = Arc::new(steward_server::requests::HttpNotifier::new());
+                    let requests =
+                        steward_server::requests::workflow_with(&Arc::new(ledger), &webhooks, &[]);
+                    incident(&Incidents::new(Arc::new(requests)), command).await
+                }
                 Err(o) => o,
             }
         })
@@ -407,6 +482,12 @@ async fn notify_people<S: Store>(
     access: &steward_core::Access,
     a: &crate::cli::IncidentNotifyArgs,
 ) -> Outcome {
+    if a.preview {
+        return match incidents.preview(access, &a.incident).await {
+            Ok(text) => print_text(&text),
+            Err(e) => incident_failed(&e),
+        };
+    }
     if a.resend_uncertain {
         match incidents.resend_uncertain(access, &a.incident).await {
             Ok(n) => output::stderr(&format!("{n} uncertain notices queued again")),
@@ -623,11 +704,47 @@ async fn disclose<S: Store>(log: &Disclosures<S>, command: &DisclosureCommand) -
                 Err(e) => disclosure_failed(&e),
             }
         }
+        DisclosureCommand::Gag(a) => {
+            let Ok(id) = a.id.trim().parse::<uuid::Uuid>() else {
+                output::stderr(&format!(
+                    "error: `{}` is not a disclosure id (a UUID, as `steward disclosure list` prints)",
+                    a.id
+                ));
+                return Outcome::Invalid;
+            };
+            let tell = if a.lift {
+                Tell::Yes
+            } else if a.do_not_tell {
+                Tell::Never
+            } else {
+                match instant("until", a.until.as_deref()) {
+                    Ok(Some(t)) => Tell::After(t),
+                    Ok(None) => {
+                        output::stderr("error: give --lift, --until DATE or --do-not-tell");
+                        return Outcome::Invalid;
+                    }
+                    Err(o) => return o,
+                }
+            };
+            match log.regag(&access, id, tell).await {
+                Ok(d) => print_text(&format!(
+                    "disclosure {}: {}\n",
+                    d.id,
+                    match d.tell {
+                        Tell::Yes => "the people may see it from now on".to_owned(),
+                        Tell::After(t) => format!("gagged until {}", t.date()),
+                        Tell::Never => "held back until lifted".to_owned(),
+                    }
+                )),
+                Err(e) => disclosure_failed(&e),
+            }
+        }
         DisclosureCommand::List(a) => {
             let subject = match a.subject.as_deref().map(subject_id).transpose() {
                 Ok(s) => s,
                 Err(o) => return o,
             };
+            let now = log.now();
             match log.list(&access, subject, a.to.as_deref(), 1000).await {
                 Ok(list) => match a.format {
                     ViewFormat::Json => print_json(&list),
@@ -648,6 +765,8 @@ async fn disclose<S: Store>(log: &Disclosures<S>, command: &DisclosureCommand) -
                                     .unwrap_or_default(),
                                 match d.tell {
                                     Tell::Yes => String::new(),
+                                    Tell::After(t) if t <= now =>
+                                        format!("  gag ended {}", t.date()),
                                     Tell::After(t) => format!("  gagged until {}", t.date()),
                                     Tell::Never => "  not to be told".to_owned(),
                                 }

@@ -88,6 +88,10 @@ fn breach(dir: &Path, n: usize) {
             "high",
             "--reason",
             "addresses readable by anyone with the link",
+            "--consequences",
+            "phishing",
+            "--measures",
+            "link revoked",
         ],
     ] {
         let out = run(dir, args);
