@@ -14,6 +14,7 @@ pub mod erase;
 pub mod fides;
 pub mod find;
 pub mod manifest;
+pub mod people;
 pub mod render;
 pub mod retention;
 pub mod scan;
@@ -121,6 +122,19 @@ impl DataSource for Connector {
         Box::pin(async move { self.groups(identities).await.map_err(|e| e.to_string()) })
     }
 
+    fn people<'a>(
+        &'a self,
+        categories: &'a [String],
+        limit: usize,
+    ) -> Pin<Box<dyn Future<Output = Result<steward_core::requests::People, String>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            people::people(&self.manifest, &self.source, categories, limit)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
     fn erase<'a>(
         &'a self,
         _subject: Option<steward_core::SubjectId>,
@@ -226,6 +240,18 @@ impl DataSource for Deferred {
         Box::pin(async move {
             let c = self.connector().await?;
             c.collect(subject, identities).await
+        })
+    }
+
+    fn people<'a>(
+        &'a self,
+        categories: &'a [String],
+        limit: usize,
+    ) -> Pin<Box<dyn Future<Output = Result<steward_core::requests::People, String>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            let c = self.connector().await?;
+            c.people(categories, limit).await
         })
     }
 

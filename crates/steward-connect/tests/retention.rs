@@ -428,3 +428,43 @@ async fn a_text_column_cannot_date_rows_where_the_database_would_compare_text() 
         );
     }
 }
+
+#[tokio::test]
+async fn a_breach_finds_everyone_a_dataset_holds_the_categories_of() {
+    use steward_core::requests::DataSource as _;
+    for db in databases().await {
+        shop(&db.url).await;
+        let dir = tempfile::tempdir().unwrap();
+        let url_file = dir.path().join("url");
+        std::fs::write(&url_file, &db.url).unwrap();
+        let connector = Connector::open(manifest(&url_file)).await.unwrap();
+        let mut all: Vec<(String, String)> = ["ana", "ben", "cy"]
+            .iter()
+            .map(|n| ("email".to_owned(), format!("{n}@example.com")))
+            .collect();
+        all.sort();
+        // The addresses: the customer table holds them.
+        let emails = connector
+            .people(&["user.contact.email".to_owned()], 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            (emails.identities.clone(), emails.rows),
+            (all.clone(), 3),
+            "{}",
+            db.url
+        );
+        // IP addresses: in login and visit, which customer owns; the people are its.
+        let ips = connector
+            .people(&["user.device".to_owned()], 100)
+            .await
+            .unwrap();
+        assert_eq!((ips.identities, ips.rows), (all, 6), "{}", db.url);
+        // A category nobody holds there: nobody, no rows.
+        let none = connector
+            .people(&["user.biometric".to_owned()], 100)
+            .await
+            .unwrap();
+        assert_eq!((none.identities.len(), none.rows), (0, 0));
+    }
+}

@@ -28,6 +28,7 @@ impl From<IncidentError> for ApiError {
             IncidentError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             IncidentError::Conflict(_) => StatusCode::CONFLICT,
             IncidentError::NotFound => StatusCode::NOT_FOUND,
+            IncidentError::Dataset(_) => StatusCode::BAD_GATEWAY,
             IncidentError::Store(_) | IncidentError::Vault(_) | IncidentError::Request(_) => {
                 tracing::error!(target: "steward::incidents", code = e.code(), cause = %e, "the breach register failed");
                 return ApiError::new(
@@ -236,6 +237,8 @@ pub(crate) struct AffectedBody {
     to: Option<OffsetDateTime>,
     #[serde(default)]
     subjects: Option<Vec<String>>,
+    #[serde(default)]
+    datasets: Option<bool>,
 }
 
 /// `POST /v1/incidents/{id}/affected`: find the people it affects.
@@ -260,6 +263,7 @@ pub(crate) async fn affected<S: Store>(
         from: b.from,
         to: b.to,
         subjects: subjects(&listed)?,
+        datasets: b.datasets.unwrap_or(false),
     };
     Ok(Json(register(&state).derive(&access, &which, derive).await?).into_response())
 }

@@ -743,16 +743,18 @@ pub fn document(declaration: Option<&Declaration>) -> Value {
                 "responses": { "200": { "description": "The incident.", "content": { "application/json": { "schema": { "type": "object" } } } }, "403": denied, "404": error_response("No such incident."),
                     "409": error_response("The incident is closed (`incident-conflict`)."), "422": error_response("No reason, an exemption without a high risk, or an unknown risk or exemption.") } } },
             "/v1/incidents/{id}/affected": { "post": {
-                "operationId": "findAffected", "summary": "Find the people an incident affects and add them to it (the set only grows): `categories: true`, everyone holding its categories (collected by the window's end); `actor` (`key:stw_…`, `staff:NAME`), everyone the audit trail shows it acted on within `from`–`to` (default the incident's window); `subjects`, ids found elsewhere (admin, dpo; audited with the counts).", "security": auth,
+                "operationId": "findAffected", "summary": "Find the people an incident affects and add them to it (the set only grows): `categories: true`, everyone holding its categories (collected by the window's end); `actor` (`key:stw_…`, `staff:NAME`), everyone the audit trail shows it acted on within `from`–`to` (default the incident's window); `datasets: true`, everyone the operator's own databases hold the categories of; `subjects`, ids found elsewhere (admin, dpo; audited with the counts).", "security": auth,
                 "parameters": [incident_param],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "additionalProperties": false, "properties": {
                     "categories": { "type": "boolean" },
                     "actor": { "type": "string", "pattern": "^[!-~]{1,100}$" },
                     "from": { "type": "string", "format": "date-time" },
                     "to": { "type": "string", "format": "date-time" },
-                    "subjects": { "type": "array", "maxItems": 100000, "items": { "type": "string", "format": "uuid" } } } } } } },
+                    "subjects": { "type": "array", "maxItems": 100000, "items": { "type": "string", "format": "uuid" } },
+                    "datasets": { "type": "boolean", "description": "Everyone whose rows in the declaration's own databases hold the incident's categories, matched to the vault by their identities." } } } } } },
                 "responses": { "200": { "description": "The incident, with the people found by source.", "content": { "application/json": { "schema": { "type": "object" } } } }, "403": denied, "404": error_response("No such incident."),
-                    "409": error_response("The incident is closed."), "422": error_response("Nothing asked, an actor without a window, or a time out of range.") } } },
+                    "409": error_response("The incident is closed."), "422": error_response("Nothing asked, an actor without a window or in another shape than the audit's, a time out of range, or datasets when none is declared."),
+                    "502": error_response("One of the operator's own databases could not be read (`dataset-failed`); nothing was added from it.") } } },
             "/v1/incidents/{id}/notify": { "post": {
                 "operationId": "notifyIncident", "summary": "`audience: authority` records the authority's notification in its phase (`initial`, `follow-up`, `final`, Art. 33(4)); past the deadline it needs `late_reason` (Art. 33(1)). `audience: subjects` queues one notice per affected person and declared channel (e-mail, in-app; `reset_passwords` adds a signed webhook to [breach] password_reset); the server sends them, each once. Admin, dpo; audited.", "security": auth,
                 "parameters": [incident_param],

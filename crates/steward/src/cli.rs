@@ -982,7 +982,7 @@ pub enum IncidentCommand {
     Assess(IncidentAssessArgs),
     /// Find the people an incident affects: by its categories, by a key or account's acts in the window, or a list
     #[command(
-        after_help = "Examples:\n  steward incident affected 1 --categories\n  steward incident affected 2 --key stw_1a2b3c4d --from 2026-11-28 --to 2026-11-30\n  steward incident affected 3 --subjects ids.txt      one subject id per line"
+        after_help = "Examples:\n  steward incident affected 1 --categories\n  steward incident affected 2 --key stw_1a2b3c4d --from 2026-11-28 --to 2026-11-30\n  steward incident affected 3 --subjects ids.txt      one subject id per line\n  steward incident affected 4 --datasets              your own databases (e.g. WordPress)"
     )]
     Affected(IncidentAffectedArgs),
     /// Notify the authority (records it; the report is `incident report`) or queue and send the people's notices
@@ -1098,6 +1098,9 @@ pub struct IncidentAffectedArgs {
     /// A file of subject ids, one per line (found in your own systems)
     #[arg(long, value_name = "FILE")]
     pub subjects: Option<std::path::PathBuf>,
+    /// Everyone whose rows in your own databases (the declaration's datasets) hold the incident's categories
+    #[arg(long)]
+    pub datasets: bool,
     /// Output format
     #[arg(long, value_enum, default_value_t = ViewFormat::Text)]
     pub format: ViewFormat,

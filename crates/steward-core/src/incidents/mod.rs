@@ -294,6 +294,10 @@ pub struct Incident {
     /// How many people were found affected so far; `None` until they are looked for.
     #[serde(default)]
     pub found: Option<u64>,
+    /// The operator's own databases: how many rows hold the categories, and how many
+    /// identities there the vault does not hold (people Steward cannot notify).
+    #[serde(default)]
+    pub datasets: Option<DatasetReach>,
     /// Where it is.
     pub state: State,
     /// The latest assessment.
@@ -312,6 +316,16 @@ pub struct Incident {
     /// The store's revision (not serialised into the body).
     #[serde(skip)]
     pub revision: i64,
+}
+
+/// What the operator's own databases hold of an incident's categories.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetReach {
+    /// Rows holding the categories.
+    pub rows: u64,
+    /// Identities found there that the vault does not hold: people to tell from those
+    /// systems, not through Steward.
+    pub outside_vault: u64,
 }
 
 /// How one audience's clock stands.
@@ -410,6 +424,9 @@ pub struct Derive {
     pub to: Option<OffsetDateTime>,
     /// Given subjects (found in the operator's own databases).
     pub subjects: Vec<SubjectId>,
+    /// From the operator's own databases (the declaration's datasets): everyone whose rows
+    /// hold the incident's categories, matched to the vault by their identities.
+    pub datasets: bool,
 }
 
 /// What a people's notification queued.
@@ -451,6 +468,9 @@ pub enum IncidentError {
     /// The vault failed.
     #[error("{0}")]
     Vault(#[from] VaultError),
+    /// One of the operator's own databases could not be read.
+    #[error("{0}")]
+    Dataset(String),
     /// Signing or posting failed.
     #[error("{0}")]
     Request(#[from] RequestError),
@@ -465,6 +485,7 @@ impl IncidentError {
             Self::Conflict(_) => "incident-conflict",
             Self::NotFound => "not-found",
             Self::Store(_) | Self::Vault(_) | Self::Request(_) => "store-failed",
+            Self::Dataset(_) => "dataset-failed",
         }
     }
 }
@@ -664,6 +685,7 @@ impl<S: IncidentStore> Incidents<S> {
             categories: new.categories,
             estimated_records: new.estimated_records,
             found: None,
+            datasets: None,
             state: State::Open,
             assessment: None,
             authority: Vec::new(),
@@ -939,7 +961,16 @@ impl<S: IncidentStore> Incidents<S> {
                 incident.number
             )));
         }
-        if !derive.categories && derive.actor.is_none() && derive.subjects.is_empty() {
+        if derive.datasets && self.requests.sources().is_empty() {
+            return invalid(
+                "datasets: the declaration names no dataset of your own (a [[datasets]] manifest), or they were not connected",
+            );
+        }
+        if !derive.categories
+            && !derive.datasets
+            && derive.actor.is_none()
+            && derive.subjects.is_empty()
+        {
             return invalid(
                 "name how to find the people: --categories (everyone holding the incident's categories), --key stw_… or --actor staff:NAME (everyone it touched in the window), or --subjects FILE",
             );
@@ -1002,6 +1033,44 @@ impl<S: IncidentStore> Incidents<S> {
                 .await?;
             found.push(format!("{n} touched by {actor}"));
         }
+        let mut reach: Option<DatasetReach> = None;
+        if derive.datasets {
+            let vault = self.requests.ledger().vault();
+            let mut total = DatasetReach::default();
+            for source in self.requests.sources() {
+                let people = source
+                    .people(&incident.categories, 5_000_000)
+                    .await
+                    .map_err(IncidentError::Dataset)?;
+                total.rows += people.rows;
+                let mut ids = Vec::new();
+                for (kind, value) in &people.identities {
+                    let found = match IdentityKind::parse(kind)
+                        .ok()
+                        .and_then(|k| crate::Identity::parse(k, value).ok())
+                    {
+                        Some(identity) => vault.subject_by(&identity).await?,
+                        None => None,
+                    };
+                    match found {
+                        Some(s) => ids.push(s),
+                        None => total.outside_vault += 1,
+                    }
+                }
+                ids.sort();
+                ids.dedup();
+                let n = store
+                    .add_affected(incident.id, AffectedBy::Listed(&ids), "dataset")
+                    .await?;
+                found.push(format!(
+                    "{n} from dataset `{}` ({} rows hold the categories; {} identities there are not in the vault)",
+                    source.name(),
+                    people.rows,
+                    people.identities.len() - ids.len().min(people.identities.len())
+                ));
+            }
+            reach = Some(total);
+        }
         if !derive.subjects.is_empty() {
             let n = store
                 .add_affected(incident.id, AffectedBy::Listed(&derive.subjects), "listed")
@@ -1027,6 +1096,9 @@ impl<S: IncidentStore> Incidents<S> {
                     )));
                 }
                 i.found = Some(total);
+                if let Some(r) = reach {
+                    i.datasets = Some(r);
+                }
                 Ok(detail.clone())
             })
             .await?;
@@ -1882,6 +1954,7 @@ mod tests {
             categories: vec!["user.contact.email".into()],
             estimated_records: Some(1200),
             found: None,
+            datasets: None,
             state: State::Open,
             assessment: None,
             authority: Vec::new(),

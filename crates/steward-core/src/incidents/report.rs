@@ -122,11 +122,25 @@ impl Report {
                 "Categories of people concerned".to_owned(),
                 people_kinds(declaration, &i.categories),
             ),
-            ("Approximate number of people concerned".to_owned(), people),
+            (
+                "Approximate number of people concerned".to_owned(),
+                match i.datasets {
+                    Some(d) if d.outside_vault > 0 => format!(
+                        "{people}; and about {} more known only to the controller's own databases (told from there)",
+                        d.outside_vault
+                    ),
+                    _ => people,
+                },
+            ),
             (
                 "Approximate number of records concerned".to_owned(),
-                i.estimated_records
-                    .map_or_else(|| UNKNOWN.to_owned(), |n| n.to_string()),
+                match (i.estimated_records, i.datasets) {
+                    (Some(n), _) => n.to_string(),
+                    (None, Some(d)) => {
+                        format!("{} rows in the controller's own databases", d.rows)
+                    }
+                    (None, None) => UNKNOWN.to_owned(),
+                },
             ),
         ];
         if a.is_some_and(|a| a.sealed_only) {

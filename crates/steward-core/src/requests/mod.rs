@@ -373,6 +373,26 @@ pub trait DataSource: Send + Sync + 'static {
     ) -> Pin<Box<dyn Future<Output = Result<Vec<String>, String>> + Send + 'a>> {
         Box::pin(async { Ok(Vec::new()) })
     }
+
+    /// Everyone whose data of one of `categories` (or their children) the source holds: their
+    /// identities (kind, value), at most `limit`, and how many rows hold those categories —
+    /// for a breach's affected people. The default knows nobody.
+    fn people<'a>(
+        &'a self,
+        _categories: &'a [String],
+        _limit: usize,
+    ) -> Pin<Box<dyn Future<Output = Result<People, String>> + Send + 'a>> {
+        Box::pin(async { Ok(People::default()) })
+    }
+}
+
+/// The people a source holds data of some categories on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct People {
+    /// Their identities: kind (`email`, `phone`, `username`) and value, each once.
+    pub identities: Vec<(String, String)>,
+    /// How many rows hold the categories.
+    pub rows: u64,
 }
 
 /// Everything an access package holds for one person.
@@ -713,6 +733,11 @@ impl<S: RequestStore> Requests<S> {
     ) -> Result<Vec<(String, String)>, RequestError> {
         let email = self.open_text(request.id, "email", &request.contact)?;
         Ok(vec![("email".to_owned(), email)])
+    }
+
+    /// The operator's own databases the workflow reaches.
+    pub fn sources(&self) -> &[Arc<dyn DataSource>] {
+        &self.sources
     }
 
     /// What webhooks are posted with (Art. 19 notices, breach password resets).

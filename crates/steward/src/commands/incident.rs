@@ -99,9 +99,10 @@ fn print_text(text: &str) -> Outcome {
 fn incident_failed(e: &IncidentError) -> Outcome {
     output::stderr(&format!("error: {e} ({})", e.code()));
     match e {
-        IncidentError::Store(_) | IncidentError::Vault(_) | IncidentError::Request(_) => {
-            Outcome::Unreadable
-        }
+        IncidentError::Store(_)
+        | IncidentError::Vault(_)
+        | IncidentError::Request(_)
+        | IncidentError::Dataset(_) => Outcome::Unreadable,
         _ => Outcome::Invalid,
     }
 }
@@ -269,8 +270,21 @@ pub fn run(global: &Global, command: &IncidentCommand) -> Outcome {
             {
                 Ok(ledger) => {
                     let webhooks = Arc::new(steward_server::requests::HttpNotifier::new());
-                    let requests =
-                        steward_server::requests::workflow_with(&Arc::new(ledger), &webhooks, &[]);
+                    // Only `affected --datasets` reaches them (and fails when one is down).
+                    let sources = match command {
+                        IncidentCommand::Affected(a) if a.datasets => {
+                            match super::datasets::connectors(global, &declaration, false).await {
+                                Ok(s) => s,
+                                Err(o) => return o,
+                            }
+                        }
+                        _ => Vec::new(),
+                    };
+                    let requests = steward_server::requests::workflow_with(
+                        &Arc::new(ledger),
+                        &webhooks,
+                        &sources,
+                    );
                     incident(&Incidents::new(Arc::new(requests)), command).await
                 }
                 Err(o) => o,
@@ -377,6 +391,7 @@ async fn incident<S: Store>(incidents: &Incidents<S>, command: &IncidentCommand)
                 from,
                 to,
                 subjects,
+                datasets: a.datasets,
             };
             match incidents.derive(&access, &a.incident, derive).await {
                 Ok(v) => show(&v, a.format),

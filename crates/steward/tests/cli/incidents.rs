@@ -218,3 +218,82 @@ fn a_mail_server_that_is_down_leaves_the_notices_queued_until_it_is_back() {
     );
     assert_eq!(email_states(dir.path()), vec![("sent".to_owned(), 5)]);
 }
+
+#[test]
+fn a_breach_of_the_operators_own_database_finds_its_people_in_the_vault() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("app.db");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::Connection as _;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite:{}?mode=rwc", db.display()))
+            .await
+            .unwrap();
+        for statement in [
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL, name TEXT)",
+            "INSERT INTO users VALUES (1, 'ana@example.com', 'Ana'), (2, 'ben@example.com', 'Ben'), (3, 'only-here@example.com', 'Oz')",
+        ] {
+            sqlx::query(statement).execute(&mut c).await.unwrap();
+        }
+    });
+    std::fs::write(d.join("app-url"), format!("sqlite:{}", db.display())).unwrap();
+    std::fs::write(
+        d.join("app.toml"),
+        format!(
+            "[dataset]\nname = \"app\"\nurl_file = \"{}\"\n\n[[tables]]\nname = \"users\"\npurpose = \"account\"\nprimary_key = [\"id\"]\nerase = \"delete\"\nfields = [\n  {{ name = \"email\", category = \"user.contact.email\", identity = \"email\" }},\n  {{ name = \"name\", category = \"user.name\" }},\n]\n",
+            d.join("app-url").display()
+        ),
+    )
+    .unwrap();
+    let declaration = std::fs::read_to_string(example("004-mailpro.toml")).unwrap()
+        + "\n[[datasets]]\nid = \"app\"\nmanifest = \"app.toml\"\n";
+    std::fs::write(d.join("privacy.toml"), declaration).unwrap();
+    std::fs::write(
+        d.join("people.csv"),
+        "email,user.name\nana@example.com,Ana\nben@example.com,Ben\ncarl@example.com,Carl\n",
+    )
+    .unwrap();
+    for args in [
+        &["import", "--purpose", "account", "people.csv"][..],
+        &[
+            "incident",
+            "open",
+            "--title",
+            "Application database copied",
+            "--categories",
+            "user.name",
+        ],
+    ] {
+        let out = run(d, args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    let out = run(
+        d,
+        &[
+            "incident",
+            "affected",
+            "1",
+            "--datasets",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["affected"]["by_source"],
+        serde_json::json!([["dataset", 2]]),
+        "{v}"
+    );
+    assert_eq!(
+        v["datasets"],
+        serde_json::json!({ "rows": 3, "outside_vault": 1 }),
+        "the third is known only to the application's database: {v}"
+    );
+    let report = stdout(&run(d, &["incident", "report", "1"]));
+    assert!(
+        report.contains("about 1 more known only to the controller's own databases")
+            && report.contains("3 rows in the controller's own databases"),
+        "{report}"
+    );
+}
