@@ -581,13 +581,21 @@ macro_rules! incident_methods {
                     }
                     for k in kinds {
                         let mut q = head("subject");
-                        q.push(format!(
-                            " FROM {p}identities x JOIN {p}subjects s ON s.id = x.subject WHERE x.kind = ",
-                            p = $p
-                        ))
-                        .push_bind(k.clone());
-                        if let Some(t) = before {
-                            q.push(" AND s.created_at <= ").push_bind(to_nanos(t));
+                        // Only a window's end needs the subjects' creation times.
+                        match before {
+                            Some(t) => {
+                                q.push(format!(
+                                    " FROM {p}identities x JOIN {p}subjects s ON s.id = x.subject WHERE s.created_at <= ",
+                                    p = $p
+                                ))
+                                .push_bind(to_nanos(t))
+                                .push(" AND x.kind = ")
+                                .push_bind(k.clone());
+                            }
+                            None => {
+                                q.push(format!(" FROM {}identities x WHERE x.kind = ", $p))
+                                    .push_bind(k.clone());
+                            }
                         }
                         q.push(" ON CONFLICT DO NOTHING");
                         added += q

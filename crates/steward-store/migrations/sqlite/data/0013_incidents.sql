@@ -40,7 +40,10 @@ CREATE TABLE incident_deliveries (
 CREATE INDEX incident_deliveries_due ON incident_deliveries (channel, run_at) WHERE state = 'queued';
 CREATE INDEX incident_deliveries_subject ON incident_deliveries (subject, channel);
 
-CREATE INDEX fields_by_category ON fields (category, collected_at);
+-- The people holding a category (a breach's affected set), read from the index alone in
+-- subject order: no row is visited, and they are added in key order.
+CREATE INDEX fields_by_category ON fields (category, subject, collected_at);
+CREATE INDEX identities_by_kind ON identities (kind, subject);
 
 -- Data shared with partners, processors and authorities (Art. 30(1)(d), Art. 15(1)(c)).
 CREATE TABLE disclosures (
