@@ -555,6 +555,11 @@ macro_rules! incident_methods {
                     .push_bind(source.to_owned());
                 q
             };
+            // A person already in it is skipped. (Not an anti-join on the table being written:
+            // PostgreSQL may scan it once per row, all the rows written so far included.)
+            let absent = |q: &mut sqlx::QueryBuilder<$db>, _column: &str| {
+                q.push(" ON CONFLICT DO NOTHING");
+            };
             match by {
                 AffectedBy::Categories {
                     categories,
@@ -571,7 +576,7 @@ macro_rules! incident_methods {
                         if let Some(t) = before {
                             q.push(" AND x.collected_at <= ").push_bind(to_nanos(t));
                         }
-                        q.push(" ON CONFLICT DO NOTHING");
+                        absent(&mut q, "subject");
                         added += q
                             .build()
                             .execute(&mut *tx)
@@ -597,7 +602,7 @@ macro_rules! incident_methods {
                                     .push_bind(k.clone());
                             }
                         }
-                        q.push(" ON CONFLICT DO NOTHING");
+                        absent(&mut q, "subject");
                         added += q
                             .build()
                             .execute(&mut *tx)
@@ -617,7 +622,8 @@ macro_rules! incident_methods {
                     .push_bind(to_nanos(to))
                     .push(" AND x.actor = ")
                     .push_bind(actor.to_owned())
-                    .push(" AND x.outcome = 'ok' AND x.subject IS NOT NULL ON CONFLICT DO NOTHING");
+                    .push(" AND x.outcome = 'ok' AND x.subject IS NOT NULL");
+                    absent(&mut q, "subject");
                     added += q
                         .build()
                         .execute(&mut *tx)
@@ -634,7 +640,8 @@ macro_rules! incident_methods {
                         for s in chunk {
                             list.push_bind(s.as_bytes().to_vec());
                         }
-                        q.push(") ON CONFLICT DO NOTHING");
+                        q.push(")");
+                        absent(&mut q, "id");
                         added += q
                             .build()
                             .execute(&mut *tx)

@@ -1,4 +1,6 @@
--- Breaches and disclosures (GDPR Art. 33, 34, 30(1)(d)). An incident's record is JSON with no
+-- Breaches and disclosures (GDPR Art. 33, 34, 30(1)(d)). The people and notice tables carry no
+-- foreign key to their incident: an incident is never deleted, and a million checks would
+-- double the cost of finding its people. An incident's record is JSON with no
 -- personal data (what happened, when, its assessment, its notices); the people it affects are
 -- pseudonymous subject ids, and each notice to each of them is a delivery row, so that none is
 -- sent twice and none is skipped.
@@ -14,7 +16,7 @@ CREATE TABLE steward.incidents (
 );
 
 CREATE TABLE steward.incident_subjects (
-    incident BYTEA NOT NULL REFERENCES steward.incidents(id),
+    incident BYTEA NOT NULL,
     subject BYTEA NOT NULL,
     source TEXT NOT NULL,
     PRIMARY KEY (incident, subject)
@@ -24,7 +26,7 @@ CREATE TABLE steward.incident_subjects (
 -- uncertain (a run stopped while it sent: never sent again on its own), posted (in-app),
 -- read (in-app, acknowledged), acknowledged (password reset done).
 CREATE TABLE steward.incident_deliveries (
-    incident BYTEA NOT NULL REFERENCES steward.incidents(id),
+    incident BYTEA NOT NULL,
     subject BYTEA NOT NULL,
     channel TEXT NOT NULL,
     state TEXT NOT NULL,
