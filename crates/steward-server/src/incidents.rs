@@ -156,6 +156,20 @@ pub(crate) async fn open<S: Store>(
     json: Result<Json<OpenBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let b = body(json)?;
+    let systems_too_long = b
+        .systems
+        .as_ref()
+        .is_some_and(|s| s.len() > 100 || s.iter().any(|x| x.chars().count() > 200));
+    if b.estimated_records
+        .is_some_and(|n| n > 9_007_199_254_740_991)
+        || b.categories.len() > 100
+        || systems_too_long
+    {
+        return Err(unprocessable(
+            "invalid-incident",
+            "at most 100 categories and 100 systems of 200 characters each, and `estimated_records` at most 2^53 − 1",
+        ));
+    }
     let new = NewIncident {
         title: b.title,
         description: b.description.unwrap_or_default(),
@@ -293,6 +307,15 @@ pub(crate) async fn notify<S: Store>(
     let which = incident_ref(&id)?;
     let b = body(json)?;
     let reg = register(&state);
+    if b.late_reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > 10_000)
+    {
+        return Err(unprocessable(
+            "bad-reference",
+            "`late_reason`: at most 10,000 characters",
+        ));
+    }
     match b.audience.as_str() {
         "authority" => {
             let phase: Phase = b
@@ -487,6 +510,16 @@ pub(crate) async fn disclosures<S: Store>(
             "filter by `subject` (an id) and `recipient`",
         )
     })?;
+    if q.recipient
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > 200)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+            "`recipient` is a declared recipient's id, at most 200 characters",
+        ));
+    }
     let subject = q.subject.as_deref().map(subject_id).transpose()?;
     let list = log(&state)
         .list(&access, subject, q.recipient.as_deref(), 1000)
@@ -524,10 +557,10 @@ pub(crate) async fn disclose<S: Store>(
     let b = body(json)?;
     let listed = b.subjects.unwrap_or_default();
     let counterparts = b.counterparts.unwrap_or_default();
-    if listed.len() + counterparts.len() > 100_000 {
+    if listed.len() > 100_000 || counterparts.len() > 1000 || b.categories.len() > 100 {
         return Err(unprocessable(
             "too-many-subjects",
-            "at most 100,000 subjects in one disclosure; record larger shares in parts",
+            "at most 100,000 subjects, 1,000 counterparts and 100 categories in one disclosure; record larger shares in parts",
         ));
     }
     let basis = match &b.basis {
@@ -585,6 +618,17 @@ pub(crate) async fn aggregate<S: Store>(
     json: Result<Json<AggregateBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let b = body(json)?;
+    let too_long = |t: &Option<String>| t.as_ref().is_some_and(|t| t.chars().count() > 200);
+    if b.by.len() > 5
+        || b.categories.as_ref().is_some_and(|c| c.len() > 100)
+        || too_long(&b.share_with)
+        || too_long(&b.reference)
+    {
+        return Err(unprocessable(
+            "bad-dimension",
+            "at most 5 dimensions and 100 categories; `share_with` and `reference` at most 200 characters",
+        ));
+    }
     let by =
         b.by.iter()
             .map(|d| d.parse::<Dimension>())
