@@ -238,6 +238,11 @@ pub struct Declaration {
     pub records: Records,
     /// What aggregated figures may be shared (`[aggregates]`).
     pub aggregates: Aggregates,
+    /// The privacy centre's look and words (`[centre]`).
+    pub centre: crate::centre::Centre,
+    /// The lint's warnings when the declaration was checked (`code at place: message`), for
+    /// the admin console; errors never reach a declaration.
+    pub warnings: Vec<String>,
 }
 
 /// How long Steward keeps its own records (`[retention]`), each period counted from the event

@@ -11,6 +11,7 @@
 //! It does no I/O beyond reading the declaration file and must not depend on any other
 //! Steward crate.
 
+pub mod centre;
 pub mod country;
 pub mod declaration;
 pub mod diagnostic;

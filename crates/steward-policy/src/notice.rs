@@ -89,6 +89,12 @@ impl Notice {
         html::render(self)
     }
 
+    /// The HTML of the notice's intro and table of contents (headed `contents`), and of its
+    /// sections, for a page with its own head and title (the privacy centre).
+    pub fn html_parts(&self, contents: &str) -> (String, String) {
+        html::parts(self, contents)
+    }
+
     /// Renders the notice as Markdown.
     pub fn to_markdown(&self) -> String {
         markdown::render(self)

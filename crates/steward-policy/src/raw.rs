@@ -30,6 +30,7 @@ pub struct RawDeclaration {
     pub datasets: Vec<RawDataset>,
     pub retention: Option<RawRetention>,
     pub aggregates: Option<RawAggregates>,
+    pub centre: Option<RawCentre>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -218,6 +219,16 @@ pub struct RawBreach {
     pub subjects: Option<RawBreachClock>,
     pub contact: Option<String>,
     pub password_reset: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawCentre {
+    pub name: Option<String>,
+    pub accent: Option<String>,
+    pub logo: Option<String>,
+    pub languages: Option<Vec<String>>,
+    #[serde(default)]
+    pub strings: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

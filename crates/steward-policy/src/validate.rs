@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use time::Date;
 use toml::de::DeTable;
 
+use crate::centre::Centre;
 use crate::country;
 use crate::declaration::*;
 use crate::diagnostic::{self, Diagnostic, Severity};
@@ -98,6 +99,16 @@ pub fn check(source: &Source) -> Result<Checked, Box<Diagnostic>> {
     let mut diagnostics = v.diagnostics;
     diagnostic::sort(&mut diagnostics);
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);
+    let declaration = declaration.map(|mut d| {
+        d.warnings = diagnostics
+            .iter()
+            .map(|w| match &w.path {
+                Some(at) => format!("{} at {at}: {}", w.code, w.message),
+                None => format!("{}: {}", w.code, w.message),
+            })
+            .collect();
+        d
+    });
     Ok(Checked {
         declaration: declaration.filter(|_| !has_errors),
         diagnostics,
@@ -148,6 +159,7 @@ fn known_keys(table: &Path) -> &'static [&'static str] {
         ["security"] => fields_of::<RawSecurity>(),
         ["retention"] => fields_of::<RawRetention>(),
         ["aggregates"] => fields_of::<RawAggregates>(),
+        ["centre"] => fields_of::<RawCentre>(),
         ["datasets"] => fields_of::<RawDataset>(),
         _ => &[],
     }
@@ -644,6 +656,7 @@ impl Validator<'_> {
         let datasets = self.datasets(&raw.datasets);
         let records = self.records(raw.retention.as_ref(), &purposes, !datasets.is_empty());
         let aggregates = self.aggregates(raw.aggregates.as_ref());
+        let centre = self.centre(raw.centre.as_ref(), controller.as_ref());
 
         if let Some(controller) = &controller {
             self.transfers(&purposes, &processors, controller);
@@ -669,7 +682,110 @@ impl Validator<'_> {
             datasets,
             records,
             aggregates,
+            centre,
+            warnings: Vec::new(),
         })
+    }
+
+    fn centre(&mut self, raw: Option<&RawCentre>, controller: Option<&Controller>) -> Centre {
+        let mut centre = Centre::named(controller.map_or("", |c| c.name.as_str()));
+        let Some(raw) = raw else { return centre };
+        let at = Path::root().key("centre");
+        if let Some(name) = raw.name.as_ref().map(|n| n.trim()) {
+            if name.is_empty() || name.chars().count() > 80 {
+                self.error(
+                    "bad-centre",
+                    &at.key("name"),
+                    "the centre's name must be 1 to 80 characters".to_owned(),
+                    Some("leave `name` out to show the controller's name".to_owned()),
+                );
+            } else {
+                centre.name = name.to_owned();
+            }
+        }
+        if let Some(accent) = &raw.accent {
+            match crate::centre::contrast(accent, "#ffffff") {
+                None => self.error(
+                    "bad-centre",
+                    &at.key("accent"),
+                    format!("`{accent}` is not a colour Steward reads"),
+                    Some("write it as six hex digits, like accent = \"#0b57a4\"".to_owned()),
+                ),
+                Some(ratio) if ratio < 4.5 => self.error(
+                    "low-contrast",
+                    &at.key("accent"),
+                    format!(
+                        "`{accent}` on white has a contrast of {ratio:.1}:1; links and buttons need 4.5:1 to be readable (WCAG 2.2, 1.4.3)"
+                    ),
+                    Some("choose a darker colour (the default #0b57a4 has 6.9:1)".to_owned()),
+                ),
+                Some(_) => centre.accent = accent.to_ascii_lowercase(),
+            }
+        }
+        if let Some(logo) = &raw.logo {
+            let lower = logo.to_ascii_lowercase();
+            let local = !logo.contains("://") && !logo.starts_with("//");
+            if !local || !(lower.ends_with(".svg") || lower.ends_with(".png")) {
+                self.error(
+                    "bad-logo",
+                    &at.key("logo"),
+                    format!("`{logo}` is not a logo Steward can serve: give the path of an SVG or PNG file, relative to the declaration"),
+                    Some("nothing is loaded from another site: copy the file beside privacy.toml, e.g. logo = \"logo.svg\"".to_owned()),
+                );
+            } else {
+                centre.logo = Some(logo.clone());
+            }
+        }
+        let keys = crate::centre::keys();
+        for (lang, strings) in &raw.strings {
+            for key in strings.keys() {
+                if !keys.contains(key) {
+                    let help = suggest::nearest(key, keys.iter().map(String::as_str)).map(|k| {
+                        format!("did you mean \"{k}\"? (the keys are in Steward's centre/en.toml)")
+                    });
+                    self.error(
+                        "unknown-string",
+                        &at.key("strings").key(lang).key(key),
+                        format!("the privacy centre has no string `{key}`"),
+                        help,
+                    );
+                }
+            }
+        }
+        centre.strings = raw.strings.clone();
+        if let Some(languages) = &raw.languages {
+            let mut offered = Vec::new();
+            for (i, lang) in languages.iter().enumerate() {
+                let given = raw.strings.get(lang).map_or(0, BTreeMap::len);
+                if crate::centre::is_shipped(lang) || given == keys.len() {
+                    offered.push(lang.clone());
+                } else {
+                    self.error(
+                        "no-strings",
+                        &at.key("languages").index(i),
+                        format!(
+                            "the privacy centre does not speak `{lang}`: Steward ships en, de and fr, and [centre.strings.{lang}] gives {given} of its {} strings",
+                            keys.len()
+                        ),
+                        Some(format!("give every string under [centre.strings.{lang}] (copy centre/en.toml), or leave `{lang}` out")),
+                    );
+                }
+            }
+            if languages.is_empty() {
+                self.error(
+                    "no-strings",
+                    &at.key("languages"),
+                    "the privacy centre needs at least one language".to_owned(),
+                    Some(
+                        "write languages = [\"en\"] or leave `languages` out for en, de and fr"
+                            .to_owned(),
+                    ),
+                );
+            } else {
+                centre.languages = offered;
+            }
+        }
+        centre
     }
 
     fn taxonomy(&mut self, raw: Option<&RawTaxonomy>) -> Taxonomy {

@@ -22,6 +22,7 @@ mod routes;
 pub mod session;
 pub mod state;
 pub mod telemetry;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -42,7 +43,6 @@ use tower_http::set_header::SetResponseHeaderLayer;
 /// What the server publishes, rendered once at start.
 #[derive(Debug)]
 struct Published {
-    html: String,
     markdown: String,
     version: String,
     csp: HeaderValue,
@@ -77,6 +77,9 @@ pub struct ServerConfig {
     /// The outbox folder the mailer writes to, whose old messages the retention sweeps
     /// delete (`None` with SMTP).
     pub outbox: Option<std::path::PathBuf>,
+    /// The privacy centre's logo (`[centre] logo`, read by `steward serve`): its bytes and
+    /// content type.
+    pub logo: Option<(Vec<u8>, &'static str)>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -90,6 +93,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("webhooks", &self.webhooks)
             .field("sources", &sources)
             .field("outbox", &self.outbox)
+            .field("logo", &self.logo.as_ref().map(|(b, t)| (b.len(), *t)))
             .finish()
     }
 }
@@ -145,7 +149,13 @@ pub fn app_observed<S: Store>(
     config: &ServerConfig,
     metrics: Arc<telemetry::Metrics>,
 ) -> Router {
+    let web = Arc::new(web::Web::new(
+        declaration,
+        &ledger.options().public_url,
+        config.logo.clone(),
+    ));
     let state = api::ApiState {
+        web: Arc::clone(&web),
         vault: Arc::clone(ledger.vault()),
         requests: Arc::new(requests::workflow_with(
             &ledger,
@@ -206,6 +216,14 @@ pub fn app_observed<S: Store>(
                 .with_state(gpc),
         )
         .merge(links)
+        .merge(web::centre::router(web::centre::Pages {
+            api: state.clone(),
+            web: Arc::clone(&web),
+        }))
+        .merge(web::console::router(web::centre::Pages {
+            api: state.clone(),
+            web,
+        }))
         .merge(routes::router(state))
         .merge(
             Router::new()
@@ -282,14 +300,12 @@ pub fn router(declaration: &Declaration) -> Router {
     let csp = HeaderValue::from_str(&content_security_policy(Notice::stylesheet()))
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
     let published = Arc::new(Published {
-        html: notice.to_html(),
         markdown: notice.to_markdown(),
         version: declaration.policy.version.clone(),
         csp,
     });
     Router::new()
         .route("/", get(|| async { Redirect::to("/privacy") }))
-        .route("/privacy", get(privacy_html))
         .route("/privacy.md", get(privacy_markdown))
         .route("/healthz", get(healthz))
         .fallback(not_found)
@@ -310,14 +326,6 @@ fn secure_headers(published: &Published, content_type: &'static str) -> HeaderMa
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers
-}
-
-async fn privacy_html(State(published): State<Arc<Published>>) -> Response {
-    (
-        secure_headers(&published, "text/html; charset=utf-8"),
-        published.html.clone(),
-    )
-        .into_response()
 }
 
 async fn privacy_markdown(State(published): State<Arc<Published>>) -> Response {

@@ -467,12 +467,8 @@ pub async fn verify_link<S: Store>(
     let result = state.requests.verify_link(&token).await;
     match (result, wants_json) {
         (Ok(view), true) => Json(public_view(&view)).into_response(),
-        (Ok(_), false) => page(
-            StatusCode::OK,
-            "Thank you",
-            "Your request is confirmed. We will write to you when it is done.",
-            None,
-        ),
+        // A person in a browser goes on to "My data", signed in by the verification.
+        (Ok(view), false) => crate::web::centre::open_session(&state, &state.web, view.id).await,
         (Err(e), true) => ApiError::from(e).into_response(),
         (Err(e), false) => {
             let e = ApiError::from(e);
@@ -641,7 +637,16 @@ pub async fn package<S: Store>(
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };
-    let vault = Arc::clone(&state.vault);
+    zip_response(Arc::clone(&state.vault), data, &format!("my-data-{id}.zip"))
+}
+
+/// The access package of `data`, streamed as a ZIP download named `filename` (written on a
+/// blocking thread a chunk at a time; a slow reader slows the writer).
+pub fn zip_response<S: Store>(
+    vault: Arc<steward_core::Vault<S>>,
+    data: steward_core::requests::AccessData,
+    filename: &str,
+) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::task::spawn_blocking(move || {
         let writer = ChannelWriter {
@@ -665,7 +670,7 @@ pub async fn package<S: Store>(
         HeaderValue::from_static("application/zip"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"my-data-{id}.zip\"")) {
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     r

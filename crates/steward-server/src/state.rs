@@ -25,6 +25,8 @@ pub struct ApiState<S: Store> {
     pub requests: Arc<steward_core::requests::Requests<S>>,
     /// The process's metrics.
     pub metrics: Arc<crate::telemetry::Metrics>,
+    /// The pages' shared parts (stylesheet, CSP, words), for answers a person reads.
+    pub web: Arc<crate::web::Web>,
 }
 
 impl<S: Store> Clone for ApiState<S> {
@@ -35,6 +37,7 @@ impl<S: Store> Clone for ApiState<S> {
             guard: Arc::clone(&self.guard),
             requests: Arc::clone(&self.requests),
             metrics: Arc::clone(&self.metrics),
+            web: Arc::clone(&self.web),
         }
     }
 }

@@ -160,7 +160,7 @@ pub struct Rule {
 
 impl Rule {
     /// Whether the right to object (Art. 21) reaches the purpose.
-    pub(crate) fn objectable(&self) -> bool {
+    pub fn objectable(&self) -> bool {
         self.marketing
             || matches!(
                 self.basis,

@@ -11,6 +11,8 @@
 //! domain: it uses every other context, and none uses it.
 
 pub mod request;
+mod session;
+pub use session::{PERSON_SESSION, PersonSession};
 pub mod storage;
 
 use std::collections::HashMap;
@@ -259,6 +261,17 @@ pub struct Intake {
     pub close_account: bool,
     /// `email-link` or `email-code` (default: the first the declaration offers).
     pub verification: Option<String>,
+}
+
+/// Who speaks for the person a request is made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Vouch {
+    /// Nobody: the person verifies by link or code.
+    No,
+    /// The operator's application (an API key), for a person signed in to it.
+    Application,
+    /// The person themself, in a privacy-centre session opened by verifying request `0`.
+    Session(Uuid),
 }
 
 /// An erasure done for a batch of closed accounts: its result, and what the person's data was
@@ -1262,7 +1275,12 @@ impl<S: RequestStore> Requests<S> {
         intake: Intake,
         vouched: bool,
     ) -> Result<RequestView, RequestError> {
-        let result = self.create_inner(access, intake, vouched).await;
+        let vouch = if vouched {
+            Vouch::Application
+        } else {
+            Vouch::No
+        };
+        let result = self.create_inner(access, intake, vouch).await;
         self.finish(access, "request.create", "refused".to_owned(), result)
             .await
     }
@@ -1271,10 +1289,11 @@ impl<S: RequestStore> Requests<S> {
         &self,
         access: &Access,
         intake: Intake,
-        vouched: bool,
+        vouch: Vouch,
     ) -> Result<RequestView, RequestError> {
         access.authorize(Operation::Request, Reach::Nothing)?;
-        if vouched && access.principal.actor == "person" {
+        let vouched = vouch != Vouch::No;
+        if vouch == Vouch::Application && access.principal.actor == "person" {
             return Err(RequestError::Denied(Denied {
                 code: "operation-not-allowed",
                 message: "only the operator's application (an API key) can vouch for a person"
@@ -1291,7 +1310,9 @@ impl<S: RequestStore> Requests<S> {
         }
         let identity = Identity::parse(IdentityKind::Email, &intake.email)
             .map_err(|_| RequestError::BadEmail)?;
-        let method = if needs_verification(kind) {
+        let method = if needs_verification(kind) && matches!(vouch, Vouch::Session(_)) {
+            Some(Method::Account)
+        } else if needs_verification(kind) {
             Some(self.method(intake.verification.as_deref(), vouched)?)
         } else if intake.verification.is_some() {
             return Err(RequestError::Shape(format!(
@@ -1303,7 +1324,7 @@ impl<S: RequestStore> Requests<S> {
         // A request made on someone's behalf does only what its maker could do directly;
         // anything more waits for a role that may. Support staff name their ticket either way.
         let mut approval_needed = None;
-        if vouched {
+        if vouch == Vouch::Application {
             access.ticket_given()?;
             if let Err(denied) = self.authority(
                 access,
@@ -1388,14 +1409,27 @@ impl<S: RequestStore> Requests<S> {
         match method {
             Some(Method::Account) => {
                 req.details.verification.verified_at = Some(now);
-                req.details.verification.vouched_by = Some(actor.clone());
-                req.details.verification.approval_needed = approval_needed;
-                req.transition(
-                    Status::Verified,
-                    &actor,
-                    "vouched for by the operator's application",
-                    now,
-                );
+                if let Vouch::Session(earlier) = vouch {
+                    // The person proved the address with an earlier request in this session.
+                    req.details.verification.method = "session".to_owned();
+                    req.details.verification.vouched_by =
+                        Some(format!("the person, verified by request {earlier}"));
+                    req.transition(
+                        Status::Verified,
+                        &actor,
+                        "the person proved the address earlier in this session",
+                        now,
+                    );
+                } else {
+                    req.details.verification.vouched_by = Some(actor.clone());
+                    req.details.verification.approval_needed = approval_needed;
+                    req.transition(
+                        Status::Verified,
+                        &actor,
+                        "vouched for by the operator's application",
+                        now,
+                    );
+                }
             }
             Some(m) => {
                 req.details.verification.nonce = random_u64()?;
@@ -1974,7 +2008,9 @@ impl<S: RequestStore> Requests<S> {
         Ok(req)
     }
 
-    fn closure_delay(&self) -> Option<steward_policy::Duration> {
+    /// How long a closed account waits before its erasure: the longest `min` of the
+    /// declared periods after account closure (`None`: erased at once).
+    pub fn closure_delay(&self) -> Option<steward_policy::Duration> {
         self.ledger
             .vault()
             .declaration()

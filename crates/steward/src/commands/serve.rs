@@ -86,6 +86,40 @@ pub fn mailer(
     }
 }
 
+/// The privacy centre's logo (`[centre] logo`), read from beside the declaration: its bytes
+/// and type. At most 512 KiB.
+fn read_logo(
+    declaration_path: &std::path::Path,
+    declaration: &steward_policy::Declaration,
+) -> Result<Option<(Vec<u8>, &'static str)>, String> {
+    let Some(logo) = &declaration.centre.logo else {
+        return Ok(None);
+    };
+    let path = declaration_path
+        .parent()
+        .unwrap_or_else(|| std::path::Path::new("."))
+        .join(logo);
+    let bytes = std::fs::read(&path).map_err(|e| {
+        format!(
+            "cannot read the logo {} ([centre] logo in the declaration): {e}; put the file there or fix the path",
+            path.display()
+        )
+    })?;
+    if bytes.len() > 512 * 1024 {
+        return Err(format!(
+            "the logo {} is {} KiB; a logo of at most 512 KiB keeps the privacy centre fast",
+            path.display(),
+            bytes.len() / 1024
+        ));
+    }
+    let kind = if logo.to_ascii_lowercase().ends_with(".svg") {
+        "image/svg+xml"
+    } else {
+        "image/png"
+    };
+    Ok(Some((bytes, kind)))
+}
+
 async fn serve_with<S: steward_core::Store>(
     vault: steward_core::Vault<S>,
     declaration: &steward_policy::Declaration,
@@ -216,7 +250,15 @@ async fn serve_with<S: steward_core::Store>(
                 let _ = tokio::signal::ctrl_c().await;
             }
         };
+        let logo = match read_logo(&global.declaration, declaration) {
+            Ok(l) => l,
+            Err(e) => {
+                output::stderr(&format!("error: {e}"));
+                return Outcome::Unreadable;
+            }
+        };
         let config = steward_server::ServerConfig {
+            logo,
             webhooks,
             sources,
             outbox: args
