@@ -389,29 +389,37 @@ fn public_view(view: &steward_core::request::RequestView) -> serde_json::Value {
 /// A link that no longer works (used, replaced, expired, altered) says so instead.
 pub async fn verify_page<S: Store>(
     State(state): State<ApiState<S>>,
+    headers: HeaderMap,
     query: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Response {
+    use crate::web::centre::message;
+    let web = &state.web;
+    let t = web.words(&headers);
     let Some(token) = query
         .ok()
         .and_then(|q| q.0.token)
         .filter(|t| steward_core::requests::looks_like_token(t))
     else {
-        return page(
+        return message(
+            web,
+            &headers,
             StatusCode::BAD_REQUEST,
-            "This link is incomplete",
-            "Open the link exactly as it was sent to you: part of it is missing.",
+            "link.broken",
+            t.s("link.incomplete"),
             None,
         );
     };
     if let Err(e) = state.requests.check_link(&token).await {
         let e = ApiError::from(e);
-        return page(e.status(), "This link does not work", e.message(), None);
+        return message(web, &headers, e.status(), "link.broken", e.message(), None);
     }
-    page(
+    message(
+        web,
+        &headers,
         StatusCode::OK,
-        "Confirm your request",
-        "Press the button to confirm that you made this request.",
-        Some(("/requests/verify", &token, "Confirm my request")),
+        "request.confirm.title",
+        t.s("request.confirm.text"),
+        Some(("/requests/verify", &token, t.s("request.confirm.button"))),
     )
 }
 
@@ -472,7 +480,14 @@ pub async fn verify_link<S: Store>(
         (Err(e), true) => ApiError::from(e).into_response(),
         (Err(e), false) => {
             let e = ApiError::from(e);
-            page(e.status(), "This link does not work", e.message(), None)
+            crate::web::centre::message(
+                &state.web,
+                &headers,
+                e.status(),
+                "link.broken",
+                e.message(),
+                None,
+            )
         }
     }
 }

@@ -320,7 +320,12 @@ fn correctable(d: &steward_policy::Declaration) -> Vec<(String, String)> {
     let mut out: BTreeMap<String, String> = BTreeMap::new();
     for p in &d.purposes {
         for c in &p.categories {
-            if !d.rights.immutable.iter().any(|i| c.starts_with(i.as_str())) {
+            if !d
+                .rights
+                .immutable
+                .iter()
+                .any(|i| steward_policy::taxonomy::covers(i, c))
+            {
                 out.insert(c.clone(), d.taxonomy.name(TermKind::Category, c).to_owned());
             }
         }
@@ -838,11 +843,13 @@ async fn me_view<S: Store>(
         .identities
         .iter()
         .map(|(kind, value)| {
+            let category = IdentityKind::parse(kind)
+                .map_or_else(|_| kind.clone(), |k| k.category().to_owned());
             (
-                kind.clone(),
+                category,
                 value.clone(),
-                String::new(),
-                "provided".to_owned(),
+                t.s("me.identity").to_owned(),
+                t.s("me.provided").to_owned(),
             )
         })
         .chain(data.fields.iter().map(|f| {
@@ -859,7 +866,7 @@ async fn me_view<S: Store>(
                 .rights
                 .immutable
                 .iter()
-                .any(|i| category.starts_with(i.as_str()))
+                .any(|i| steward_policy::taxonomy::covers(i, &category))
                 .then(|| t.f("me.immutable", &[("reason", t.s("me.immutable.reason"))]));
             FieldRow {
                 label: t.f("me.edit.label", &[("category", &category_name)]),

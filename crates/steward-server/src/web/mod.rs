@@ -274,10 +274,15 @@ pub async fn first_submission<S: Store>(state: &ApiState<S>, once: &str) -> bool
     )
 }
 
-/// Whether the browser says the form came from this host (`Origin` or, failing that,
-/// `Sec-Fetch-Site`); a form posted from another site is refused before anything is read.
+/// Whether the browser says the form came from this host (`Origin` or, where the browser
+/// sends `Origin: null` — as it does for a form on a `no-referrer` page — `Sec-Fetch-Site`);
+/// a form posted from another site is refused before anything is read.
 pub fn same_site(headers: &HeaderMap) -> bool {
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+    if let Some(origin) = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|o| *o != "null")
+    {
         let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
         let origin_host = origin
             .strip_prefix("https://")

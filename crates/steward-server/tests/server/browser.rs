@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::{example, spawn};
 
-struct Driver {
+pub(crate) struct Driver {
     process: Child,
     base: String,
     session: String,
@@ -66,7 +66,7 @@ async fn post(client: &reqwest::Client, url: String, body: &Value) -> Value {
 
 impl Driver {
     /// Starts chromedriver and a headless Chromium session, or `None` when not installed.
-    async fn start() -> Option<Self> {
+    pub(crate) async fn start() -> Option<Self> {
         let Some(chromedriver) = find("chromedriver") else {
             assert!(
                 std::env::var_os("STEWARD_TEST_BROWSER").is_none(),
@@ -130,13 +130,13 @@ impl Driver {
         })
     }
 
-    async fn command(&self, path: &str, body: Value) -> Value {
+    pub(crate) async fn command(&self, path: &str, body: Value) -> Value {
         let url = format!("{}/session/{}/{path}", self.base, self.session);
         let reply = post(&self.client, url, &body).await;
         reply["value"].clone()
     }
 
-    async fn script(&self, script: &str) -> Value {
+    pub(crate) async fn script(&self, script: &str) -> Value {
         self.command("execute/sync", json!({"script": script, "args": []}))
             .await
     }
@@ -198,7 +198,19 @@ async fn the_notice_renders_styled_and_keyboard_usable_in_chromium() {
 }
 
 impl Driver {
-    async fn open(&self, url: &str) {
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub(crate) fn session(&self) -> &str {
+        &self.session
+    }
+
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    pub(crate) async fn open(&self, url: &str) {
         self.command("url", json!({ "url": url })).await;
     }
 
@@ -218,7 +230,7 @@ impl Driver {
     }
 
     /// Waits (bounded) until `script` returns true.
-    async fn until(&self, script: &str) -> bool {
+    pub(crate) async fn until(&self, script: &str) -> bool {
         for _ in 0..50 {
             if self.script(script).await == true {
                 return true;
@@ -228,7 +240,7 @@ impl Driver {
         false
     }
 
-    async fn quit(self) {
+    pub(crate) async fn quit(self) {
         let _ = self
             .client
             .delete(format!("{}/session/{}", self.base, self.session))

@@ -6,6 +6,7 @@
 mod access;
 mod api;
 mod browser;
+mod centre;
 mod consent;
 mod datasets;
 mod edges;
