@@ -149,7 +149,7 @@ impl<S: RequestStore> Requests<S> {
                     .without_subject(),
             );
         }
-        views.sort_by(|a, b| b.received_at.cmp(&a.received_at));
+        views.sort_by_key(|v| std::cmp::Reverse(v.received_at));
         Ok(views)
     }
 

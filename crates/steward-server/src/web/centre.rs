@@ -578,7 +578,7 @@ async fn request_post<S: Store>(
     ];
     if let Err(e) = crate::state::limit(state, &hits, || access.entry("request.create", now)).await
     {
-        return again(Problems::default(), e.message.clone());
+        return again(Problems::default(), e.message);
     }
     let purpose = Some(form.get("purpose").to_owned()).filter(|p| !p.is_empty());
     let intake = Intake {
@@ -676,7 +676,7 @@ async fn code_post<S: Store>(
     if let Err(e) =
         crate::state::limit(state, &[hit], || person().entry("request.verify", now)).await
     {
-        return again(e.status, e.message.clone());
+        return again(e.status, e.message);
     }
     let Ok(request) = uuid::Uuid::parse_str(&id) else {
         return again(StatusCode::NOT_FOUND, RequestError::NotFound.to_string());
@@ -695,7 +695,7 @@ async fn code_post<S: Store>(
         Ok(_) => open_session(state, web, request).await,
         Err(e) => {
             let e = ApiError::from(e);
-            again(e.status, e.message.clone())
+            again(e.status, e.message)
         }
     }
 }
@@ -989,12 +989,9 @@ async fn me_change<S: Store>(
         let page = me_page(pages, headers, csrf, "").await;
         return Err(refuse(page, t.s("request.stale").to_owned()));
     }
-    let session = match session_of(pages, headers).await {
-        Ok(s) => s,
-        Err(_) => {
-            let page = me_page(pages, headers, csrf, "").await;
-            return Err(refuse(page, t.s("me.ended").to_owned()));
-        }
+    let Ok(session) = session_of(pages, headers).await else {
+        let page = me_page(pages, headers, csrf, "").await;
+        return Err(refuse(page, t.s("me.ended").to_owned()));
     };
     if !super::first_submission(&pages.api, form.get("once")).await {
         let page = me_page(pages, headers, csrf, "").await;
@@ -1135,9 +1132,8 @@ async fn me_close<S: Store>(
 }
 
 async fn me_download<S: Store>(State(pages): State<Pages<S>>, headers: HeaderMap) -> Response {
-    let session = match session_of(&pages, &headers).await {
-        Ok(s) => s,
-        Err(_) => return see_other("/privacy/me", &[]),
+    let Ok(session) = session_of(&pages, &headers).await else {
+        return see_other("/privacy/me", &[]);
     };
     match pages.api.requests.my_data(&session).await {
         Ok(data) => crate::requests::zip_response(

@@ -139,18 +139,15 @@ async fn staff<S: Store>(
     let Some(token) = crate::session::token(headers) else {
         return Err(signed_out(pages, headers, form, "").await);
     };
-    let principal = match crate::session::principal(state, &strip_csrf(headers), &Method::GET).await
-    {
-        Ok(p) => p,
-        Err(_) => {
-            return Err(signed_out(
-                pages,
-                headers,
-                form,
-                "Your session has ended (after 30 minutes without use, or 12 hours in all). Sign in again.",
-            )
-            .await);
-        }
+    let Ok(principal) = crate::session::principal(state, &strip_csrf(headers), &Method::GET).await
+    else {
+        return Err(signed_out(
+            pages,
+            headers,
+            form,
+            "Your session has ended (after 30 minutes without use, or 12 hours in all). Sign in again.",
+        )
+        .await);
     };
     let csrf = state.vault.csrf_token(token).unwrap_or_default();
     let access = Access::new(principal);
@@ -410,7 +407,7 @@ async fn sign_in<S: Store>(
             role: session.role,
             scope: steward_core::Scope::default(),
         }),
-        csrf: session.csrf.clone(),
+        csrf: session.csrf,
     };
     let page = ResumePage {
         c: staff.chrome(web, "Send your form again", "dashboard"),
@@ -435,16 +432,15 @@ async fn sign_out<S: Store>(
     body: axum::body::Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    let staff = match staff(
+    let Ok(staff) = staff(
         &pages,
         &headers,
         &Method::POST,
         Some(("/admin/sign-out", &form)),
     )
     .await
-    {
-        Ok(s) => s,
-        Err(_) => return see_other("/admin/sign-in", &[]),
+    else {
+        return see_other("/admin/sign-in", &[]);
     };
     if let Some(token) = crate::session::token(&headers) {
         let _ = pages.api.vault.sign_out(&staff.access, token).await;

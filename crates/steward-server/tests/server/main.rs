@@ -11,6 +11,7 @@ mod consent;
 mod datasets;
 mod edges;
 mod incidents;
+mod pages;
 mod promises;
 mod requests;
 mod retention;
