@@ -404,7 +404,7 @@ pub async fn verify_page<S: Store>(
             web,
             &headers,
             StatusCode::BAD_REQUEST,
-            "link.broken",
+            "link.incomplete.title",
             t.s("link.incomplete"),
             None,
         );

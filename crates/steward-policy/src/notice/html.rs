@@ -146,8 +146,8 @@ pub fn parts(notice: &Notice, contents: &str) -> (String, String) {
     }
     let _ = write!(
         out,
-        "<nav aria-labelledby=\"contents\">\n<h2 id=\"contents\">{}</h2>\n<ol>\n",
-        escape(contents)
+        "<nav aria-label=\"{c}\">\n<h2 id=\"contents\">{c}</h2>\n<ol>\n",
+        c = escape(contents)
     );
     for s in &notice.sections {
         let _ = writeln!(

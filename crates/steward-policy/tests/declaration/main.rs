@@ -773,3 +773,45 @@ fn every_diagnostic_code_is_documented() {
         "undocumented in docs/declaration.md: {missing:?}"
     );
 }
+
+#[test]
+fn the_centre_is_branded_and_worded_as_declared_and_checked_for_readability() {
+    let (source, checked) = run(&append(
+        "[centre]\nname = \"Acme privacy\"\naccent = \"#1D5C3A\"\nlogo = \"logo.svg\"\nlanguages = [\"de\", \"en\"]\n\n[centre.strings.de]\n\"nav.request\" = \"Anliegen an uns\"\n",
+    ));
+    assert!(!checked.has_errors(), "{}", all(&source, &checked));
+    let d = checked.declaration.expect("valid");
+    assert_eq!(d.centre.name, "Acme privacy");
+    assert_eq!(d.centre.accent, "#1d5c3a");
+    assert_eq!(d.centre.logo.as_deref(), Some("logo.svg"));
+    assert_eq!(d.centre.negotiate(Some("fr, en;q=0.5")), "en");
+    assert_eq!(d.centre.words("de").s("nav.request"), "Anliegen an uns");
+    // Without [centre]: the controller's name and the three shipped languages.
+    let (_, plain) = run(BASE);
+    let plain = plain.declaration.expect("valid");
+    assert_eq!(plain.centre.name, plain.controller.name);
+    assert_eq!(plain.centre.languages, ["en", "de", "fr"]);
+}
+
+#[test]
+fn an_unreadable_accent_a_remote_logo_an_unknown_string_and_an_unspoken_language_are_errors() {
+    let (source, checked) = run(&append("[centre]\naccent = \"#ffff00\"\n"));
+    let d = only(&source, &checked, "low-contrast");
+    assert!(d.message.contains("4.5:1"), "{}", d.message);
+    assert_eq!(pointed_at(&source, d), "\"#ffff00\"");
+    let (source, checked) = run(&append("[centre]\naccent = \"blue\"\n"));
+    only(&source, &checked, "bad-centre");
+    let (source, checked) = run(&append(
+        "[centre]\nlogo = \"https://cdn.example/logo.svg\"\n",
+    ));
+    only(&source, &checked, "bad-logo");
+    let (source, checked) = run(&append("[centre.strings.en]\n\"nav.requst\" = \"Ask\"\n"));
+    let d = only(&source, &checked, "unknown-string");
+    assert!(
+        d.help.as_deref().unwrap_or("").contains("nav.request"),
+        "{d:?}"
+    );
+    let (source, checked) = run(&append("[centre]\nlanguages = [\"it\"]\n"));
+    let d = only(&source, &checked, "no-strings");
+    assert!(d.message.contains("`it`"), "{}", d.message);
+}

@@ -515,3 +515,145 @@ async fn the_centre_speaks_the_browsers_language_among_the_declared_ones() {
     let it = get("it").await;
     assert!(it.contains("<html lang=\"en\">") && it.contains("Make a request"));
 }
+
+#[tokio::test]
+async fn a_code_typed_on_the_page_confirms_the_request_and_opens_my_data_and_an_immutable_field_says_why()
+ {
+    let sink = Sink::start().await;
+    let text = super::example_text("004-mailpro.toml").replace(
+        "verification = [\"account\", \"email-link\"]",
+        "verification = [\"email-code\", \"account\"]\nimmutable = [\"user.account.username\"]",
+    );
+    let app = served(text, &sink).await;
+    let (status, _) = call(
+        &app,
+        reqwest::Method::POST,
+        "/v1/subjects",
+        &app.service,
+        Some(json!({
+            "purpose": "account",
+            "identities": [{ "kind": "email", "value": "dev@example.com" }, { "kind": "username", "value": "dev" }],
+            "fields": { "user.name": "Dev Shah" }
+        })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let mut b = Browser::new(&app);
+    let form = b.get("/privacy/request?kind=access").await;
+    let sent = b
+        .post(
+            "/privacy/request",
+            &[
+                ("csrf", &form.input("csrf")),
+                ("once", &form.input("once")),
+                ("kind", "access"),
+                ("email", "dev@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.html);
+    assert!(
+        sent.html.contains("name=\"code\""),
+        "the page asks for the code: {}",
+        sent.html
+    );
+    let action = sent
+        .html
+        .split("action=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        action.starts_with("/privacy/request/") && action.ends_with("/code"),
+        "{action}"
+    );
+
+    // A wrong code: the page says how many tries are left and asks again.
+    let wrong = b
+        .post(
+            &action,
+            &[
+                ("csrf", &sent.input("csrf")),
+                ("once", &sent.input("once")),
+                ("code", "000000"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 400, "{}", wrong.html);
+    assert!(wrong.html.contains("attempts left"), "{}", wrong.html);
+    let mail = mail_to(&sink, "dev@example.com", "your verification code").await;
+    let code: String = mail
+        .split("enter this code where you made the request: ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(6)
+        .collect();
+    let right = b
+        .post(
+            &action,
+            &[
+                ("csrf", &wrong.input("csrf")),
+                ("once", &wrong.input("once")),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(right.status, 303, "{}", right.html);
+    assert_eq!(right.location, "/privacy/me");
+    let me = b.get("/privacy/me").await;
+    assert!(me.html.contains("Dev Shah"), "{}", me.html);
+    assert!(
+        me.html
+            .contains("Cannot be changed: it identifies your account"),
+        "the immutable username says why: {}",
+        me.html
+    );
+    assert_eq!(
+        me.html
+            .matches("name=\"category\" value=\"user.account.username\"")
+            .count(),
+        0,
+        "and offers no form"
+    );
+}
+
+#[tokio::test]
+async fn the_logo_is_served_by_steward_under_a_policy_that_runs_nothing() {
+    let svg = b"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"10\" height=\"10\"><script>alert(1)</script><rect width=\"10\" height=\"10\"/></svg>".to_vec();
+    let config = steward_server::ServerConfig {
+        logo: Some((svg.clone(), "image/svg+xml")),
+        ..steward_server::ServerConfig::default()
+    };
+    let app = super::spawn_with(super::example("004-mailpro.toml"), config).await;
+    let page = crate::get(app.url("/privacy"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("<img src=\"/privacy/logo\" alt=\"\">"),
+        "{page}"
+    );
+    let logo = crate::get(app.url("/privacy/logo")).await.unwrap();
+    assert_eq!(logo.headers()["content-type"], "image/svg+xml");
+    assert!(
+        logo.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'none'")
+    );
+    assert_eq!(logo.bytes().await.unwrap().to_vec(), svg);
+    let none = super::spawn(super::example("004-mailpro.toml")).await;
+    assert_eq!(
+        crate::get(none.url("/privacy/logo"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}

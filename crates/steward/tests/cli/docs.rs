@@ -269,6 +269,7 @@ fn read_and_run(file: &str) -> usize {
 const DOCUMENTS: &[&str] = &[
     "README.md",
     "docs/access.md",
+    "docs/centre.md",
     "docs/consent.md",
     "docs/datasets.md",
     "docs/declaration.md",
@@ -326,6 +327,11 @@ fn the_readme_runs_as_written() {
 #[test]
 fn docs_access_runs_as_written() {
     assert!(read_and_run("docs/access.md") >= 5);
+}
+
+#[test]
+fn docs_centre_runs_as_written() {
+    assert!(read_and_run("docs/centre.md") >= 3);
 }
 
 #[test]
