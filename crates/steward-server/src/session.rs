@@ -29,14 +29,7 @@ pub const COOKIE: &str = "__Host-steward-session";
 
 /// The session token in the request's cookies.
 pub fn token(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.trim())
+    crate::web::cookie_value(headers, COOKIE)
 }
 
 fn unauthorized(code: &'static str, message: &str) -> ApiError {
@@ -122,7 +115,8 @@ pub struct SignIn {
     pub code: Option<String>,
 }
 
-fn cookie(value: &str, max_age: i64) -> Option<HeaderValue> {
+/// The session cookie's `Set-Cookie` value (`Max-Age=0` with an empty value clears it).
+pub(crate) fn cookie(value: &str, max_age: i64) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!(
         "{COOKIE}={value}; Max-Age={max_age}; Path=/; Secure; HttpOnly; SameSite=Strict"
     ))
@@ -136,6 +130,31 @@ fn anonymous_sign_in(now: time::OffsetDateTime) -> steward_core::audit::AuditEnt
     entry.role = "none".to_owned();
     entry.flagged = false;
     entry
+}
+
+/// The sign-in limits, per client address and per username (the API's and the console's);
+/// refusals past them are audited without the name.
+pub(crate) async fn limit_sign_in<S: Store>(
+    state: &ApiState<S>,
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+    username: &str,
+) -> Result<(), ApiError> {
+    let now = state.vault.clock().now();
+    let ip = crate::state::ip_text(state.guard.client(headers, peer));
+    let hits = [
+        Hit {
+            limit: "signin-ip",
+            rate: state.guard.rates.signin_ip,
+            value: ip.as_bytes(),
+        },
+        Hit {
+            limit: "signin-user",
+            rate: state.guard.rates.signin_user,
+            value: username.as_bytes(),
+        },
+    ];
+    crate::state::limit(state, &hits, || anonymous_sign_in(now)).await
 }
 
 /// Signs a staff member in. Rate-limited per client address and per username; every failure
@@ -156,20 +175,7 @@ pub async fn sign_in<S: Store>(
     }
     // 413 for a body over the limit, 415 for one not sent as JSON, like every endpoint.
     let mut body = crate::error::body(json)?;
-    let ip = crate::state::ip_text(state.guard.client(&headers, peer));
-    let hits = [
-        Hit {
-            limit: "signin-ip",
-            rate: state.guard.rates.signin_ip,
-            value: ip.as_bytes(),
-        },
-        Hit {
-            limit: "signin-user",
-            rate: state.guard.rates.signin_user,
-            value: body.username.as_bytes(),
-        },
-    ];
-    crate::state::limit(&state, &hits, || anonymous_sign_in(now)).await?;
+    limit_sign_in(&state, &headers, peer, &body.username).await?;
     let password = Zeroizing::new(std::mem::take(&mut body.password));
     let session = match state
         .vault

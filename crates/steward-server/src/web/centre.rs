@@ -32,14 +32,15 @@ use steward_policy::centre::Words;
 use steward_policy::declaration::{LawfulBasis, Right, Verification as Method};
 use steward_policy::taxonomy::Kind as TermKind;
 
-use super::{Form, MAX_FIELD, Problems, Web, check_text, csrf_for, csrf_ok, day, see_other};
+use super::{
+    Form, MAX_FIELD, Problems, Web, check_text, csrf_for, csrf_ok, day, form_cookie, render,
+    see_other, with_cookie,
+};
 use crate::error::ApiError;
 use crate::state::{ApiState, Peer};
 
 /// The person's session cookie (without the `__Host-` prefix used behind TLS).
 pub const ME_COOKIE: &str = "steward-me";
-/// The form cookie anonymous forms are bound to.
-pub const FORM_COOKIE: &str = "steward-form";
 
 /// The pages' state: the API's and the pages' shared parts.
 pub struct Pages<S: Store> {
@@ -110,20 +111,6 @@ fn chrome(web: &Web, headers: &HeaderMap, title_key: &str, current: &'static str
         current,
         style: web.stylesheet.clone(),
         t,
-    }
-}
-
-fn render(web: &Web, status: StatusCode, page: &impl Template) -> Response {
-    match page.render() {
-        Ok(html) => web.html(status, html),
-        Err(e) => {
-            tracing::error!(target: "steward::web", cause = %e, "a page could not be rendered");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the page could not be rendered",
-            )
-                .into_response()
-        }
     }
 }
 
@@ -246,25 +233,6 @@ async fn choices<S: Store>(State(pages): State<Pages<S>>, headers: HeaderMap) ->
 
 fn offers(d: &steward_policy::Declaration, right: Right) -> bool {
     d.rights.available.contains(&right)
-}
-
-/// The form cookie's value, and the `Set-Cookie` to send when the browser has none yet.
-fn form_cookie(web: &Web, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
-    match web.read_cookie(headers, FORM_COOKIE) {
-        Some(v) if v.len() >= 16 && v.len() <= 64 => (v.to_owned(), None),
-        _ => {
-            let v = super::random_id();
-            let set = web.cookie(FORM_COOKIE, &v, 86_400);
-            (v, set)
-        }
-    }
-}
-
-fn with_cookie(mut response: Response, set: Option<HeaderValue>) -> Response {
-    if let Some(v) = set {
-        response.headers_mut().append(header::SET_COOKIE, v);
-    }
-    response
 }
 
 #[derive(Template)]

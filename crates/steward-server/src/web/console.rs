@@ -24,15 +24,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use steward_core::audit::AuditFilter;
-use steward_core::rate_limit::Hit;
 use steward_core::requests::storage::RequestFilter;
 use steward_core::{Access, Identity, IdentityKind, Operation, Role, Store, VaultError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::centre::{FORM_COOKIE, Pages};
-use super::{Form, Problems, Web, csrf_for, csrf_ok, minute, see_other};
+use super::centre::Pages;
+use super::{Form, Problems, Web, csrf_for, csrf_ok, form_cookie, minute, render, see_other};
 use crate::error::ApiError;
 use crate::state::Peer;
 
@@ -107,20 +106,6 @@ impl Staff {
             nav: NAV.to_vec(),
             flash: String::new(),
             problem: String::new(),
-        }
-    }
-}
-
-fn render(web: &Web, status: StatusCode, page: &impl Template) -> Response {
-    match page.render() {
-        Ok(html) => web.html(status, html),
-        Err(e) => {
-            tracing::error!(target: "steward::web", cause = %e, "a console page could not be rendered");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the page could not be rendered",
-            )
-                .into_response()
         }
     }
 }
@@ -273,16 +258,6 @@ async fn signed_out<S: Store>(
     r
 }
 
-fn form_cookie(web: &Web, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
-    match web.read_cookie(headers, FORM_COOKIE) {
-        Some(v) if v.len() >= 16 && v.len() <= 64 => (v.to_owned(), None),
-        _ => {
-            let v = super::random_id();
-            (v.clone(), web.cookie(FORM_COOKIE, &v, 86_400))
-        }
-    }
-}
-
 async fn sign_in_page<S: Store>(State(pages): State<Pages<S>>, headers: HeaderMap) -> Response {
     if let Some(token) = crate::session::token(&headers)
         && pages.api.vault.session(token).await.is_ok()
@@ -355,28 +330,7 @@ async fn sign_in<S: Store>(
         );
     }
     let now = state.vault.clock().now();
-    let ip = crate::state::ip_text(state.guard.client(&headers, peer));
-    let hits = [
-        Hit {
-            limit: "signin-ip",
-            rate: state.guard.rates.signin_ip,
-            value: ip.as_bytes(),
-        },
-        Hit {
-            limit: "signin-user",
-            rate: state.guard.rates.signin_user,
-            value: username.as_bytes(),
-        },
-    ];
-    if let Err(e) = crate::state::limit(state, &hits, || {
-        let mut entry = Access::new(steward_core::Principal::cli()).entry("staff.sign-in", now);
-        entry.actor = "anonymous".to_owned();
-        entry.role = "none".to_owned();
-        entry.flagged = false;
-        entry
-    })
-    .await
-    {
+    if let Err(e) = crate::session::limit_sign_in(state, &headers, peer, username).await {
         return again(&e.message, e.status);
     }
     let password = Zeroizing::new(form.get("password").to_owned());
@@ -390,12 +344,7 @@ async fn sign_in<S: Store>(
         }
     };
     let max_age = (session.record.expires_at - now).whole_seconds();
-    let cookie = HeaderValue::from_str(&format!(
-        "{}={}; Max-Age={max_age}; Path=/; Secure; HttpOnly; SameSite=Strict",
-        crate::session::COOKIE,
-        session.token.as_str()
-    ))
-    .ok();
+    let cookie = crate::session::cookie(session.token.as_str(), max_age);
     let resume = form.get("resume");
     if !resume.starts_with("/admin/") || resume.contains("//") {
         return see_other("/admin", &cookie.into_iter().collect::<Vec<_>>());
@@ -445,11 +394,7 @@ async fn sign_out<S: Store>(
     if let Some(token) = crate::session::token(&headers) {
         let _ = pages.api.vault.sign_out(&staff.access, token).await;
     }
-    let cleared = HeaderValue::from_str(&format!(
-        "{}=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Strict",
-        crate::session::COOKIE
-    ))
-    .ok();
+    let cleared = crate::session::cookie("", 0);
     see_other("/admin/sign-in", &cleared.into_iter().collect::<Vec<_>>())
 }
 
@@ -1259,6 +1204,24 @@ struct KeysPage {
     keys: Vec<(String, String, String, String, String, bool)>,
 }
 
+/// The keys page with the values of `form` kept (none for a revocation).
+fn keys_form(web: &Web, staff: &Staff, form: &Form) -> KeysPage {
+    KeysPage {
+        c: staff.chrome(web, "API keys", "keys"),
+        once: super::random_id(),
+        secret: String::new(),
+        name: form.get("name").to_owned(),
+        role: Some(form.get("role"))
+            .filter(|r| !r.is_empty())
+            .unwrap_or("service")
+            .to_owned(),
+        days: form.get("days").to_owned(),
+        roles: Role::ALL.iter().map(|r| r.as_str().to_owned()).collect(),
+        problems: Problems::default(),
+        keys: Vec::new(),
+    }
+}
+
 async fn keys_page<S: Store>(pages: &Pages<S>, staff: &Staff, mut page: KeysPage) -> Response {
     let status = if page.problems.is_empty() && page.c.problem.is_empty() {
         StatusCode::OK
@@ -1312,20 +1275,7 @@ async fn keys<S: Store>(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let mut page = KeysPage {
-        c: staff.chrome(&pages.web, "API keys", "keys"),
-        once: super::random_id(),
-        secret: String::new(),
-        name: form.get("name").to_owned(),
-        role: Some(form.get("role"))
-            .filter(|r| !r.is_empty())
-            .unwrap_or("service")
-            .to_owned(),
-        days: form.get("days").to_owned(),
-        roles: Role::ALL.iter().map(|r| r.as_str().to_owned()).collect(),
-        problems: Problems::default(),
-        keys: Vec::new(),
-    };
+    let mut page = keys_form(&pages.web, &staff, &form);
     if !posted {
         return keys_page(&pages, &staff, page).await;
     }
@@ -1390,17 +1340,7 @@ async fn revoke<S: Store>(
         Err(r) => return r,
     };
     let prefix = form.get("prefix");
-    let mut page = KeysPage {
-        c: staff.chrome(&pages.web, "API keys", "keys"),
-        once: super::random_id(),
-        secret: String::new(),
-        name: String::new(),
-        role: "service".to_owned(),
-        days: String::new(),
-        roles: Role::ALL.iter().map(|r| r.as_str().to_owned()).collect(),
-        problems: Problems::default(),
-        keys: Vec::new(),
-    };
+    let mut page = keys_form(&pages.web, &staff, &form);
     match pages.api.vault.revoke_api_key(&staff.access, prefix).await {
         Ok(true) => page.c.flash = format!("Key {prefix} revoked: it stops working at once."),
         Ok(false) => page.c.problem = format!("No key has the prefix {prefix}."),

@@ -119,17 +119,61 @@ impl Web {
         } else {
             name.to_owned()
         };
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(n, _)| *n == full)
-            .map(|(_, value)| value.trim())
-            .filter(|v| !v.is_empty())
+        cookie_value(headers, &full).filter(|v| !v.is_empty())
     }
 }
+
+/// Renders `page` as an HTML answer (a template that cannot render is logged and answered
+/// 500, never shown half-written).
+pub fn render(web: &Web, status: StatusCode, page: &impl askama::Template) -> Response {
+    match page.render() {
+        Ok(html) => web.html(status, html),
+        Err(e) => {
+            tracing::error!(target: "steward::web", cause = %e, "a page could not be rendered");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The form cookie (`steward-form`) anonymous forms are bound to, and the `Set-Cookie` to
+/// send when the browser has none yet (a day long).
+pub fn form_cookie(web: &Web, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+    match web.read_cookie(headers, FORM_COOKIE) {
+        Some(v) if v.len() >= 16 && v.len() <= 64 => (v.to_owned(), None),
+        _ => {
+            let v = random_id();
+            let set = web.cookie(FORM_COOKIE, &v, 86_400);
+            (v, set)
+        }
+    }
+}
+
+/// `response` with the `Set-Cookie` of `set`, when there is one.
+pub fn with_cookie(mut response: Response, set: Option<HeaderValue>) -> Response {
+    if let Some(v) = set {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// The value of cookie `name` in the request, exactly so named.
+pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.trim())
+}
+
+/// The form cookie anonymous forms are bound to.
+pub const FORM_COOKIE: &str = "steward-form";
 
 /// A posted `application/x-www-form-urlencoded` form, as name–value pairs in order.
 #[derive(Debug, Default, Clone)]
