@@ -152,6 +152,37 @@ impl Words {
     }
 }
 
+impl Words {
+    /// A duration in these words (`1 Monat`, `24 heures`).
+    pub fn duration(&self, d: &crate::duration::Duration) -> String {
+        use crate::duration::Unit;
+        let unit = match d.unit {
+            Unit::Minute => "minute",
+            Unit::Hour => "hour",
+            Unit::Day => "day",
+            Unit::BusinessDay => "business-day",
+            Unit::Week => "week",
+            Unit::Month => "month",
+            Unit::Year => "year",
+        };
+        let count = if d.amount == 1 { "one" } else { "many" };
+        format!("{} {}", d.amount, self.s(&format!("unit.{unit}.{count}")))
+    }
+
+    /// Where a field came from, in these words (`form`, `import`, `api`, `staff`,
+    /// `third-party:<id>`; another source is shown as stored).
+    pub fn source(&self, stored: &str) -> String {
+        let kind = stored.split(':').next().unwrap_or(stored);
+        let key = format!("source.{kind}");
+        let text = self.s(&key);
+        if text == key {
+            stored.to_owned()
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
 /// The contrast ratio of two `#rrggbb` colours (WCAG 2.2 §1.4.3's relative luminance), or
 /// `None` for a colour not written so.
 pub fn contrast(a: &str, b: &str) -> Option<f64> {
@@ -216,6 +247,24 @@ mod tests {
             c.words("en").f("footer", &[("name", "Acme")]),
             "This privacy centre is run by Steward for Acme."
         );
+    }
+
+    #[test]
+    fn durations_and_sources_are_said_in_the_pages_language() {
+        let c = Centre::named("X");
+        let month = crate::duration::Duration {
+            amount: 1,
+            unit: crate::duration::Unit::Month,
+        };
+        let hours = crate::duration::Duration {
+            amount: 24,
+            unit: crate::duration::Unit::Hour,
+        };
+        assert_eq!(c.words("en").duration(&month), "1 month");
+        assert_eq!(c.words("de").duration(&month), "1 Monat");
+        assert_eq!(c.words("fr").duration(&hours), "24 heures");
+        assert_eq!(c.words("en").source("third-party:zendesk"), "a partner");
+        assert_eq!(c.words("en").source("something-else"), "something-else");
     }
 
     #[test]

@@ -194,6 +194,9 @@ struct ChoicesPage {
     gpc_text: String,
     sale: bool,
     purposes: Vec<(String, String)>,
+    mine: Vec<(String, String, String, bool)>,
+    csrf: String,
+    once: String,
 }
 
 async fn choices<S: Store>(State(pages): State<Pages<S>>, headers: HeaderMap) -> Response {
@@ -218,6 +221,10 @@ async fn choices<S: Store>(State(pages): State<Pages<S>>, headers: HeaderMap) ->
         .map(|p| (p.name.clone(), p.description.clone().unwrap_or_default()))
         .collect();
     let sale = offers(d, Right::OptOutSaleShare) && d.purposes.iter().any(|p| p.sale || p.share);
+    let mine = match session_of(&pages, &headers).await {
+        Ok(session) => consent_rows(&pages, &session, &c.t),
+        Err(_) => Vec::new(),
+    };
     render(
         &pages.web,
         StatusCode::OK,
@@ -227,6 +234,9 @@ async fn choices<S: Store>(State(pages): State<Pages<S>>, headers: HeaderMap) ->
             gpc_text,
             sale,
             purposes,
+            mine,
+            csrf: csrf_for(&pages.api, &form_cookie(&pages.web, &headers).0),
+            once: super::random_id(),
         },
     )
 }
@@ -406,7 +416,7 @@ async fn request_form<S: Store>(
                 .collect();
             let intro = c.t.f(
                 "request.intro",
-                &[("deadline", &d.rights.deadline.to_string())],
+                &[("deadline", &c.t.duration(&d.rights.deadline))],
             );
             render(&pages.web, StatusCode::OK, &KindsPage { c, intro, kinds })
         }
@@ -574,7 +584,7 @@ async fn request_post<S: Store>(
             let due = day(view.due_at);
             let by_code = view.details.verification.method == Method::EmailCode.as_str();
             let text = if steward_core::request::needs_verification(kind) {
-                let expires = d.rights.verification_expires.to_string();
+                let expires = c.t.duration(&d.rights.verification_expires);
                 c.t.f("request.sent.text", &[("expires", &expires), ("due", &due)])
             } else {
                 c.t.f("request.sent.optout", &[("due", &due)])
@@ -792,6 +802,41 @@ async fn me_page<S: Store>(
     page
 }
 
+/// The person's consent purposes: (id, name, state in words, whether it can be withdrawn).
+fn consent_rows<S: Store>(
+    pages: &Pages<S>,
+    session: &PersonSession,
+    t: &Words,
+) -> Vec<(String, String, String, bool)> {
+    let d = &pages.web.declaration;
+    let Some(subject) = session.subject else {
+        return Vec::new();
+    };
+    d.purposes
+        .iter()
+        .filter(|p| p.basis == LawfulBasis::Consent)
+        .map(|p| {
+            let code = pages
+                .api
+                .ledger
+                .permit(&Party::Subject(subject), &p.id)
+                .map(|d| d.reason.code())
+                .unwrap_or("no-consent");
+            let (state, given) = match code {
+                "consent-given" => (t.s("choices.state.given"), true),
+                "withdrawn" => (t.s("choices.state.withdrawn"), false),
+                _ => (t.s("choices.state.none"), false),
+            };
+            (
+                p.id.clone(),
+                p.name.clone(),
+                state.to_owned(),
+                given && offers(d, Right::WithdrawConsent),
+            )
+        })
+        .collect()
+}
+
 async fn me_view<S: Store>(
     pages: &Pages<S>,
     session: &PersonSession,
@@ -825,7 +870,7 @@ async fn me_view<S: Store>(
                 f.category.clone(),
                 f.value.to_string(),
                 name_of(&f.purpose),
-                f.source.clone(),
+                t.source(&f.source),
             )
         }))
         .map(|(category, value, purpose_name, source)| {
@@ -848,34 +893,13 @@ async fn me_view<S: Store>(
         })
         .collect();
     let rules = pages.api.ledger.rules();
-    let mut consents = Vec::new();
+    let consents = consent_rows(pages, session, t);
     let mut purposes = Vec::new();
     for p in &d.purposes {
         let objectable = rules
             .purpose(&p.id)
             .and_then(|i| rules.rule(i))
             .is_some_and(steward_core::permit::Rule::objectable);
-        if p.basis == LawfulBasis::Consent
-            && let Some(subject) = session.subject
-        {
-            let code = pages
-                .api
-                .ledger
-                .permit(&Party::Subject(subject), &p.id)
-                .map(|d| d.reason.code())
-                .unwrap_or("no-consent");
-            let (state, given) = match code {
-                "consent-given" => (t.s("choices.state.given"), true),
-                "withdrawn" => (t.s("choices.state.withdrawn"), false),
-                _ => (t.s("choices.state.none"), false),
-            };
-            consents.push((
-                p.id.clone(),
-                p.name.clone(),
-                state.to_owned(),
-                given && offers(d, Right::WithdrawConsent),
-            ));
-        }
         let restrict = offers(d, Right::Restriction);
         let object = offers(d, Right::Objection) && objectable;
         if session.subject.is_some() && (restrict || object) {
@@ -902,7 +926,7 @@ async fn me_view<S: Store>(
             "delay",
             &delay.map_or_else(
                 || t.s("me.close.now").to_owned(),
-                |delay| t.f("me.close.delay", &[("delay", &delay.to_string())]),
+                |delay| t.f("me.close.delay", &[("delay", &t.duration(&delay))]),
             ),
         )],
     );

@@ -657,3 +657,114 @@ async fn the_logo_is_served_by_steward_under_a_policy_that_runs_nothing() {
         404
     );
 }
+
+/// Makes an access request for `email` in `b` and confirms it by the mailed link: `b` is then
+/// signed in to "My data".
+async fn signed_in(b: &mut Browser, sink: &Sink, email: &str) {
+    let before = sink.all().len();
+    let form = b.get("/privacy/request?kind=access").await;
+    let sent = b
+        .post(
+            "/privacy/request",
+            &[
+                ("csrf", &form.input("csrf")),
+                ("once", &form.input("once")),
+                ("kind", "access"),
+                ("email", email),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.html);
+    let mut link = String::new();
+    for _ in 0..150 {
+        let all = sink.all();
+        if let Some(m) = all[before.min(all.len())..]
+            .iter()
+            .map(|m| super::consent::unfold(m))
+            .find(|m| m.contains("/requests/verify"))
+        {
+            link = link_in(&m, "/requests/verify");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let token = link
+        .split("token=")
+        .nth(1)
+        .expect("a verification mail")
+        .to_owned();
+    let confirmed = b.post("/requests/verify", &[("token", &token)]).await;
+    assert_eq!(confirmed.location, "/privacy/me", "{}", confirmed.html);
+}
+
+#[tokio::test]
+async fn a_signed_in_person_sees_their_consents_on_the_choices_page_and_withdraws_one() {
+    let sink = Sink::start().await;
+    let app = served(super::example_text("004-mailpro.toml"), &sink).await;
+    let id = person(
+        &app,
+        "alice@example.com",
+        "account",
+        json!({ "user.name": "Alice" }),
+    )
+    .await;
+    let (status, granted) = call(
+        &app,
+        reqwest::Method::POST,
+        "/v1/consent",
+        &app.service,
+        Some(json!({ "subject": id, "action": "grant", "purpose": "preferences" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{granted}");
+    assert_eq!(granted["permit"]["allowed"], true, "{granted}");
+
+    // Not signed in: the consent purposes, and the way to My data.
+    let mut b = Browser::new(&app);
+    let anonymous = b.get("/privacy/choices").await;
+    assert!(
+        anonymous.html.contains("Remembering your preferences")
+            && !anonymous.html.contains("my-consents")
+    );
+
+    signed_in(&mut b, &sink, "alice@example.com").await;
+    let choices = b.get("/privacy/choices").await;
+    assert!(
+        choices.html.contains("id=\"my-consents\""),
+        "{}",
+        choices.html
+    );
+    assert!(choices.html.contains("You consented"));
+    let withdrawn = b
+        .post(
+            "/privacy/me/purpose",
+            &[
+                ("csrf", &choices.input("csrf")),
+                ("once", &choices.input("once")),
+                ("purpose", "preferences"),
+                ("kind", "withdraw-consent"),
+            ],
+        )
+        .await;
+    assert_eq!(withdrawn.status, 303, "{}", withdrawn.html);
+    assert_eq!(withdrawn.location, "/privacy/me?done=withdraw");
+    let party = steward_core::consent::Party::Subject(steward_core::SubjectId(id.parse().unwrap()));
+    let mut reason = String::new();
+    for _ in 0..100 {
+        reason = app
+            .ledger
+            .permit(&party, "preferences")
+            .unwrap()
+            .reason
+            .code()
+            .to_owned();
+        if reason == "withdrawn" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(reason, "withdrawn", "the withdrawal reached the ledger");
+    let me = b.get("/privacy/me?done=withdraw").await;
+    assert!(me.html.contains("Your consent is withdrawn."));
+    assert!(me.html.contains("You withdrew consent"), "{}", me.html);
+}
