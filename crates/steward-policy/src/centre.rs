@@ -54,18 +54,23 @@ impl Centre {
     }
 
     /// The words in `language`: English, then the shipped language, then the operator's.
+    /// A regional tag (`de-CH`) speaks its language's shipped strings (`de`) and then its own.
     pub fn words(&self, language: &str) -> Words {
+        let own = |map: &mut HashMap<String, String>, lang: &str| {
+            if let Some(strings) = self.strings.get(lang) {
+                map.extend(strings.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        };
+        // English fills any gap; the operator's English only where the language has no word.
         let mut map = shipped("en");
+        own(&mut map, "en");
+        let primary = language.split('-').next().unwrap_or(language);
         if language != "en" {
             map.extend(shipped(language));
-        }
-        for lang in ["en", language] {
-            if let Some(own) = self.strings.get(lang) {
-                map.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+            if primary != language {
+                own(&mut map, primary);
             }
-            if language == "en" {
-                break;
-            }
+            own(&mut map, language);
         }
         Words {
             language: language.to_owned(),
@@ -106,18 +111,21 @@ impl Centre {
     }
 }
 
-/// The strings of a shipped language (empty for another).
+/// The strings of a shipped language, or of a regional tag's language (`de-CH`: `de`);
+/// empty for another.
 fn shipped(language: &str) -> HashMap<String, String> {
+    let primary = language.split('-').next().unwrap_or(language);
     SHIPPED
         .iter()
-        .find(|(l, _)| *l == language)
+        .find(|(l, _)| *l == language || *l == primary)
         .and_then(|(_, text)| toml::from_str::<HashMap<String, String>>(text).ok())
         .unwrap_or_default()
 }
 
-/// Whether `language` is shipped.
+/// Whether `language` (or a regional tag's language: `de-CH`) is shipped.
 pub fn is_shipped(language: &str) -> bool {
-    SHIPPED.iter().any(|(l, _)| *l == language)
+    let primary = language.split('-').next().unwrap_or(language);
+    SHIPPED.iter().any(|(l, _)| *l == language || *l == primary)
 }
 
 /// Every string key (English's), sorted.
@@ -243,6 +251,18 @@ mod tests {
         assert_eq!(de.s("nav.request"), "Anliegen");
         assert_ne!(de.s("nav.me"), c.words("en").s("nav.me"));
         assert_eq!(de.s("no.such.key"), "no.such.key");
+        // The operator's English does not cover a German word; a Swiss page speaks German.
+        c.strings.insert(
+            "en".to_owned(),
+            BTreeMap::from([("nav.me".to_owned(), "Your account".to_owned())]),
+        );
+        assert_eq!(c.words("en").s("nav.me"), "Your account");
+        assert_eq!(c.words("de").s("nav.me"), shipped("de")["nav.me"]);
+        assert_eq!(
+            c.words("de-CH").s("nav.request"),
+            shipped("de")["nav.request"]
+        );
+        assert!(is_shipped("fr-CH") && !is_shipped("it"));
         assert_eq!(
             c.words("en").f("footer", &[("name", "Acme")]),
             "This privacy centre is run by Steward for Acme."

@@ -3,7 +3,7 @@
 //! withdraw a consent, restrict or object, close the account) without verifying again — the
 //! address was proved minutes ago. The session is a signed token naming the verifying request
 //! and its expiry; nothing is stored, so every server process sharing the store accepts it,
-//! and each use re-reads the request and the vault (an erased person's session shows nothing).
+//! and each use re-reads the request and the vault (an erased person sees only what the law keeps).
 
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -28,7 +28,9 @@ const SESSION_TOKEN: u8 = 4;
 pub struct PersonSession {
     /// The request whose verification opened it.
     pub request: Uuid,
-    /// The person in the vault now (none: the address is not known, or was erased).
+    /// The person the verified request was made for, or (for an address unknown then) the one
+    /// holding it now; none when nobody does. An erased person's id stays: what the law keeps
+    /// of them is all they see.
     pub subject: Option<SubjectId>,
     /// When it ends.
     pub expires_at: OffsetDateTime,
@@ -68,7 +70,7 @@ impl<S: RequestStore> Requests<S> {
     }
 
     /// Reads a session token: the verifying request must still exist and be verified, and
-    /// the token must not have expired. The person is looked up afresh.
+    /// the token must not have expired.
     ///
     /// # Errors
     /// [`RequestError::Token`] for a token that is forged, of another kind or expired.
@@ -83,7 +85,12 @@ impl<S: RequestStore> Requests<S> {
         let email = verified.first().map(|(_, v)| v.clone()).unwrap_or_default();
         let identity =
             Identity::parse(IdentityKind::Email, &email).map_err(|_| RequestError::BadEmail)?;
-        let subject = self.ledger.vault().find(&identity).await?;
+        // The person the request was made for, even after their address changed; for an
+        // address not known then, whoever holds it now.
+        let subject = match req.subject {
+            Some(s) => Some(s),
+            None => self.ledger.vault().find(&identity).await?,
+        };
         Ok(PersonSession {
             request: id,
             subject,

@@ -26,6 +26,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use steward_core::consent::Party;
 use steward_core::rate_limit::Hit;
+use steward_core::request::Status;
 use steward_core::requests::{Intake, PersonSession, RequestError, person};
 use steward_core::{Identity, IdentityKind, Store};
 use steward_policy::centre::Words;
@@ -118,6 +119,7 @@ fn chrome(web: &Web, headers: &HeaderMap, title_key: &str, current: &'static str
 #[template(path = "centre/notice.html")]
 struct NoticePage {
     c: Chrome,
+    notice_lang: String,
     intro: String,
     sections: String,
 }
@@ -129,7 +131,12 @@ async fn notice<S: Store>(State(pages): State<Pages<S>>, headers: HeaderMap) -> 
     render(
         &pages.web,
         StatusCode::OK,
-        &NoticePage { c, intro, sections },
+        &NoticePage {
+            c,
+            notice_lang: pages.web.notice.lang.clone(),
+            intro,
+            sections,
+        },
     )
 }
 
@@ -196,7 +203,6 @@ struct ChoicesPage {
     purposes: Vec<(String, String)>,
     mine: Vec<(String, String, String, bool)>,
     csrf: String,
-    once: String,
 }
 
 async fn choices<S: Store>(State(pages): State<Pages<S>>, headers: HeaderMap) -> Response {
@@ -222,7 +228,15 @@ async fn choices<S: Store>(State(pages): State<Pages<S>>, headers: HeaderMap) ->
         .collect();
     let sale = offers(d, Right::OptOutSaleShare) && d.purposes.iter().any(|p| p.sale || p.share);
     let mine = match session_of(&pages, &headers).await {
-        Ok(session) => consent_rows(&pages, &session, &c.t),
+        Ok(session) => {
+            let requests = pages
+                .api
+                .requests
+                .my_requests(&session)
+                .await
+                .unwrap_or_default();
+            consent_rows(&pages, &session, &c.t, &requests)
+        }
         Err(_) => Vec::new(),
     };
     render(
@@ -236,7 +250,6 @@ async fn choices<S: Store>(State(pages): State<Pages<S>>, headers: HeaderMap) ->
             purposes,
             mine,
             csrf: csrf_for(&pages.api, &form_cookie(&pages.web, &headers).0),
-            once: super::random_id(),
         },
     )
 }
@@ -261,6 +274,7 @@ struct RequestPage {
     once: String,
     kind: String,
     kind_label: String,
+    email_help: String,
     email: String,
     purpose: String,
     category: String,
@@ -281,22 +295,35 @@ struct KindQuery {
 }
 
 /// The purposes a request of `kind` may name, as (id, name).
-fn purposes_for(d: &steward_policy::Declaration, kind: Right) -> Vec<(String, String)> {
+/// An objection lists only the purposes Art. 21 reaches (`rules`).
+fn purposes_for(
+    d: &steward_policy::Declaration,
+    rules: &steward_core::permit::Rules,
+    kind: Right,
+) -> Vec<(String, String)> {
+    let objectable = |id: &str| {
+        rules
+            .purpose(id)
+            .and_then(|i| rules.rule(i))
+            .is_some_and(steward_core::permit::Rule::objectable)
+    };
     d.purposes
         .iter()
         .filter(|p| match kind {
             Right::WithdrawConsent => p.basis == LawfulBasis::Consent,
-            Right::Restriction | Right::Objection => true,
+            Right::Restriction => true,
+            Right::Objection => objectable(&p.id),
             _ => false,
         })
         .map(|p| (p.id.clone(), p.name.clone()))
         .collect()
 }
 
-/// The categories a person may correct, as (key, name): those collected, but the immutable.
+/// The categories a person may correct, as (key, name) sorted by name: those Steward stores
+/// for some purpose, but the immutable.
 fn correctable(d: &steward_policy::Declaration) -> Vec<(String, String)> {
     let mut out: BTreeMap<String, String> = BTreeMap::new();
-    for p in &d.purposes {
+    for p in d.purposes.iter().filter(|p| p.stored) {
         for c in &p.categories {
             if !d
                 .rights
@@ -308,7 +335,9 @@ fn correctable(d: &steward_policy::Declaration) -> Vec<(String, String)> {
             }
         }
     }
-    out.into_iter().collect()
+    let mut list: Vec<(String, String)> = out.into_iter().collect();
+    list.sort_by(|a, b| a.1.cmp(&b.1));
+    list
 }
 
 /// The verification methods a person may choose, as (id, label).
@@ -337,6 +366,7 @@ fn methods(d: &steward_policy::Declaration, t: &Words) -> Vec<(String, String)> 
 #[allow(clippy::too_many_arguments)]
 fn request_page(
     web: &Web,
+    rules: &steward_core::permit::Rules,
     headers: &HeaderMap,
     csrf: String,
     kind: Right,
@@ -349,12 +379,20 @@ fn request_page(
     let kind_text = kind.as_str().to_owned();
     RequestPage {
         kind_label: c.t.s(&format!("request.kind.{kind_text}")).to_owned(),
+        email_help: c
+            .t
+            .s(if steward_core::request::needs_verification(kind) {
+                "request.email.help"
+            } else {
+                "request.email.help.optout"
+            })
+            .to_owned(),
         methods: if steward_core::request::needs_verification(kind) {
             methods(d, &c.t)
         } else {
             Vec::new()
         },
-        purposes: purposes_for(d, kind),
+        purposes: purposes_for(d, rules, kind),
         categories: if kind == Right::Rectification {
             correctable(d)
         } else {
@@ -392,6 +430,7 @@ async fn request_form<S: Store>(
         Some(kind) => {
             let page = request_page(
                 &pages.web,
+                pages.api.ledger.rules(),
                 &headers,
                 csrf_for(&pages.api, &cookie),
                 kind,
@@ -437,13 +476,30 @@ struct SentPage {
 
 /// Where a core refusal belongs on the request form: (field, words) — a field's problem, or
 /// `""` for the form as a whole.
-fn place(e: &ApiError, t: &Words) -> (&'static str, String) {
+pub(crate) fn place(e: &ApiError, t: &Words) -> (&'static str, String) {
     match e.code {
         "invalid-email" => ("email", t.s("error.email").to_owned()),
         "unknown-purpose" | "purpose-not-applicable" => ("purpose", e.message.clone()),
         "immutable" | "unknown-category" => ("category", e.message.clone()),
-        "internal" => ("", t.s("error.generic").to_owned()),
-        _ => ("", e.message.clone()),
+        _ => ("", said(e, t)),
+    }
+}
+
+/// A refusal in the centre's words where it has them (links, limits, failures), else the
+/// core's sentence.
+pub fn said(e: &ApiError, t: &Words) -> String {
+    match e.code {
+        "used-token" => t.s("link.used").to_owned(),
+        "expired-token" => t.s("link.expired").to_owned(),
+        "forged-token" | "malformed-token" | "wrong-token" | "wrong-request" => {
+            t.s("link.altered").to_owned()
+        }
+        "rate-limited" => t.f(
+            "error.busy",
+            &[("seconds", &e.retry_after.unwrap_or(60).to_string())],
+        ),
+        "internal" => t.s("error.generic").to_owned(),
+        _ => e.message.clone(),
     }
 }
 
@@ -460,8 +516,8 @@ async fn request_post<S: Store>(
             web,
             &headers,
             StatusCode::FORBIDDEN,
-            "link.broken",
-            "This form was sent from another site; nothing was done.",
+            "form.foreign.title",
+            web.words(&headers).s("form.foreign"),
             None,
         );
     }
@@ -474,7 +530,16 @@ async fn request_post<S: Store>(
     let csrf = csrf_for(state, &cookie);
     let t = web.words(&headers);
     let again = |problems: Problems, notice: String| {
-        let page = request_page(web, &headers, csrf.clone(), kind, &form, problems, notice);
+        let page = request_page(
+            web,
+            state.ledger.rules(),
+            &headers,
+            csrf.clone(),
+            kind,
+            &form,
+            problems,
+            notice,
+        );
         with_cookie(
             render(web, StatusCode::UNPROCESSABLE_ENTITY, &page),
             set.clone(),
@@ -514,6 +579,12 @@ async fn request_post<S: Store>(
             true,
             MAX_FIELD,
         );
+        if problems.of("value").is_empty()
+            && form.get("category") == IdentityKind::Email.category()
+            && Identity::parse(IdentityKind::Email, form.get("value")).is_err()
+        {
+            problems.add("value", t.s("error.email.change"));
+        }
     }
     if problems.0.iter().all(|(f, _)| f != "email")
         && Identity::parse(IdentityKind::Email, form.get("email")).is_err()
@@ -556,7 +627,7 @@ async fn request_post<S: Store>(
     ];
     if let Err(e) = crate::state::limit(state, &hits, || access.entry("request.create", now)).await
     {
-        return again(Problems::default(), e.message);
+        return again(Problems::default(), said(&e, &t));
     }
     let purpose = Some(form.get("purpose").to_owned()).filter(|p| !p.is_empty());
     let intake = Intake {
@@ -580,7 +651,12 @@ async fn request_post<S: Store>(
     };
     match state.requests.create(&access, intake, false).await {
         Ok(view) => {
-            let c = chrome(web, &headers, "request.sent.title", "request");
+            let title = if steward_core::request::needs_verification(kind) {
+                "request.sent.title"
+            } else {
+                "request.received.title"
+            };
+            let c = chrome(web, &headers, title, "request");
             let due = day(view.due_at);
             let by_code = view.details.verification.method == Method::EmailCode.as_str();
             let text = if steward_core::request::needs_verification(kind) {
@@ -654,7 +730,7 @@ async fn code_post<S: Store>(
     if let Err(e) =
         crate::state::limit(state, &[hit], || person().entry("request.verify", now)).await
     {
-        return again(e.status, e.message);
+        return again(e.status, said(&e, &t));
     }
     let Ok(request) = uuid::Uuid::parse_str(&id) else {
         return again(StatusCode::NOT_FOUND, RequestError::NotFound.to_string());
@@ -673,7 +749,7 @@ async fn code_post<S: Store>(
         Ok(_) => open_session(state, web, request).await,
         Err(e) => {
             let e = ApiError::from(e);
-            again(e.status, e.message)
+            again(e.status, said(&e, &t))
         }
     }
 }
@@ -694,12 +770,13 @@ pub async fn open_session<S: Store>(
         }
         Err(e) => {
             let e = ApiError::from(e);
+            let t = web.words(&HeaderMap::new());
             message(
                 web,
                 &HeaderMap::new(),
                 e.status,
                 "link.broken",
-                &e.message,
+                &said(&e, &t),
                 None,
             )
         }
@@ -732,9 +809,10 @@ pub struct MeView {
     fields: Vec<FieldRow>,
     can_correct: bool,
     consents: Vec<(String, String, String, bool)>,
-    purposes: Vec<(String, String, bool, bool)>,
+    purposes: Vec<(String, String, String, bool, bool)>,
     requests: Vec<(String, String, String, String)>,
     can_close: bool,
+    closing: String,
     close_text: String,
 }
 
@@ -744,12 +822,30 @@ struct MePage {
     c: Chrome,
     session: Option<MeView>,
     csrf: String,
-    once: String,
     done: String,
     problem: String,
     close_problem: String,
     kept_category: String,
     kept_value: String,
+}
+
+impl MePage {
+    /// A one-time submission id for each form on the page.
+    fn fresh(&self) -> String {
+        super::random_id()
+    }
+
+    /// What the person had typed when their session ended.
+    fn kept_note(&self) -> String {
+        self.c.t.f("me.kept", &[("value", &self.kept_value)])
+    }
+}
+
+impl ChoicesPage {
+    /// A one-time submission id for each form on the page.
+    fn fresh(&self) -> String {
+        super::random_id()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -768,7 +864,6 @@ async fn me_page<S: Store>(
     let mut page = MePage {
         session: None,
         csrf,
-        once: super::random_id(),
         done: String::new(),
         problem: String::new(),
         close_problem: String::new(),
@@ -803,10 +898,12 @@ async fn me_page<S: Store>(
 }
 
 /// The person's consent purposes: (id, name, state in words, whether it can be withdrawn).
+/// `mine` are the person's requests (a withdrawal under way shows as such).
 fn consent_rows<S: Store>(
     pages: &Pages<S>,
     session: &PersonSession,
     t: &Words,
+    mine: &[steward_core::request::RequestView],
 ) -> Vec<(String, String, String, bool)> {
     let d = &pages.web.declaration;
     let Some(subject) = session.subject else {
@@ -822,9 +919,16 @@ fn consent_rows<S: Store>(
                 .permit(&Party::Subject(subject), &p.id)
                 .map(|d| d.reason.code())
                 .unwrap_or("no-consent");
+            let withdrawing = mine.iter().any(|r| {
+                r.kind == Right::WithdrawConsent
+                    && !r.status.is_final()
+                    && r.details.purpose.as_deref() == Some(p.id.as_str())
+            });
             let (state, given) = match code {
-                "consent-given" => (t.s("choices.state.given"), true),
                 "withdrawn" => (t.s("choices.state.withdrawn"), false),
+                _ if withdrawing => (t.s("choices.state.withdrawing"), false),
+                "consent-given" => (t.s("choices.state.given"), true),
+                "not-confirmed" => (t.s("choices.state.pending"), true),
                 _ => (t.s("choices.state.none"), false),
             };
             (
@@ -845,6 +949,7 @@ async fn me_view<S: Store>(
     let d = &pages.web.declaration;
     let requests = &pages.api.requests;
     let data = requests.my_data(session).await?;
+    let mine = requests.my_requests(session).await?;
     let name_of = |p: &str| {
         d.purposes
             .iter()
@@ -852,6 +957,9 @@ async fn me_view<S: Store>(
             .map_or_else(|| p.to_owned(), |x| x.name.clone())
     };
     let can_correct = offers(d, Right::Rectification);
+    // Alive: the vault holds them. Erased with data kept by law: those fields only.
+    let alive = !data.identities.is_empty() || !data.fields.is_empty();
+    let held_reason = t.s("me.held").to_owned();
     let fields = data
         .identities
         .iter()
@@ -863,6 +971,7 @@ async fn me_view<S: Store>(
                 value.clone(),
                 t.s("me.identity").to_owned(),
                 t.s("me.provided").to_owned(),
+                None,
             )
         })
         .chain(data.fields.iter().map(|f| {
@@ -871,16 +980,27 @@ async fn me_view<S: Store>(
                 f.value.to_string(),
                 name_of(&f.purpose),
                 t.source(&f.source),
+                None,
             )
         }))
-        .map(|(category, value, purpose_name, source)| {
+        .chain(data.held.iter().map(|f| {
+            (
+                f.category.clone(),
+                f.value.to_string(),
+                name_of(&f.purpose),
+                t.source(&f.source),
+                Some(held_reason.clone()),
+            )
+        }))
+        .map(|(category, value, purpose_name, source, held)| {
             let category_name = d.taxonomy.name(TermKind::Category, &category).to_owned();
-            let immutable = d
-                .rights
-                .immutable
-                .iter()
-                .any(|i| steward_policy::taxonomy::covers(i, &category))
-                .then(|| t.f("me.immutable", &[("reason", t.s("me.immutable.reason"))]));
+            let immutable = held.or_else(|| {
+                d.rights
+                    .immutable
+                    .iter()
+                    .any(|i| steward_policy::taxonomy::covers(i, &category))
+                    .then(|| t.f("me.immutable", &[("reason", t.s("me.immutable.reason"))]))
+            });
             FieldRow {
                 label: t.f("me.edit.label", &[("category", &category_name)]),
                 category,
@@ -892,27 +1012,69 @@ async fn me_view<S: Store>(
             }
         })
         .collect();
+    // What is under way: an open request of a kind for a purpose.
+    let open = |kind: Right, purpose: &str| {
+        mine.iter().any(|r| {
+            r.kind == kind && !r.status.is_final() && r.details.purpose.as_deref() == Some(purpose)
+        })
+    };
     let rules = pages.api.ledger.rules();
-    let consents = consent_rows(pages, session, t);
+    let consents = if alive {
+        consent_rows(pages, session, t, &mine)
+    } else {
+        Vec::new()
+    };
     let mut purposes = Vec::new();
-    for p in &d.purposes {
+    for p in d.purposes.iter().filter(|_| alive) {
         let objectable = rules
             .purpose(&p.id)
             .and_then(|i| rules.rule(i))
             .is_some_and(steward_core::permit::Rule::objectable);
-        let restrict = offers(d, Right::Restriction);
-        let object = offers(d, Right::Objection) && objectable;
-        if session.subject.is_some() && (restrict || object) {
-            purposes.push((p.id.clone(), p.name.clone(), restrict, object));
+        let code = session.subject.map_or("", |subject| {
+            pages
+                .api
+                .ledger
+                .permit(&Party::Subject(subject), &p.id)
+                .map_or("", |d| d.reason.code())
+        });
+        let state = match code {
+            "restricted" => t.s("me.state.restricted").to_owned(),
+            "objected" => t.s("me.state.objected").to_owned(),
+            _ if open(Right::Restriction, &p.id) || open(Right::Objection, &p.id) => {
+                t.s("me.state.pending").to_owned()
+            }
+            _ => String::new(),
+        };
+        let settled = !state.is_empty();
+        let restrict = offers(d, Right::Restriction) && !settled;
+        let object = offers(d, Right::Objection) && objectable && !settled;
+        if restrict || object || settled {
+            purposes.push((p.id.clone(), p.name.clone(), state, restrict, object));
         }
     }
-    let requests_rows = requests
-        .my_requests(session)
-        .await?
-        .into_iter()
+    // An account being closed: when its erasure is set, and no second closure offered.
+    let closing = mine
+        .iter()
+        .find(|r| r.kind == Right::Erasure && r.details.close_account && r.status != Status::Denied)
         .map(|r| {
+            let at = r
+                .details
+                .outcome
+                .as_ref()
+                .and_then(|o| o.erase_at)
+                .unwrap_or(r.due_at);
+            t.f("me.closing", &[("date", &day(at))])
+        });
+    let requests_rows = mine
+        .iter()
+        .map(|r| {
+            let what = t.s(&format!("request.kind.{}", r.kind.as_str())).to_owned();
+            let what = match &r.details.purpose {
+                Some(p) => format!("{what}: {}", name_of(p)),
+                None => what,
+            };
             (
-                t.s(&format!("request.kind.{}", r.kind.as_str())).to_owned(),
+                what,
                 t.s(&format!("status.{}", r.status.as_str())).to_owned(),
                 day(r.received_at),
                 day(r.due_at),
@@ -937,11 +1099,12 @@ async fn me_view<S: Store>(
             &[("email", session.email()), ("until", &until)],
         ),
         fields,
-        can_correct,
+        can_correct: can_correct && alive,
         consents,
         purposes,
         requests: requests_rows,
-        can_close: offers(d, Right::Erasure) && session.subject.is_some(),
+        can_close: offers(d, Right::Erasure) && alive && closing.is_none(),
+        closing: closing.unwrap_or_default(),
         close_text,
     })
 }
@@ -1056,6 +1219,12 @@ async fn me_correct<S: Store>(
         true,
         200,
     );
+    if problems.is_empty()
+        && form.get("category") == IdentityKind::Email.category()
+        && Identity::parse(IdentityKind::Email, form.get("value")).is_err()
+    {
+        problems.add("value", t.s("error.email.change"));
+    }
     if let Some((_, problem)) = problems.0.first() {
         let (cookie, set) = form_cookie(&pages.web, &headers);
         let mut page = me_page(&pages, &headers, csrf_for(&pages.api, &cookie), "").await;
@@ -1109,6 +1278,7 @@ async fn me_close<S: Store>(
         let (cookie, set) = form_cookie(&pages.web, &headers);
         let mut page = me_page(&pages, &headers, csrf_for(&pages.api, &cookie), "").await;
         page.close_problem = page.c.t.s("error.required").to_owned();
+        page.problem = page.c.t.s("error.title").to_owned();
         return with_cookie(
             render(&pages.web, StatusCode::UNPROCESSABLE_ENTITY, &page),
             set,

@@ -70,6 +70,17 @@ pub struct Chrome {
     problem: String,
 }
 
+/// The console's pages, and the operation each needs (none: any staff member).
+const NEEDS: [(&str, Option<Operation>); 7] = [
+    ("dashboard", None),
+    ("requests", Some(Operation::Decide)),
+    ("people", Some(Operation::Lookup)),
+    ("audit", Some(Operation::Audit)),
+    ("keys", Some(Operation::Keys)),
+    ("records", None),
+    ("notice", None),
+];
+
 const NAV: [(&str, &str, &str); 7] = [
     ("/admin", "dashboard", "Dashboard"),
     ("/admin/requests", "requests", "Requests"),
@@ -103,7 +114,19 @@ impl Staff {
             role: self.access.principal.role.as_str().to_owned(),
             csrf: self.csrf.clone(),
             current,
-            nav: NAV.to_vec(),
+            // Only the pages the role may use are offered.
+            nav: NAV
+                .iter()
+                .zip(NEEDS)
+                .filter(|(_, (_, needs))| {
+                    needs.is_none_or(|op| {
+                        self.access
+                            .authorize(op, steward_core::access::Reach::Nothing)
+                            .is_ok()
+                    })
+                })
+                .map(|(entry, _)| *entry)
+                .collect(),
             flash: String::new(),
             problem: String::new(),
         }
@@ -687,7 +710,6 @@ async fn requests<S: Store>(
 struct RequestPage {
     c: Chrome,
     id: String,
-    once: String,
     facts: Vec<(String, String)>,
     open: bool,
     approvable: bool,
@@ -697,6 +719,20 @@ struct RequestPage {
     report: Vec<String>,
     recipients: Vec<(String, String, String, String, String)>,
     timeline: Vec<(String, String, String, String)>,
+}
+
+impl RequestPage {
+    /// A one-time submission id for each form on the page.
+    fn fresh(&self) -> String {
+        super::random_id()
+    }
+}
+
+impl KeysPage {
+    /// A one-time submission id for each form on the page.
+    fn fresh(&self) -> String {
+        super::random_id()
+    }
 }
 
 async fn request_page<S: Store>(
@@ -755,6 +791,11 @@ async fn request_page<S: Store>(
             ),
         ),
         ("Verification".to_owned(), d.verification.method.clone()),
+        (
+            "Person (subject id)".to_owned(),
+            view.subject
+                .map_or_else(|| "not known to the vault".to_owned(), |s| s.to_string()),
+        ),
     ];
     if let Some(p) = &d.purpose {
         facts.push(("Purpose".to_owned(), p.clone()));
@@ -835,7 +876,6 @@ async fn request_page<S: Store>(
     let page = RequestPage {
         c,
         id: view.id.to_string(),
-        once: super::random_id(),
         facts,
         open,
         approvable: view.status == steward_core::request::Status::AwaitingApproval,
@@ -1194,7 +1234,6 @@ async fn audit<S: Store>(
 #[template(path = "admin/keys.html")]
 struct KeysPage {
     c: Chrome,
-    once: String,
     secret: String,
     name: String,
     role: String,
@@ -1208,7 +1247,6 @@ struct KeysPage {
 fn keys_form(web: &Web, staff: &Staff, form: &Form) -> KeysPage {
     KeysPage {
         c: staff.chrome(web, "API keys", "keys"),
-        once: super::random_id(),
         secret: String::new(),
         name: form.get("name").to_owned(),
         role: Some(form.get("role"))
@@ -1232,8 +1270,16 @@ async fn keys_page<S: Store>(pages: &Pages<S>, staff: &Staff, mut page: KeysPage
         .access
         .authorize(Operation::Keys, steward_core::access::Reach::Nothing)
     {
-        page.c.problem = d.message;
-        return render(&pages.web, StatusCode::FORBIDDEN, &page);
+        let mut c = staff.chrome(&pages.web, "API keys", "keys");
+        c.problem = d.message;
+        return render(
+            &pages.web,
+            StatusCode::FORBIDDEN,
+            &Message {
+                c,
+                text: String::new(),
+            },
+        );
     }
     match pages.api.vault.store().list_api_keys().await {
         Ok(list) => {

@@ -53,10 +53,12 @@ impl Web {
         public_url: &str,
         logo: Option<(Vec<u8>, &'static str)>,
     ) -> Self {
+        // The accent colours buttons, the bar and (on screens in light mode) links; in dark
+        // mode links and outlines keep the notice's light blue, readable on the dark page.
+        let accent = &declaration.centre.accent;
         let stylesheet = format!(
-            "{}\n{CENTRE_STYLE}\n:root {{ --brand: {}; }}\n",
+            "{}\n{CENTRE_STYLE}\n:root {{ --brand: {accent}; }}\n@media screen and (prefers-color-scheme: light) {{ :root {{ --accent: {accent}; }} }}\n",
             Notice::stylesheet(),
-            declaration.centre.accent
         );
         let csp = HeaderValue::from_str(&crate::content_security_policy(&stylesheet))
             .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));

@@ -73,7 +73,7 @@ async fn create<S: Store>(vault: &Vault<S>, args: &AdminCreateArgs, issuer: &str
     match vault.create_staff(&cli_access(), &new).await {
         Ok(secret) => {
             output::stderr(&format!(
-                "Created staff account `{}` ({}). Sign in at POST /v1/session.",
+                "Created staff account `{}` ({}). Sign in at /admin on `steward serve` (or POST /v1/session).",
                 args.username,
                 new.role.as_str()
             ));

@@ -46,6 +46,7 @@ pub fn run(global: &Global, args: &CheckArgs) -> Outcome {
                     Err(outcome) => return outcome,
                 }
                 diagnostics.extend(manifests(global, &source, d));
+                diagnostics.extend(logo(global, &source, d));
             }
             (diagnostics, true, summary)
         }
@@ -93,7 +94,7 @@ fn manifests(
     let mut out = Vec::new();
     for (i, d) in declaration.datasets.iter().enumerate() {
         let Some(file) = &d.manifest else { continue };
-        let span = manifest_span(source.text(), file);
+        let span = value_span(source.text(), "manifest", file);
         let path = format!("datasets[{i}].manifest");
         match steward_connect::Manifest::load(&super::datasets::manifest_path(global, file)) {
             Err(e) => out.push(
@@ -126,12 +127,38 @@ fn manifests(
     out
 }
 
-/// Where `manifest = "FILE"` stands in the declaration's text.
-fn manifest_span(text: &str, file: &str) -> Option<std::ops::Range<usize>> {
+/// The centre's logo (`[centre] logo`), read as `steward serve` reads it: a file that is
+/// missing, unreadable or too large is an error here rather than at start-up.
+fn logo(
+    global: &Global,
+    source: &steward_policy::Source,
+    declaration: &steward_policy::Declaration,
+) -> Vec<Diagnostic> {
+    let Some(file) = &declaration.centre.logo else {
+        return Vec::new();
+    };
+    match super::serve::read_logo(&global.declaration, declaration) {
+        Ok(_) => Vec::new(),
+        Err(e) => vec![
+            Diagnostic::new(
+                Severity::Error,
+                "bad-logo",
+                e,
+                source,
+                value_span(source.text(), "logo", file),
+            )
+            .with_path(&"centre.logo".to_owned())
+            .with_help("put the SVG or PNG beside privacy.toml, or give its path relative to it"),
+        ],
+    }
+}
+
+/// Where `KEY = "FILE"` (`manifest`, `logo`) stands in the declaration's text.
+fn value_span(text: &str, key: &str, file: &str) -> Option<std::ops::Range<usize>> {
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim_start();
-        if trimmed.starts_with("manifest")
+        if trimmed.starts_with(key)
             && trimmed.contains(file)
             && let Some(at) = line.find(file)
         {

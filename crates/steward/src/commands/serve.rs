@@ -14,6 +14,10 @@ pub fn run(global: &Global, args: &ServeArgs) -> Outcome {
         Err(outcome) => return outcome,
     };
     // Settings are checked before anything is created (the data folder, a master key).
+    if let Err(e) = read_logo(&global.declaration, &declaration) {
+        output::stderr(&format!("error: {e}"));
+        return Outcome::Unreadable;
+    }
     let webhooks = match &args.webhook_ca {
         Some(path) => match steward_server::requests::HttpNotifier::from_ca_file(path) {
             Ok(n) => n,
@@ -88,7 +92,7 @@ pub fn mailer(
 
 /// The privacy centre's logo (`[centre] logo`), read from beside the declaration: its bytes
 /// and type. At most 512 KiB.
-fn read_logo(
+pub(crate) fn read_logo(
     declaration_path: &std::path::Path,
     declaration: &steward_policy::Declaration,
 ) -> Result<Option<(Vec<u8>, &'static str)>, String> {
@@ -204,7 +208,7 @@ async fn serve_with<S: steward_core::Store>(
             tracing::info!(target: "steward::serve", address = %address, version = %declaration.policy.version, consent_events = ledger.seq(), mail = %mail_route, public_url = %public_url, watch = args.watch, "serving");
         } else {
             output::stderr(&format!(
-                "Steward is serving {} (declaration version {}):\n  http://{address}/privacy        the privacy notice\n  http://{address}/consent.js     the consent banner for your pages\n  http://{address}/v1/…           the API (see /openapi.json; keys from `steward apikey create`)\nConsent ledger: {} event{}. Mail goes {mail_route}; links point to {public_url}.\n{}Press Ctrl-C to stop.",
+                "Steward is serving {} (declaration version {}):\n  http://{address}/privacy        the privacy centre: notice, choices, requests, My data\n  http://{address}/admin          the admin console (accounts from `steward admin create`)\n  http://{address}/consent.js     the consent banner for your pages\n  http://{address}/v1/…           the API (see /openapi.json; keys from `steward apikey create`)\nConsent ledger: {} event{}. Mail goes {mail_route}; links point to {public_url}.\n{}Press Ctrl-C to stop.",
                 declaration.controller.name,
                 declaration.policy.version,
                 ledger.seq(),

@@ -888,3 +888,34 @@ fn an_api_key_from_the_cli_opens_the_api_until_revoked() {
         .status();
     assert_eq!(child.0.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn a_missing_logo_is_found_by_check_and_stops_serve_before_it_creates_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(example("004-mailpro.toml")).unwrap()
+        + "\n[centre]\nlogo = \"brand/logo.svg\"\n";
+    std::fs::write(dir.path().join("privacy.toml"), text).unwrap();
+    let out = run(dir.path(), &["check"]);
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    let report = stdout(&out);
+    assert!(
+        report.contains("error[bad-logo]") && report.contains("brand/logo.svg"),
+        "{report}"
+    );
+    let out = run(dir.path(), &["serve", "--listen", "127.0.0.1:0"]);
+    assert_ne!(code(&out), 0);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read the logo"));
+    assert!(
+        !dir.path().join("steward-data").exists(),
+        "nothing was created"
+    );
+    // With the file there, both accept it.
+    std::fs::create_dir_all(dir.path().join("brand")).unwrap();
+    std::fs::write(
+        dir.path().join("brand/logo.svg"),
+        "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+    )
+    .unwrap();
+    let out = run(dir.path(), &["check"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+}
