@@ -475,8 +475,23 @@ pub async fn verify_link<S: Store>(
     let result = state.requests.verify_link(&token).await;
     match (result, wants_json) {
         (Ok(view), true) => Json(public_view(&view)).into_response(),
-        // A person in a browser goes on to "My data", signed in by the verification.
-        (Ok(view), false) => crate::web::centre::open_session(&state, &state.web, view.id).await,
+        // A person in a browser goes on to "My data", signed in by the verification — only
+        // when the button on this site was pressed: a form elsewhere must not sign a browser
+        // in to someone else's data.
+        (Ok(view), false) if crate::web::same_site(&headers) => {
+            crate::web::centre::open_session(&state, &state.web, view.id).await
+        }
+        (Ok(_), false) => {
+            let t = state.web.words(&headers);
+            crate::web::centre::message(
+                &state.web,
+                &headers,
+                StatusCode::OK,
+                "request.confirmed.title",
+                t.s("request.confirmed.text"),
+                None,
+            )
+        }
         (Err(e), true) => ApiError::from(e).into_response(),
         (Err(e), false) => {
             let e = ApiError::from(e);

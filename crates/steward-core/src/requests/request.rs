@@ -120,6 +120,10 @@ pub struct Verification {
     /// Wrong codes tried.
     #[serde(default)]
     pub attempts: u32,
+    /// The privacy-centre session this verification opened (its token's nonce); 0 once signed
+    /// out. Never shown (0 in a view).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub session: u64,
     /// When the person was verified.
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub verified_at: Option<OffsetDateTime>,
@@ -413,6 +417,7 @@ impl Request {
     pub fn view(&self, now: OffsetDateTime) -> RequestView {
         let mut details = self.details.clone();
         details.verification.nonce = 0;
+        details.verification.session = 0;
         details.verification.code = None;
         if let Some(d) = &mut details.download {
             d.nonce = 0;

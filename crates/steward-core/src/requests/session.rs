@@ -56,10 +56,14 @@ impl<S: RequestStore> Requests<S> {
     pub async fn open_session(&self, id: Uuid) -> Result<(String, OffsetDateTime), RequestError> {
         let access = person();
         let result = async {
-            let req = self.load(id).await?;
+            let mut req = self.load(id).await?;
             verified(&req)?;
             let expires = self.now() + PERSON_SESSION;
-            let nonce = super::random_u64()?;
+            // The newest session of a verification is the one that works; signing out ends it.
+            let nonce = super::random_u64()?.max(1);
+            req.details.verification.session = nonce;
+            req.updated_at = self.now();
+            self.save(&mut req, &[]).await?;
             self.audit(&access, "person.session", Some(&req), id.to_string(), None)
                 .await?;
             Ok((self.token(SESSION_TOKEN, id, expires, nonce), expires))
@@ -75,12 +79,15 @@ impl<S: RequestStore> Requests<S> {
     /// # Errors
     /// [`RequestError::Token`] for a token that is forged, of another kind or expired.
     pub async fn session(&self, token: &str) -> Result<PersonSession, RequestError> {
-        let (id, expires, _) = self.read_token(SESSION_TOKEN, token)?;
+        let (id, expires, nonce) = self.read_token(SESSION_TOKEN, token)?;
         if self.now().unix_timestamp() >= expires {
             return Err(TokenError::Expired.into());
         }
         let req = self.load(id).await?;
         verified(&req)?;
+        if req.details.verification.session != nonce {
+            return Err(RequestError::UsedToken);
+        }
         let verified = self.verified_identity(&req)?;
         let email = verified.first().map(|(_, v)| v.clone()).unwrap_or_default();
         let identity =
@@ -99,6 +106,33 @@ impl<S: RequestStore> Requests<S> {
             verified,
             email,
         })
+    }
+
+    /// Ends the session of `token` for every process (its verification opens no other until
+    /// verified again). Audited (`person.sign-out`). A token that no longer works is
+    /// already ended: `Ok`.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn close_session(&self, token: &str) -> Result<(), RequestError> {
+        let Ok((id, _, nonce)) = self.read_token(SESSION_TOKEN, token) else {
+            return Ok(());
+        };
+        let access = person();
+        let result = async {
+            let mut req = self.load(id).await?;
+            if req.details.verification.session != nonce || nonce == 0 {
+                return Ok(());
+            }
+            req.details.verification.session = 0;
+            req.updated_at = self.now();
+            self.save(&mut req, &[]).await?;
+            self.audit(&access, "person.sign-out", Some(&req), id.to_string(), None)
+                .await
+        }
+        .await;
+        self.finish(&access, "person.sign-out", id.to_string(), result)
+            .await
     }
 
     /// Makes a request for the person of `session`, for their own verified address: it

@@ -594,19 +594,6 @@ async fn request_post<S: Store>(
     if !problems.is_empty() {
         return again(problems, String::new());
     }
-    if !super::first_submission(state, form.get("once")).await {
-        return with_cookie(
-            message(
-                web,
-                &headers,
-                StatusCode::CONFLICT,
-                "request.sent.title",
-                t.s("request.once"),
-                None,
-            ),
-            set,
-        );
-    }
     // The same limits as `POST /requests`: per client address and per address asked for.
     let now = state.vault.clock().now();
     let access = person();
@@ -628,6 +615,20 @@ async fn request_post<S: Store>(
     if let Err(e) = crate::state::limit(state, &hits, || access.entry("request.create", now)).await
     {
         return again(Problems::default(), said(&e, &t));
+    }
+    // Claimed only now, within the limits: an anonymous caller cannot fill the store with ids.
+    if !super::first_submission(state, form.get("once")).await {
+        return with_cookie(
+            message(
+                web,
+                &headers,
+                StatusCode::CONFLICT,
+                "request.sent.title",
+                t.s("request.once"),
+                None,
+            ),
+            set,
+        );
     }
     let purpose = Some(form.get("purpose").to_owned()).filter(|p| !p.is_empty());
     let intake = Intake {
@@ -1109,11 +1110,45 @@ async fn me_view<S: Store>(
     })
 }
 
+/// The limit on reading "My data" (each view and download reads the person's data and is
+/// audited): per client address, at the consent endpoints' rate.
+async fn limit_view<S: Store>(
+    pages: &Pages<S>,
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+) -> Result<(), Response> {
+    let state = &pages.api;
+    let now = state.vault.clock().now();
+    let ip = crate::state::ip_text(state.guard.client(headers, peer));
+    let hit = Hit {
+        limit: "my-data-ip",
+        rate: state.guard.rates.consent_ip,
+        value: ip.as_bytes(),
+    };
+    crate::state::limit(state, &[hit], || person().entry("person.view", now))
+        .await
+        .map_err(|e| {
+            let t = pages.web.words(headers);
+            message(
+                &pages.web,
+                headers,
+                e.status,
+                "me.title",
+                &said(&e, &t),
+                None,
+            )
+        })
+}
+
 async fn me<S: Store>(
     State(pages): State<Pages<S>>,
     headers: HeaderMap,
+    Peer(peer): Peer,
     query: Result<Query<DoneQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    if let Err(r) = limit_view(&pages, &headers, peer).await {
+        return r;
+    }
     let (cookie, set) = form_cookie(&pages.web, &headers);
     let done = query.ok().and_then(|q| q.0.done).unwrap_or_default();
     let page = me_page(&pages, &headers, csrf_for(&pages.api, &cookie), &done).await;
@@ -1125,6 +1160,7 @@ async fn me<S: Store>(
 async fn me_change<S: Store>(
     pages: &Pages<S>,
     headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
     form: &Form,
 ) -> Result<PersonSession, Response> {
     let web = &pages.web;
@@ -1148,6 +1184,27 @@ async fn me_change<S: Store>(
         let page = me_page(pages, headers, csrf, "").await;
         return Err(refuse(page, t.s("me.ended").to_owned()));
     };
+    // The same limits as any request: per client address and per (verified) address.
+    let now = pages.api.vault.clock().now();
+    let ip = crate::state::ip_text(pages.api.guard.client(headers, peer));
+    let hits = [
+        Hit {
+            limit: "request-ip",
+            rate: pages.api.guard.rates.request_ip,
+            value: ip.as_bytes(),
+        },
+        Hit {
+            limit: "request-email",
+            rate: pages.api.guard.rates.request_identity,
+            value: session.email().as_bytes(),
+        },
+    ];
+    if let Err(e) =
+        crate::state::limit(&pages.api, &hits, || person().entry("request.create", now)).await
+    {
+        let page = me_page(pages, headers, csrf, "").await;
+        return Err(refuse(page, said(&e, &t)));
+    }
     if !super::first_submission(&pages.api, form.get("once")).await {
         let page = me_page(pages, headers, csrf, "").await;
         return Err(refuse(page, t.s("request.once").to_owned()));
@@ -1194,10 +1251,11 @@ fn intake(kind: Right) -> Intake {
 async fn me_correct<S: Store>(
     State(pages): State<Pages<S>>,
     headers: HeaderMap,
+    Peer(peer): Peer,
     body: axum::body::Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    let session = match me_change(&pages, &headers, &form).await {
+    let session = match me_change(&pages, &headers, peer, &form).await {
         Ok(s) => s,
         Err(page) => return page,
     };
@@ -1246,10 +1304,11 @@ async fn me_correct<S: Store>(
 async fn me_purpose<S: Store>(
     State(pages): State<Pages<S>>,
     headers: HeaderMap,
+    Peer(peer): Peer,
     body: axum::body::Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    let session = match me_change(&pages, &headers, &form).await {
+    let session = match me_change(&pages, &headers, peer, &form).await {
         Ok(s) => s,
         Err(page) => return page,
     };
@@ -1271,6 +1330,7 @@ async fn me_purpose<S: Store>(
 async fn me_close<S: Store>(
     State(pages): State<Pages<S>>,
     headers: HeaderMap,
+    Peer(peer): Peer,
     body: axum::body::Bytes,
 ) -> Response {
     let form = Form::parse(&body);
@@ -1284,7 +1344,7 @@ async fn me_close<S: Store>(
             set,
         );
     }
-    let session = match me_change(&pages, &headers, &form).await {
+    let session = match me_change(&pages, &headers, peer, &form).await {
         Ok(s) => s,
         Err(page) => return page,
     };
@@ -1293,7 +1353,14 @@ async fn me_close<S: Store>(
     in_session(&pages, &headers, &form, &session, i, "close").await
 }
 
-async fn me_download<S: Store>(State(pages): State<Pages<S>>, headers: HeaderMap) -> Response {
+async fn me_download<S: Store>(
+    State(pages): State<Pages<S>>,
+    headers: HeaderMap,
+    Peer(peer): Peer,
+) -> Response {
+    if let Err(r) = limit_view(&pages, &headers, peer).await {
+        return r;
+    }
     let Ok(session) = session_of(&pages, &headers).await else {
         return see_other("/privacy/me", &[]);
     };
@@ -1316,6 +1383,21 @@ async fn me_sign_out<S: Store>(
     let (cookie, _) = form_cookie(&pages.web, &headers);
     if !super::same_site(&headers) || !csrf_ok(&pages.api, &cookie, form.get("csrf")) {
         return see_other("/privacy/me", &[]);
+    }
+    if let Some(token) = pages.web.read_cookie(&headers, ME_COOKIE)
+        && let Err(e) = pages.api.requests.close_session(token).await
+    {
+        let e = ApiError::from(e);
+        tracing::error!(target: "steward::web", code = e.code, "a session could not be ended");
+        let t = pages.web.words(&headers);
+        return message(
+            &pages.web,
+            &headers,
+            e.status,
+            "me.title",
+            &said(&e, &t),
+            None,
+        );
     }
     let cleared: Vec<HeaderValue> = pages.web.cookie(ME_COOKIE, "", 0).into_iter().collect();
     see_other("/privacy", &cleared)

@@ -144,6 +144,23 @@ async fn staff<S: Store>(
 ) -> Result<Staff, Response> {
     let web = &pages.web;
     let state = &pages.api;
+    // A form from another site is refused before anything, signed in or not: it is never kept
+    // for after a sign-in (that would let a page elsewhere prepare a staff member's action).
+    if *method != Method::GET && !super::same_site(headers) {
+        let mut c = anonymous_chrome(
+            web,
+            "This form was sent from another site; nothing was done and nothing was kept.",
+        );
+        "The form could not be used".clone_into(&mut c.title);
+        return Err(render(
+            web,
+            StatusCode::FORBIDDEN,
+            &Message {
+                c,
+                text: String::new(),
+            },
+        ));
+    }
     let Some(token) = crate::session::token(headers) else {
         return Err(signed_out(pages, headers, form, "").await);
     };
@@ -160,7 +177,7 @@ async fn staff<S: Store>(
     let csrf = state.vault.csrf_token(token).unwrap_or_default();
     let access = Access::new(principal);
     if *method != Method::GET
-        && let Some((_, form)) = form
+        && let Some((action, form)) = form
     {
         if !super::same_site(headers) || !state.vault.csrf_ok(token, form.get("csrf")) {
             let mut entry = access.entry("console.form", state.vault.clock().now());
@@ -183,9 +200,8 @@ async fn staff<S: Store>(
                 },
             ));
         }
-        if form.0.iter().any(|(n, _)| n == "once")
-            && !super::first_submission(state, form.get("once")).await
-        {
+        // Every change acts once (signing out twice is harmless).
+        if action != "/admin/sign-out" && !super::first_submission(state, form.get("once")).await {
             let staff = Staff { access, csrf };
             let mut c = staff.chrome(web, "Already sent", "dashboard");
             c.problem = "This form was already sent; it was acted on once. Nothing was done twice."
@@ -369,7 +385,7 @@ async fn sign_in<S: Store>(
     let max_age = (session.record.expires_at - now).whole_seconds();
     let cookie = crate::session::cookie(session.token.as_str(), max_age);
     let resume = form.get("resume");
-    if !resume.starts_with("/admin/") || resume.contains("//") {
+    if !resumable(resume) {
         return see_other("/admin", &cookie.into_iter().collect::<Vec<_>>());
     }
     // The form the ended session could not act on, to send again with one press.
@@ -396,6 +412,19 @@ async fn sign_in<S: Store>(
         r.headers_mut().append(header::SET_COOKIE, c);
     }
     r
+}
+
+/// Whether `path` is a console form a kept entry may be sent to again: a request decision,
+/// the keys, a look-up — nothing else, no other path.
+fn resumable(path: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        ["", "admin", "keys"] | ["", "admin", "keys", "revoke"] | ["", "admin", "people"] => true,
+        ["", "admin", "requests", id, action] => {
+            Uuid::parse_str(id).is_ok() && matches!(*action, "approve" | "deny" | "extend")
+        }
+        _ => false,
+    }
 }
 
 async fn sign_out<S: Store>(
@@ -487,13 +516,6 @@ fn denied_note(what: &str, e: &ApiError) -> String {
 async fn audit_state<S: Store>(pages: &Pages<S>, access: &Access) -> (bool, String) {
     let state = &pages.api;
     let now = state.vault.clock().now();
-    if let Ok(guard) = AUDIT_CHECK.lock()
-        && let Some((at, ok, text)) = guard.as_ref()
-        && now - *at < time::Duration::minutes(5)
-        && *at <= now
-    {
-        return (*ok, text.clone());
-    }
     if access
         .authorize(Operation::Audit, steward_core::access::Reach::Nothing)
         .is_err()
@@ -502,6 +524,13 @@ async fn audit_state<S: Store>(pages: &Pages<S>, access: &Access) -> (bool, Stri
             true,
             "Your role does not verify the audit trail.".to_owned(),
         );
+    }
+    if let Ok(guard) = AUDIT_CHECK.lock()
+        && let Some((at, ok, text)) = guard.as_ref()
+        && now - *at < time::Duration::minutes(5)
+        && *at <= now
+    {
+        return (*ok, text.clone());
     }
     let mut entry = access.entry("audit.verify", now);
     entry.flagged = false;
@@ -723,6 +752,13 @@ struct RequestPage {
 
 impl RequestPage {
     /// A one-time submission id for each form on the page.
+    fn fresh(&self) -> String {
+        super::random_id()
+    }
+}
+
+impl PeoplePage {
+    /// A one-time submission id for the look-up form.
     fn fresh(&self) -> String {
         super::random_id()
     }

@@ -12,6 +12,7 @@ use steward_core::{Access, Principal, Role};
 use super::App;
 use super::consent::{Sink, call, link_in};
 use super::requests::{mail_to, person, served};
+use steward_core::store::prelude::*;
 
 /// A cookie-keeping client that posts forms as a browser on this site does.
 struct Browser {
@@ -767,4 +768,220 @@ async fn a_signed_in_person_sees_their_consents_on_the_choices_page_and_withdraw
     let me = b.get("/privacy/me?done=withdraw").await;
     assert!(me.html.contains("Your consent is withdrawn."));
     assert!(me.html.contains("You withdrew consent"), "{}", me.html);
+}
+
+#[tokio::test]
+async fn a_form_from_another_site_is_never_kept_for_after_a_sign_in_and_only_console_forms_resume()
+{
+    let sink = Sink::start().await;
+    let app = served(super::example_text("004-mailpro.toml"), &sink).await;
+    let secret = app
+        .vault
+        .create_staff(
+            &Access::new(Principal::cli()),
+            &NewStaff {
+                username: "adam",
+                role: Role::Admin,
+                password: "a long and private passphrase",
+                totp: true,
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    // A page elsewhere posts a key revocation in a browser that has no session cookie with it
+    // (SameSite=Strict): refused, and nothing kept to be sent after a sign-in.
+    let r = reqwest::Client::new()
+        .post(app.url("/admin/keys/revoke"))
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("prefix=stw_00000000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let page = r.text().await.unwrap();
+    assert!(
+        !page.contains("name=\"resume\"") && !page.contains("stw_00000000"),
+        "{page}"
+    );
+
+    // A sign-in asked to resume anything but a console form just signs in.
+    let mut b = Browser::new(&app);
+    let form = b.get("/admin/sign-in").await;
+    let step = app.vault.clock().now().unix_timestamp() / totp::STEP;
+    let code = format!("{:06}", totp::code(&secret, step));
+    let signed = b
+        .post(
+            "/admin/sign-in",
+            &[
+                ("csrf", &form.input("csrf")),
+                ("username", "adam"),
+                ("password", "a long and private passphrase"),
+                ("code", &code),
+                ("resume", "/admin/requests/../../v1/subjects/x"),
+                ("keep.x", "y"),
+            ],
+        )
+        .await;
+    assert_eq!(signed.status, 303, "{}", signed.html);
+    assert_eq!(signed.location, "/admin");
+
+    // Every console change needs its one-time id: a form without one does nothing.
+    let keys = b.get("/admin/keys").await;
+    let without = b
+        .post(
+            "/admin/keys",
+            &[
+                ("csrf", &keys.input("csrf")),
+                ("name", "twice"),
+                ("role", "service"),
+            ],
+        )
+        .await;
+    assert_eq!(without.status, 409, "{}", without.html);
+    let listed = app.store.list_api_keys().await.unwrap();
+    assert!(listed.iter().all(|k| k.name != "twice"), "no key was made");
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session_everywhere_and_a_confirmation_from_another_site_signs_nobody_in()
+ {
+    let sink = Sink::start().await;
+    let app = served(super::example_text("004-mailpro.toml"), &sink).await;
+    person(
+        &app,
+        "alice@example.com",
+        "account",
+        json!({ "user.name": "Alice" }),
+    )
+    .await;
+    let mut b = Browser::new(&app);
+    signed_in(&mut b, &sink, "alice@example.com").await;
+    let me = b.get("/privacy/me").await;
+    assert!(me.html.contains("Alice"));
+    let token = b
+        .cookies
+        .get("steward-me")
+        .cloned()
+        .expect("a session cookie");
+    let out = b
+        .post("/privacy/me/sign-out", &[("csrf", &me.input("csrf"))])
+        .await;
+    assert_eq!(out.status, 303);
+    assert!(!b.cookies.contains_key("steward-me"));
+    // The old token, replayed: signed out for good.
+    b.cookies.insert("steward-me".to_owned(), token);
+    let replay = b.get("/privacy/me").await;
+    assert!(!replay.html.contains("Alice"), "{}", replay.html);
+    assert!(replay.html.contains("Your session has ended"));
+
+    // Someone else's confirmation link, posted from another site: the request is confirmed
+    // (the link is the proof) but this browser is not signed in to their data.
+    let form = b.get("/privacy/request?kind=access").await;
+    b.post(
+        "/privacy/request",
+        &[
+            ("csrf", &form.input("csrf")),
+            ("once", &form.input("once")),
+            ("kind", "access"),
+            ("email", "alice@example.com"),
+        ],
+    )
+    .await;
+    let mut link = String::new();
+    for _ in 0..150 {
+        let all: Vec<String> = sink
+            .all()
+            .iter()
+            .map(|m| super::consent::unfold(m))
+            .filter(|m| m.contains("/requests/verify"))
+            .collect();
+        if all.len() >= 2 {
+            link = link_in(all.last().unwrap(), "/requests/verify");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+    let r = reqwest::Client::new()
+        .post(app.url("/requests/verify"))
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers().get("set-cookie").is_none(),
+        "nobody is signed in from another site"
+    );
+}
+
+#[tokio::test]
+async fn changes_in_my_data_count_against_the_request_limits() {
+    let sink = Sink::start().await;
+    let mailer = std::sync::Arc::new(
+        steward_server::mail::SmtpMailer::new(
+            &format!("smtp://127.0.0.1:{}", sink.port),
+            "privacy@mailpro.example",
+        )
+        .unwrap(),
+    );
+    let config = steward_server::ServerConfig {
+        rates: steward_server::api::Rates {
+            request_identity: (3, time::Duration::HOUR),
+            ..steward_server::api::Rates::default()
+        },
+        ..steward_server::ServerConfig::default()
+    };
+    let app = super::spawn_full(
+        super::example("004-mailpro.toml"),
+        config,
+        mailer,
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    person(
+        &app,
+        "alice@example.com",
+        "account",
+        json!({ "user.name": "Alice" }),
+    )
+    .await;
+    let mut b = Browser::new(&app);
+    signed_in(&mut b, &sink, "alice@example.com").await;
+    let mut refused = None;
+    for i in 0..5 {
+        let me = b.get("/privacy/me").await;
+        let once = me
+            .html
+            .split("name=\"once\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
+        let r = b
+            .post(
+                "/privacy/me/purpose",
+                &[
+                    ("csrf", &me.input("csrf")),
+                    ("once", &once),
+                    ("purpose", "support"),
+                    ("kind", "restriction"),
+                ],
+            )
+            .await;
+        if r.status != 303 {
+            refused = Some((i, r));
+            break;
+        }
+    }
+    let (at, page) = refused.expect("the per-address limit applies in a session");
+    assert!(at <= 3, "refused after {at} changes");
+    assert_eq!(page.status, 422, "{}", page.html);
+    assert!(page.html.contains("Too many attempts"), "{}", page.html);
 }
