@@ -568,13 +568,13 @@ pub struct ServeArgs {
     /// Staff sign-in attempts allowed per username
     #[arg(long, env = "STEWARD_SIGNIN_RATE_USER", default_value = "10/min", value_name = "RATE", value_parser = rate)]
     pub signin_rate_user: (u32, time::Duration),
-    /// Consent-banner submissions allowed per client address
+    /// Consent-banner submissions, and views and downloads of "My data", allowed per client address
     #[arg(long, env = "STEWARD_CONSENT_RATE_IP", default_value = "120/min", value_name = "RATE", value_parser = rate)]
     pub consent_rate_ip: (u32, time::Duration),
-    /// Public data-subject requests and verification codes allowed per client address
+    /// Public data-subject requests, changes made in "My data" and verification codes allowed per client address
     #[arg(long, env = "STEWARD_REQUEST_RATE_IP", default_value = "20/min", value_name = "RATE", value_parser = rate)]
     pub request_rate_ip: (u32, time::Duration),
-    /// Public data-subject requests allowed per e-mail address
+    /// Public data-subject requests, and changes made in "My data", allowed per e-mail address
     #[arg(long, env = "STEWARD_REQUEST_RATE_EMAIL", default_value = "5/hour", value_name = "RATE", value_parser = rate)]
     pub request_rate_email: (u32, time::Duration),
     /// Calls refused for a missing, unknown, revoked or expired key or session, per client address (past it: 429, and the refusals are summarised in the audit rather than written one by one)
