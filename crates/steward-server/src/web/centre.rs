@@ -127,7 +127,7 @@ struct NoticePage {
 async fn notice<S: Store>(State(pages): State<Pages<S>>, headers: HeaderMap) -> Response {
     let mut c = chrome(&pages.web, &headers, "notice.title", "notice");
     c.title.clone_from(&pages.web.notice.title);
-    let (intro, sections) = pages.web.notice.html_parts(c.t.s("notice.contents"));
+    let (intro, sections) = pages.web.notice_html(&c.t);
     render(
         &pages.web,
         StatusCode::OK,

@@ -35,8 +35,11 @@ pub struct Web {
     pub stylesheet: String,
     /// The Content-Security-Policy allowing exactly that stylesheet.
     pub csp: HeaderValue,
-    /// The notice's intro and table of contents, and its sections, by contents heading.
+    /// The notice.
     pub notice: Notice,
+    /// The notice's HTML (intro with its table of contents, and sections) for each offered
+    /// language's "Contents" heading, rendered once.
+    pub notice_parts: std::collections::HashMap<String, (String, String)>,
     /// The logo's bytes and type, when `[centre] logo` is set and `serve` read it.
     pub logo: Option<(Vec<u8>, &'static str)>,
     /// Whether cookies are `Secure` (the public address is `https://`).
@@ -62,14 +65,37 @@ impl Web {
         );
         let csp = HeaderValue::from_str(&crate::content_security_policy(&stylesheet))
             .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
+        let notice = steward_policy::notice::build(declaration);
+        let notice_parts = declaration
+            .centre
+            .languages
+            .iter()
+            .map(|lang| {
+                let contents = declaration
+                    .centre
+                    .words(lang)
+                    .s("notice.contents")
+                    .to_owned();
+                (lang.clone(), notice.html_parts(&contents))
+            })
+            .collect();
         Self {
             declaration: Arc::new(declaration.clone()),
             stylesheet,
             csp,
-            notice: steward_policy::notice::build(declaration),
+            notice,
+            notice_parts,
             logo,
             secure: public_url.starts_with("https://"),
         }
+    }
+
+    /// The notice's HTML parts for the page's language (rendered once at start).
+    pub fn notice_html(&self, words: &Words) -> (String, String) {
+        self.notice_parts
+            .get(&words.language)
+            .cloned()
+            .unwrap_or_else(|| self.notice.html_parts(words.s("notice.contents")))
     }
 
     /// The words for the browser's `Accept-Language`.
