@@ -133,6 +133,10 @@ async fn serve_with<S: steward_core::Store>(
     sources: Vec<std::sync::Arc<dyn steward_core::retention::Dataset>>,
 ) -> Outcome {
     {
+        // Taken before anything is served, so a save from the first moment on is a change.
+        let declared_at = std::fs::metadata(&global.declaration)
+            .and_then(|m| m.modified())
+            .ok();
         let (mailer, mail_route) = match mailer(
             global,
             declaration,
@@ -229,6 +233,7 @@ async fn serve_with<S: steward_core::Store>(
                 mail_from: args.mail_from.clone(),
                 options,
                 serving: declaration.policy.version.clone(),
+                seen: declared_at,
             },
             store,
             reload,
@@ -326,6 +331,9 @@ struct Watch {
     options: steward_core::ledger::LedgerOptions,
     /// The declaration version in force.
     serving: String,
+    /// The file's modification time when it was read at start: a save made before the watcher
+    /// first looks is still seen.
+    seen: Option<std::time::SystemTime>,
 }
 
 /// Waits for SIGHUP (and with `--watch` for the file to change), then checks the declaration
@@ -339,7 +347,7 @@ async fn watch_declaration<S: steward_core::Store>(
 ) {
     let path = watch.global.declaration.clone();
     let modified = |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    let mut seen = modified(&path);
+    let mut seen = watch.seen;
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
