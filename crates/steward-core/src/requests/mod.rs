@@ -2441,6 +2441,20 @@ impl<S: RequestStore> Requests<S> {
         subject: Option<SubjectId>,
         verified: &[(String, String)],
     ) -> Result<AccessData, RequestError> {
+        self.gather_parts(access, request, subject, verified, true)
+            .await
+    }
+
+    /// [`Requests::gather`], with the subject's audit trail only when `with_trail` (My data
+    /// shows the data, not the trail, and each view adds to the trail).
+    pub(crate) async fn gather_parts(
+        &self,
+        access: &Access,
+        request: Option<Uuid>,
+        subject: Option<SubjectId>,
+        verified: &[(String, String)],
+        with_trail: bool,
+    ) -> Result<AccessData, RequestError> {
         access.authorize(Operation::Export, Reach::Everything)?;
         let mut data = AccessData {
             request,
@@ -2460,7 +2474,7 @@ impl<S: RequestStore> Requests<S> {
             return Ok(data);
         };
         let vault = self.ledger.vault();
-        match vault.export(access, subject).await {
+        match vault.export_parts(access, subject, with_trail).await {
             Ok(export) => {
                 data.identities = export.view.identities;
                 data.fields = export.view.fields;

@@ -194,13 +194,14 @@ impl<S: RequestStore> Requests<S> {
         Ok(views)
     }
 
-    /// Everything held on the person of `session` (their access package's content), read as
-    /// the person (audited as their export).
+    /// Everything held on the person of `session` (their access package's content but the
+    /// audit trail, which the package's download carries), read as the person (audited as
+    /// their export).
     ///
     /// # Errors
     /// As [`Requests::gather`].
     pub async fn my_data(&self, session: &PersonSession) -> Result<AccessData, RequestError> {
-        self.gather(&holder(), None, session.subject, &session.verified)
+        self.gather_parts(&holder(), None, session.subject, &session.verified, false)
             .await
     }
 }

@@ -1082,6 +1082,18 @@ impl<S: VaultStore> Vault<S> {
         access: &Access,
         id: SubjectId,
     ) -> Result<SubjectExport, VaultError> {
+        self.export_parts(access, id, true).await
+    }
+
+    /// [`Vault::export`], with the subject's audit trail only when `with_trail` (a page that
+    /// shows the data but not the trail need not read a history that grows with every view).
+    /// Audited the same way: one `subject.export` entry.
+    pub async fn export_parts(
+        &self,
+        access: &Access,
+        id: SubjectId,
+        with_trail: bool,
+    ) -> Result<SubjectExport, VaultError> {
         let mut entry = access.entry("subject.export", self.clock.now());
         entry.subject = Some(id);
         let result = async {
@@ -1097,7 +1109,11 @@ impl<S: VaultStore> Vault<S> {
                 },
                 Err(e) => return Err(e),
             };
-            let trail = self.trail(id).await?;
+            let trail = if with_trail {
+                self.trail(id).await?
+            } else {
+                Vec::new()
+            };
             Ok(SubjectExport { view, held, trail })
         }
         .await;
