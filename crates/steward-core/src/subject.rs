@@ -13,17 +13,21 @@ use uuid::Uuid;
 #[serde(transparent)]
 pub struct SubjectId(pub Uuid);
 
+/// A UUIDv7 of `now` (RFC 9562 §5.7): ids made later sort later, so rows keyed by them land at
+/// the end of their index rather than on a random page of it.
+pub(crate) fn time_ordered(now: OffsetDateTime) -> Uuid {
+    let nanos = now.unix_timestamp_nanos();
+    Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        u64::try_from(nanos.div_euclid(1_000_000_000)).unwrap_or(0),
+        u32::try_from(nanos.rem_euclid(1_000_000_000)).unwrap_or(0),
+    ))
+}
+
 impl SubjectId {
     /// A new identifier for a subject created at `now`.
     pub fn new(now: OffsetDateTime) -> Self {
-        let nanos = now.unix_timestamp_nanos();
-        let secs = u64::try_from(nanos.div_euclid(1_000_000_000)).unwrap_or(0);
-        let sub = u32::try_from(nanos.rem_euclid(1_000_000_000)).unwrap_or(0);
-        Self(Uuid::new_v7(uuid::Timestamp::from_unix(
-            uuid::NoContext,
-            secs,
-            sub,
-        )))
+        Self(time_ordered(now))
     }
 
     /// The bytes the subject's keys and values are bound to.

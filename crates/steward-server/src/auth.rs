@@ -135,7 +135,25 @@ pub(crate) async fn principal<S: Store>(
         return Err(invalid("anonymous".to_owned()));
     };
     let actor = format!("key:{prefix}");
-    match state.vault.store().find_api_key(prefix).await {
+    let store = state.vault.store();
+    // Read before the record: a revocation after this point changes it, and the record read
+    // under the old number is then not kept.
+    let generation = store.api_keys_generation();
+    let found = match generation.and_then(|g| state.keys.get(prefix, g, now)) {
+        Some(record) => Ok(Some(record)),
+        None => store.find_api_key(prefix).await.map(|found| {
+            found.map(|record| {
+                let record = std::sync::Arc::new(record);
+                if let Some(g) = generation {
+                    state
+                        .keys
+                        .put(prefix, std::sync::Arc::clone(&record), g, now);
+                }
+                record
+            })
+        }),
+    };
+    match found {
         Ok(Some(record)) => record.check(presented, now).map_err(|refused| {
             let error = ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -156,5 +174,79 @@ pub(crate) async fn principal<S: Store>(
                 ),
             ))
         }
+    }
+}
+
+/// Stored API keys' records, kept in memory so that a request with a key costs no query:
+/// each is kept under the store's key generation it was read under
+/// ([`steward_core::store::AccessStore::api_keys_generation`]) and used only while that has
+/// not changed (a revocation anywhere changes it) and for at most [`KEY_CACHE_AGE`]. The key
+/// itself is still checked on every request (its hash, in constant time, and its expiry),
+/// and unknown prefixes are never kept.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, Kept>>,
+}
+
+#[derive(Debug)]
+struct Kept {
+    record: std::sync::Arc<steward_core::api_key::ApiKeyRecord>,
+    generation: u64,
+    at: time::OffsetDateTime,
+}
+
+/// The longest a record is kept, should a revocation's notice be lost (a crash between its
+/// commit and its notice).
+pub const KEY_CACHE_AGE: time::Duration = time::Duration::seconds(30);
+
+/// At most this many records are kept (one per key in use); beyond, the oldest are dropped.
+const KEY_CACHE_MAX: usize = 4096;
+
+impl KeyCache {
+    fn get(
+        &self,
+        prefix: &str,
+        generation: u64,
+        now: time::OffsetDateTime,
+    ) -> Option<std::sync::Arc<steward_core::api_key::ApiKeyRecord>> {
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries
+            .get(prefix)
+            .filter(|k| k.generation == generation && now - k.at < KEY_CACHE_AGE && now >= k.at)
+            .map(|k| std::sync::Arc::clone(&k.record))
+    }
+
+    fn put(
+        &self,
+        prefix: &str,
+        record: std::sync::Arc<steward_core::api_key::ApiKeyRecord>,
+        generation: u64,
+        now: time::OffsetDateTime,
+    ) {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Records under an older generation are of no more use.
+        entries.retain(|_, k| k.generation == generation);
+        if entries.len() >= KEY_CACHE_MAX
+            && let Some(oldest) = entries
+                .iter()
+                .min_by_key(|(_, k)| k.at)
+                .map(|(p, _)| p.clone())
+        {
+            entries.remove(&oldest);
+        }
+        entries.insert(
+            prefix.to_owned(),
+            Kept {
+                record,
+                generation,
+                at: now,
+            },
+        );
     }
 }

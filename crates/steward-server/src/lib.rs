@@ -165,6 +165,7 @@ pub fn app_observed<S: Store>(
         ledger,
         guard: Arc::new(api::Guard::new(config.rates, config.trust_forwarded)),
         metrics: Arc::clone(&metrics),
+        keys: Arc::default(),
     };
     let ready = Arc::clone(&state.ledger);
     let api_description = Arc::new(openapi::document(Some(declaration)));

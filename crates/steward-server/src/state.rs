@@ -27,6 +27,8 @@ pub struct ApiState<S: Store> {
     pub metrics: Arc<crate::telemetry::Metrics>,
     /// The pages' shared parts (stylesheet, CSP, words), for answers a person reads.
     pub web: Arc<crate::web::Web>,
+    /// Verified API keys' records, kept while no key is revoked anywhere.
+    pub(crate) keys: Arc<crate::auth::KeyCache>,
 }
 
 impl<S: Store> Clone for ApiState<S> {
@@ -38,6 +40,7 @@ impl<S: Store> Clone for ApiState<S> {
             requests: Arc::clone(&self.requests),
             metrics: Arc::clone(&self.metrics),
             web: Arc::clone(&self.web),
+            keys: Arc::clone(&self.keys),
         }
     }
 }

@@ -90,6 +90,9 @@ macro_rules! access_methods {
             prefix: &str,
             at: time::OffsetDateTime,
         ) -> Result<bool, StoreError> {
+            // Told before (so a failure revokes nothing) and after (so a record read between
+            // the two is not kept): see `api_keys_generation`.
+            self.api_keys_changed()?;
             let done = sqlx::query(sqlx::AssertSqlSafe($sql(&format!(
                 "UPDATE {p}api_keys SET revoked_at = ? WHERE prefix = ? AND revoked_at IS NULL",
                 p = $prefix
@@ -99,7 +102,12 @@ macro_rules! access_methods {
             .execute(&self.$pool)
             .await
             .map_err(|e| crate::convert::backend(&e))?;
+            let _ = self.api_keys_changed();
             Ok(done.rows_affected() == 1)
+        }
+
+        fn api_keys_generation(&self) -> Option<u64> {
+            self.api_keys_seen()
         }
 
         async fn insert_staff(

@@ -1,6 +1,7 @@
 //! PostgreSQL, for scale: data in the `steward` schema, wrapped keys in `steward_keys` (back
 //! them up separately), each operation one transaction across both.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -24,6 +25,46 @@ pub struct PgStore {
     /// The connection holding Steward's advisory lock (see [`crate::Sharing`]), closed with
     /// the last clone.
     lock: std::sync::Arc<tokio::sync::Mutex<Held>>,
+    /// What this process knows of API-key revocations (see `api_keys_generation`).
+    keys_watch: std::sync::Arc<KeysWatch>,
+}
+
+/// API-key revocations as this process hears of them: a counter bumped by its own
+/// revocations and by every `NOTIFY steward_api_keys` (a trigger on the key table sends one
+/// whenever a row changes, whoever changes it), and whether the listener is connected — while
+/// it is not, nobody can tell at once, and nothing is kept.
+#[derive(Debug, Default)]
+struct KeysWatch {
+    generation: AtomicU64,
+    listening: AtomicBool,
+    started: AtomicBool,
+}
+
+/// The channel the key table's trigger notifies (migration 0014).
+const KEYS_CHANNEL: &str = "steward_api_keys";
+
+/// Listens on [`KEYS_CHANNEL`] for as long as the pool is open, bumping the generation for
+/// every notification and for every reconnection (notifications may have been missed).
+async fn watch_api_keys(pool: PgPool, watch: std::sync::Arc<KeysWatch>) {
+    while !pool.is_closed() {
+        let listening = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            listener.listen(KEYS_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        }
+        .await;
+        if let Ok(mut listener) = listening {
+            watch.generation.fetch_add(1, Ordering::SeqCst);
+            watch.listening.store(true, Ordering::SeqCst);
+            // `Ok(None)`: the connection was lost and is being made again.
+            while listener.try_recv().await.is_ok() {
+                watch.generation.fetch_add(1, Ordering::SeqCst);
+            }
+            watch.listening.store(false, Ordering::SeqCst);
+            watch.generation.fetch_add(1, Ordering::SeqCst);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// The connection holding the advisory lock, and how to take it again.
@@ -100,6 +141,7 @@ impl PgStore {
                 url: url.to_owned(),
                 sharing,
             })),
+            keys_watch: std::sync::Arc::default(),
         })
     }
 
@@ -116,6 +158,34 @@ impl PgStore {
                 .await;
             let _ = sqlx::Connection::close(connection).await;
         }
+    }
+
+    /// This process's own revocation: known here at once, before the notification comes.
+    #[allow(clippy::unnecessary_wraps)] // as `SqliteStore::api_keys_changed`, which can fail
+    fn api_keys_changed(&self) -> Result<(), StoreError> {
+        self.keys_watch.generation.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The revocations heard of, once the listener (started on the first call, inside a
+    /// Tokio runtime) is connected; `None` until then and whenever it is not.
+    fn api_keys_seen(&self) -> Option<u64> {
+        let watch = &self.keys_watch;
+        if !watch.started.swap(true, Ordering::SeqCst) {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(watch_api_keys(
+                        self.pool.clone(),
+                        std::sync::Arc::clone(watch),
+                    ));
+                }
+                Err(_) => watch.started.store(false, Ordering::SeqCst),
+            }
+        }
+        watch
+            .listening
+            .load(Ordering::SeqCst)
+            .then(|| watch.generation.load(Ordering::SeqCst))
     }
 
     /// PostgreSQL keeps no copy a checkpoint can drop: a destroyed key's old row version is

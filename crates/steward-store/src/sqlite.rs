@@ -167,6 +167,39 @@ impl SqliteStore {
         &self.dir
     }
 
+    /// The file whose length counts API-key revocations, in this process and every other
+    /// sharing the folder (one byte appended per revocation: its length only grows).
+    fn api_keys_marker(&self) -> PathBuf {
+        self.dir.join("api-keys.changed")
+    }
+
+    /// Tells every process sharing the folder that an API key changed: one byte appended to
+    /// [`SqliteStore::api_keys_marker`] (created 0600).
+    fn api_keys_changed(&self) -> Result<(), StoreError> {
+        use std::io::Write as _;
+        let path = self.api_keys_marker();
+        let mut options = std::fs::OpenOptions::new();
+        options.append(true).create(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        options
+            .open(&path)
+            .and_then(|mut f| f.write_all(b"."))
+            .map_err(|e| StoreError::Backend(format!("cannot write {}: {e}", path.display())))
+    }
+
+    /// The marker's length (0 before the first revocation), or `None` when it cannot be read.
+    fn api_keys_seen(&self) -> Option<u64> {
+        match std::fs::metadata(self.api_keys_marker()) {
+            Ok(m) => Some(m.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(0),
+            Err(_) => None,
+        }
+    }
+
     /// Writes the WAL back into the database files and closes the pools (for backups and tests
     /// that inspect the files).
     pub async fn close(self) {

@@ -145,6 +145,35 @@ macro_rules! subject_methods {
                 .transpose()
         }
 
+        async fn known_identities(
+            &self,
+            kind: &str,
+            indexes: &[[u8; 32]],
+        ) -> Result<Vec<[u8; 32]>, StoreError> {
+            let mut known = Vec::new();
+            for chunk in indexes.chunks(crate::subjects::ROWS) {
+                let mut q = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT idx FROM {p}identities WHERE kind = ",
+                    p = $p
+                ));
+                q.push_bind(kind.to_owned()).push(" AND idx IN (");
+                let mut list = q.separated(", ");
+                for index in chunk {
+                    list.push_bind(index.to_vec());
+                }
+                q.push(")");
+                let rows: Vec<(Vec<u8>,)> = q
+                    .build_query_as()
+                    .fetch_all(&self.$data)
+                    .await
+                    .map_err(|e| crate::convert::backend(&e))?;
+                for (index,) in rows {
+                    known.push(crate::convert::index(&index)?);
+                }
+            }
+            Ok(known)
+        }
+
         async fn load_subject(
             &self,
             id: SubjectId,

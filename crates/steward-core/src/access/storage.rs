@@ -26,7 +26,17 @@ pub trait AccessStore: Backend {
     /// Every API key, oldest first.
     fn list_api_keys(&self) -> impl Future<Output = Result<Vec<ApiKeyRecord>, StoreError>> + Send;
 
-    /// Revokes an API key at `at`; `false` when there is no such key.
+    /// A number that changes whenever an API key is revoked — by this process or by any
+    /// other sharing the store — or `None` while the store cannot tell at once (then nothing
+    /// may be kept). A verified-key cache keeps a key's record only while this number stays
+    /// the one it read the record under. Cheap: no query (a file's length, or a counter a
+    /// notification listener keeps).
+    fn api_keys_generation(&self) -> Option<u64> {
+        None
+    }
+
+    /// Revokes an API key at `at`; `false` when there is no such key. The change is told to
+    /// [`AccessStore::api_keys_generation`] of every process before this returns.
     fn revoke_api_key(
         &self,
         prefix: &str,

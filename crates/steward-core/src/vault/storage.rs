@@ -174,6 +174,15 @@ pub trait VaultStore: AuditStore + AccessStore {
         index: &[u8; 32],
     ) -> impl Future<Output = Result<Option<(SubjectId, Option<String>)>, StoreError>> + Send;
 
+    /// Which of `indexes` (blind indexes of identities of `kind`) belong to someone in the
+    /// vault: an import skips the people already there before it writes, rather than failing
+    /// a batch and trying each of them alone. The answer holds the known indexes, in no order.
+    fn known_identities(
+        &self,
+        kind: &str,
+        indexes: &[[u8; 32]],
+    ) -> impl Future<Output = Result<Vec<[u8; 32]>, StoreError>> + Send;
+
     /// Everything stored for a subject (its key included).
     fn load_subject(
         &self,

@@ -1,15 +1,23 @@
 //! `steward import`: people from CSV or JSON Lines into the vault.
 //!
-//! The whole file is checked before anything is written; bad lines are listed by number with
-//! what is wrong (never their values). Subjects are then written in transactional batches;
-//! lines whose identity is already in the vault are skipped and counted, so an interrupted
-//! import is finished by running it again — or, with `--update`, their values are written for
-//! the person already there, each as an audited correction.
+//! The file is read twice and never held in memory. The first pass checks every line; bad
+//! lines are listed by number with what is wrong (never their values), and nothing is written
+//! unless all are good. The second pass writes subjects in transactional batches, sealing the
+//! next batch while the last one is written. People whose identity is already in the vault
+//! are found by one query per batch and skipped (or, with `--update`, their values written as
+//! audited corrections), so an interrupted import is finished by running it again, at the
+//! speed of a read.
 
 use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::fs::File;
+use std::hash::BuildHasher;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use steward_core::store::SubjectRecord;
 use steward_core::vault::MAX_VALUE_BYTES;
 use steward_core::{
     FieldSource, Identity, IdentityKind, NewSubjectInput, Store, Vault, VaultError,
@@ -30,6 +38,10 @@ enum Column {
 /// At most this many bad lines are listed.
 const MAX_LISTED: usize = 50;
 
+/// The longest line read (a CSV record's line, or a JSON line): a value is at most
+/// [`MAX_VALUE_BYTES`], and a line holds a few of them. A longer one is not a list of people.
+const MAX_LINE_BYTES: usize = 1 << 20;
+
 pub fn run(global: &Global, args: &ImportArgs) -> Outcome {
     let (declaration, runtime) = match super::vault_command(global) {
         Ok(v) => v,
@@ -49,20 +61,17 @@ pub fn run(global: &Global, args: &ImportArgs) -> Outcome {
         ));
         return Outcome::Invalid;
     };
-    let rows = match read_rows(&args.file, format) {
-        Ok(rows) => rows,
-        Err(e) => {
-            output::stderr(&format!("error: {e}"));
-            return Outcome::Unreadable;
-        }
-    };
+    if let Err(e) = Rows::open(&args.file, format) {
+        output::stderr(&format!("error: {e}"));
+        return Outcome::Unreadable;
+    }
     // Through the consent ledger: it refuses a declaration whose terms changed under a
     // version already served (data would be collected under terms nobody was shown), and an
     // update's change of address is told as any correction's is.
     runtime.block_on(async {
         with_vault!(global, declaration.clone(), |vault| {
             match open_ledger(vault, &declaration, global, "http://127.0.0.1:8080").await {
-                Ok(ledger) => import(&ledger, args, rows).await,
+                Ok(ledger) => import(&ledger, args, format).await,
                 Err(outcome) => outcome,
             }
         })
@@ -78,80 +87,219 @@ struct Row {
     values: Vec<(String, String)>,
 }
 
-fn read_rows(path: &Path, format: ImportFormat) -> Result<Vec<Result<Row, BadLine>>, String> {
-    let shown = path.display();
-    match format {
-        ImportFormat::Csv => {
-            let mut reader = csv::ReaderBuilder::new()
-                .has_headers(true)
-                .flexible(false)
-                .from_path(path)
-                .map_err(|e| format!("cannot read {shown}: {e}"))?;
-            let headers: Vec<String> = reader
-                .headers()
-                .map_err(|e| format!("{shown}: the header row cannot be read: {e}"))?
-                .iter()
-                .map(|h| h.trim().to_owned())
-                .collect();
-            let mut rows = Vec::new();
-            for record in reader.records() {
-                rows.push(match record {
-                    Ok(r) => Ok(Row {
-                        line: r.position().map_or(0, csv::Position::line),
+/// The reader under a file's parser: counts lines, and fails a line longer than
+/// [`MAX_LINE_BYTES`] (with [`TooLong`]) rather than let one line fill the memory.
+struct Bounded<R> {
+    inner: R,
+    /// Bytes since the last newline.
+    run: usize,
+    /// Newlines seen.
+    newlines: u64,
+    /// Bytes read, for the progress bar.
+    read: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// A line was longer than [`MAX_LINE_BYTES`]; its number.
+#[derive(Debug)]
+struct TooLong(u64);
+
+impl std::fmt::Display for TooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {} is longer than 1 MiB", self.0)
+    }
+}
+
+impl std::error::Error for TooLong {}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let got = &buf[..n];
+        match got.iter().rposition(|&b| b == b'\n') {
+            Some(last) => {
+                self.newlines += got.iter().filter(|&&b| b == b'\n').count() as u64;
+                self.run = n - last - 1;
+            }
+            None => self.run += n,
+        }
+        self.read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        if self.run > MAX_LINE_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                TooLong(self.newlines + 1),
+            ));
+        }
+        Ok(n)
+    }
+}
+
+/// The lines of an import file, one at a time: a good line's values, a bad line's number and
+/// what is wrong, or (outer error) the file cannot be read on, said whole.
+enum Rows {
+    Csv {
+        reader: csv::Reader<Bounded<File>>,
+        headers: Vec<String>,
+        shown: String,
+    },
+    Jsonl {
+        reader: BufReader<Bounded<File>>,
+        line: u64,
+        buffer: Vec<u8>,
+        shown: String,
+    },
+}
+
+/// Why an import file cannot be read on, said with where and what to do.
+fn unreadable(shown: &str, e: &std::io::Error) -> String {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<TooLong>())
+    {
+        Some(TooLong(line)) => format!(
+            "{shown}:{line}: the line is longer than 1 MiB (a value is at most {} KiB): is this a file of people, one per line? Nothing was written.",
+            MAX_VALUE_BYTES / 1024
+        ),
+        None => format!("cannot read {shown}: {e}"),
+    }
+}
+
+impl Rows {
+    fn open(path: &Path, format: ImportFormat) -> Result<Self, String> {
+        Self::open_counting(path, format, Arc::default())
+    }
+
+    fn open_counting(
+        path: &Path,
+        format: ImportFormat,
+        read: Arc<std::sync::atomic::AtomicU64>,
+    ) -> Result<Self, String> {
+        let shown = path.display().to_string();
+        let file = File::open(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+        let bounded = Bounded {
+            inner: file,
+            run: 0,
+            newlines: 0,
+            read,
+        };
+        match format {
+            ImportFormat::Csv => {
+                let mut reader = csv::ReaderBuilder::new()
+                    .has_headers(true)
+                    .flexible(false)
+                    .from_reader(bounded);
+                let headers = match reader.headers() {
+                    Ok(h) => h.iter().map(|h| h.trim().to_owned()).collect(),
+                    Err(e) => {
+                        let shown_error = e.to_string();
+                        return Err(match e.into_kind() {
+                            csv::ErrorKind::Io(io) => unreadable(&shown, &io),
+                            _ => format!("{shown}: the header row cannot be read: {shown_error}"),
+                        });
+                    }
+                };
+                Ok(Self::Csv {
+                    reader,
+                    headers,
+                    shown,
+                })
+            }
+            ImportFormat::Jsonl => Ok(Self::Jsonl {
+                reader: BufReader::with_capacity(64 * 1024, bounded),
+                line: 0,
+                buffer: Vec::new(),
+                shown,
+            }),
+        }
+    }
+}
+
+impl Iterator for Rows {
+    type Item = Result<Result<Row, BadLine>, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Self::Csv {
+                reader,
+                headers,
+                shown,
+            } => {
+                let mut record = csv::StringRecord::new();
+                match reader.read_record(&mut record) {
+                    Ok(false) => None,
+                    Ok(true) => Some(Ok(Ok(Row {
+                        line: record.position().map_or(0, csv::Position::line),
                         values: headers
                             .iter()
                             .cloned()
-                            .zip(r.iter().map(|v| v.trim().to_owned()))
+                            .zip(record.iter().map(|v| v.trim().to_owned()))
                             .collect(),
-                    }),
+                    }))),
                     Err(e) => {
                         let line = e.position().map_or(0, csv::Position::line);
-                        let reason = match e.kind() {
+                        let reason = match e.into_kind() {
+                            csv::ErrorKind::Io(io) => return Some(Err(unreadable(shown, &io))),
                             csv::ErrorKind::UnequalLengths {
                                 expected_len, len, ..
                             } => format!(
                                 "has {len} value{} where the header has {expected_len}",
-                                if *len == 1 { "" } else { "s" }
+                                if len == 1 { "" } else { "s" }
                             ),
                             csv::ErrorKind::Utf8 { .. } => "is not UTF-8 text".to_owned(),
                             _ => "cannot be read as CSV".to_owned(),
                         };
-                        Err((line, reason))
+                        Some(Ok(Err((line, reason))))
                     }
-                });
+                }
             }
-            Ok(rows)
-        }
-        ImportFormat::Jsonl => {
-            let text =
-                std::fs::read_to_string(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-            Ok(text
-                .lines()
-                .enumerate()
-                .filter(|(_, l)| !l.trim().is_empty())
-                .map(|(i, l)| {
-                    let line = u64::try_from(i + 1).unwrap_or(u64::MAX);
-                    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(l) {
-                        Ok(object) => {
-                            let mut values = Vec::new();
-                            for (key, value) in object {
-                                let text = match value {
-                                    serde_json::Value::String(s) => s,
-                                    serde_json::Value::Null => continue,
-                                    serde_json::Value::Number(n) => n.to_string(),
-                                    serde_json::Value::Bool(b) => b.to_string(),
-                                    _ => return Err((line, format!("the value of `{key}` is a list or object; give text"))),
-                                };
-                                values.push((key, text.trim().to_owned()));
-                            }
-                            Ok(Row { line, values })
-                        }
-                        Err(_) => Err((line, "is not a JSON object".to_owned())),
-                    }
-                })
-                .collect())
+            Self::Jsonl {
+                reader,
+                line,
+                buffer,
+                shown,
+            } => loop {
+                buffer.clear();
+                match reader.read_until(b'\n', buffer) {
+                    Ok(0) => return None,
+                    Ok(_) => {}
+                    Err(e) => return Some(Err(unreadable(shown, &e))),
+                }
+                *line += 1;
+                let Ok(text) = std::str::from_utf8(buffer) else {
+                    return Some(Ok(Err((*line, "is not UTF-8 text".to_owned()))));
+                };
+                if text.trim().is_empty() {
+                    continue;
+                }
+                return Some(Ok(json_row(*line, text)));
+            },
         }
     }
+}
+
+/// One JSON line's values: text, numbers and booleans as text, `null` as absent.
+fn json_row(line: u64, text: &str) -> Result<Row, BadLine> {
+    let Ok(object) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
+    else {
+        return Err((line, "is not a JSON object".to_owned()));
+    };
+    let mut values = Vec::new();
+    for (key, value) in object {
+        let text = match value {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Null => continue,
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            _ => {
+                return Err((
+                    line,
+                    format!("the value of `{key}` is a list or object; give text"),
+                ));
+            }
+        };
+        values.push((key, text.trim().to_owned()));
+    }
+    Ok(Row { line, values })
 }
 
 fn column<S: Store>(vault: &Vault<S>, purpose: &str, name: &str) -> Result<Column, String> {
@@ -192,41 +340,188 @@ fn column<S: Store>(vault: &Vault<S>, purpose: &str, name: &str) -> Result<Colum
         .map(|()| column)
 }
 
-/// What every column holding a value somewhere in the file is, or every column that cannot be
-/// imported for `purpose` with why (all of them, so one run names every fix).
-fn columns_of<S: Store>(
-    vault: &Vault<S>,
+/// What the first pass found.
+struct Checked {
+    columns: HashMap<String, Column>,
+    /// The first bad lines (at most [`MAX_LISTED`] of them, by line number) and how many.
+    bad: Vec<BadLine>,
+    bad_count: u64,
+    /// Good lines, to be written.
+    good: u64,
+}
+
+/// An identity of the file, as the duplicate check keeps it: its kind, a 128-bit keyed hash
+/// of its value (two SipHash keys chosen for this run; values are never kept), its line.
+type Seen = (u8, u64, u64, u64);
+
+fn kind_code(kind: &IdentityKind) -> u8 {
+    match kind {
+        IdentityKind::Email => 0,
+        IdentityKind::Phone => 1,
+        IdentityKind::Username => 2,
+        // Never a column of an import (see `column`); kept apart all the same.
+        IdentityKind::Custom(_) => 3,
+    }
+}
+
+const KIND_NAMES: [&str; 4] = ["email", "phone", "username", "identity"];
+
+/// A good line's subject, or what is wrong with it.
+fn input_of(
+    row: &Row,
+    columns: &HashMap<String, Column>,
     purpose: &str,
-    rows: &[Result<Row, BadLine>],
-) -> Result<HashMap<String, Column>, Vec<String>> {
-    let mut columns = HashMap::new();
-    let mut problems = Vec::new();
-    for row in rows.iter().flatten() {
+) -> Result<NewSubjectInput, String> {
+    let mut input = NewSubjectInput {
+        identities: Vec::new(),
+        fields: Vec::new(),
+        purpose: purpose.to_owned(),
+        source: FieldSource::Import,
+    };
+    let mut problem = None;
+    for (name, value) in &row.values {
+        if value.is_empty() {
+            continue;
+        }
+        match columns.get(name) {
+            None => {}
+            Some(Column::Identity(kind)) => match Identity::parse(kind.clone(), value) {
+                Ok(identity) => input.identities.push(identity),
+                Err(e) => problem = Some(e.to_string()),
+            },
+            Some(Column::Field(category)) => {
+                if value.len() > MAX_VALUE_BYTES {
+                    problem = Some(format!(
+                        "the value of `{category}` is {} bytes; at most {MAX_VALUE_BYTES}",
+                        value.len()
+                    ));
+                }
+                input.fields.push((category.clone(), value.clone()));
+            }
+        }
+    }
+    if problem.is_none() && input.identities.is_empty() {
+        problem = Some("gives no identity (email, phone or username)".to_owned());
+    }
+    match problem {
+        Some(p) => Err(p),
+        None => Ok(input),
+    }
+}
+
+/// The first pass: every line checked, every column named, no identity twice — in memory
+/// bounded by the number of identities (32 bytes each), never by the file.
+fn check<S: Store>(
+    vault: &Vault<S>,
+    args: &ImportArgs,
+    format: ImportFormat,
+) -> Result<Result<Checked, Vec<String>>, String> {
+    let size = std::fs::metadata(&args.file).map_or(0, |m| m.len());
+    let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let bar = ProgressBar::new(size);
+    bar.set_style(
+        ProgressStyle::with_template("checking {bar:40} {bytes}/{total_bytes}  ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut columns: HashMap<String, Column> = HashMap::new();
+    let mut column_problems: Vec<String> = Vec::new();
+    let mut bad: Vec<BadLine> = Vec::new();
+    let mut bad_count = 0u64;
+    let mut good = 0u64;
+    let (h1, h2) = (RandomState::new(), RandomState::new());
+    let mut seen: Vec<Seen> = Vec::new();
+    let mut note = |bad: &mut Vec<BadLine>, line: BadLine| {
+        bad_count += 1;
+        if bad.len() < MAX_LISTED {
+            bad.push(line);
+        }
+    };
+    for (n, row) in Rows::open_counting(&args.file, format, Arc::clone(&read))?.enumerate() {
+        if n % 4096 == 0 {
+            bar.set_position(read.load(std::sync::atomic::Ordering::Relaxed));
+        }
+        let row = match row? {
+            Ok(r) => r,
+            Err(b) => {
+                note(&mut bad, b);
+                continue;
+            }
+        };
         for (name, value) in &row.values {
             if value.is_empty() || columns.contains_key(name) {
                 continue;
             }
-            match column(vault, purpose, name) {
+            match column(vault, &args.purpose, name) {
                 Ok(c) => {
                     columns.insert(name.clone(), c);
                 }
-                Err(e) if !problems.contains(&e) => problems.push(e),
+                Err(e) if !column_problems.contains(&e) => column_problems.push(e),
                 Err(_) => {}
             }
         }
+        match input_of(&row, &columns, &args.purpose) {
+            Ok(input) => {
+                good += 1;
+                for identity in &input.identities {
+                    let value = identity.value();
+                    seen.push((
+                        kind_code(identity.kind()),
+                        h1.hash_one(value),
+                        h2.hash_one(value),
+                        row.line,
+                    ));
+                }
+            }
+            Err(problem) => note(&mut bad, (row.line, problem)),
+        }
     }
-    if problems.is_empty() {
-        Ok(columns)
-    } else {
-        Err(problems)
+    bar.finish_and_clear();
+    if !column_problems.is_empty() {
+        return Ok(Err(column_problems));
     }
+    // The same identity on two lines: every line after the first is bad.
+    seen.sort_unstable();
+    let mut duplicates: Vec<BadLine> = Vec::new();
+    let mut first = seen.first().copied();
+    for s in seen.iter().skip(1) {
+        match first {
+            Some(f) if (f.0, f.1, f.2) == (s.0, s.1, s.2) => {
+                if s.3 != f.3 {
+                    duplicates.push((
+                        s.3,
+                        format!(
+                            "has the same {} as line {}",
+                            KIND_NAMES[usize::from(s.0)],
+                            f.3
+                        ),
+                    ));
+                }
+            }
+            _ => first = Some(*s),
+        }
+    }
+    if !duplicates.is_empty() {
+        duplicates.sort_by_key(|(line, _)| *line);
+        duplicates.dedup_by_key(|(line, _)| *line);
+        good = good.saturating_sub(duplicates.len() as u64);
+        bad_count += duplicates.len() as u64;
+        bad.extend(duplicates);
+        bad.sort_by_key(|(line, _)| *line);
+        bad.truncate(MAX_LISTED);
+    }
+    Ok(Ok(Checked {
+        columns,
+        bad,
+        bad_count,
+        good,
+    }))
 }
 
 /// Seals a chunk on every core: sealing is pure CPU, the database waits for it.
 fn prepare_in_parallel<S: Store>(
     vault: &Vault<S>,
     chunk: &[NewSubjectInput],
-) -> Result<Vec<steward_core::store::SubjectRecord>, VaultError> {
+) -> Result<Vec<SubjectRecord>, VaultError> {
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .max(1);
@@ -257,167 +552,205 @@ fn prepare_in_parallel<S: Store>(
     })
 }
 
-async fn import<S: Store>(
+/// A batch the sealing thread hands the writer: each line's number, what it gives, and its
+/// sealed subject.
+struct Batch {
+    lines: Vec<u64>,
+    inputs: Vec<NewSubjectInput>,
+    prepared: Vec<SubjectRecord>,
+}
+
+/// The second pass's reader: reads the file again and seals each batch on every core while
+/// the writer writes the one before (at most two batches ahead). A line that is no longer
+/// what the first pass checked stops the import.
+fn seal_batches<S: Store + 'static>(
+    vault: Arc<Vault<S>>,
+    args: &ImportArgs,
+    format: ImportFormat,
+    columns: HashMap<String, Column>,
+    tx: tokio::sync::mpsc::Sender<Result<Batch, String>>,
+) {
+    let (path, purpose) = (args.file.clone(), args.purpose.clone());
+    let batch = usize::try_from(args.batch).unwrap_or(2000);
+    std::thread::spawn(move || {
+        let send = |b: Result<Batch, String>| tx.blocking_send(b).is_ok();
+        let rows = match Rows::open(&path, format) {
+            Ok(r) => r,
+            Err(e) => {
+                send(Err(e));
+                return;
+            }
+        };
+        let changed = || {
+            format!(
+                "{} changed while it was imported; run the same command again to check it and continue",
+                path.display()
+            )
+        };
+        let mut lines = Vec::with_capacity(batch);
+        let mut inputs = Vec::with_capacity(batch);
+        let flush = |lines: &mut Vec<u64>, inputs: &mut Vec<NewSubjectInput>| {
+            let prepared = match prepare_in_parallel(&vault, inputs) {
+                Ok(p) => p,
+                Err(e) => return send(Err(e.to_string())),
+            };
+            send(Ok(Batch {
+                lines: std::mem::take(lines),
+                inputs: std::mem::take(inputs),
+                prepared,
+            }))
+        };
+        for row in rows {
+            let input = match row {
+                Ok(Ok(row)) => match input_of(&row, &columns, &purpose) {
+                    Ok(input) => {
+                        lines.push(row.line);
+                        input
+                    }
+                    Err(_) => {
+                        send(Err(changed()));
+                        return;
+                    }
+                },
+                Ok(Err(_)) => {
+                    send(Err(changed()));
+                    return;
+                }
+                Err(e) => {
+                    send(Err(e));
+                    return;
+                }
+            };
+            inputs.push(input);
+            if inputs.len() == batch && !flush(&mut lines, &mut inputs) {
+                return;
+            }
+        }
+        if !inputs.is_empty() {
+            flush(&mut lines, &mut inputs);
+        }
+    });
+}
+
+async fn import<S: Store + 'static>(
     ledger: &steward_core::ledger::Ledger<S>,
     args: &ImportArgs,
-    rows: Vec<Result<Row, (u64, String)>>,
+    format: ImportFormat,
 ) -> Outcome {
-    let vault = ledger.vault().as_ref();
-    let columns = match columns_of(vault, &args.purpose, &rows) {
-        Ok(c) => c,
-        Err(problems) => {
+    let vault = ledger.vault();
+    let checked = match check(vault, args, format) {
+        Ok(Ok(c)) => c,
+        Ok(Err(problems)) => {
             for problem in &problems {
                 output::stderr(&format!("error: {problem}"));
             }
             output::stderr("Nothing was written.");
             return Outcome::Invalid;
         }
+        Err(e) => {
+            output::stderr(&format!("error: {e}"));
+            return Outcome::Unreadable;
+        }
     };
-    let mut bad: Vec<BadLine> = Vec::new();
-    let mut inputs: Vec<NewSubjectInput> = Vec::with_capacity(rows.len());
-    let mut lines: Vec<u64> = Vec::with_capacity(rows.len());
-    let mut seen: HashMap<(String, String), u64> = HashMap::new();
-    for row in rows {
-        let row = match row {
-            Ok(r) => r,
-            Err(bad_line) => {
-                bad.push(bad_line);
-                continue;
-            }
-        };
-        let mut input = NewSubjectInput {
-            identities: Vec::new(),
-            fields: Vec::new(),
-            purpose: args.purpose.clone(),
-            source: FieldSource::Import,
-        };
-        let mut problem = None;
-        for (name, value) in &row.values {
-            if value.is_empty() {
-                continue;
-            }
-            let Some(column) = columns.get(name).cloned() else {
-                continue;
-            };
-            match column {
-                Column::Identity(kind) => match Identity::parse(kind, value) {
-                    Ok(identity) => {
-                        let key = (identity.kind().to_string(), identity.value().to_owned());
-                        if let Some(first) = seen.get(&key) {
-                            problem =
-                                Some(format!("has the same {} as line {first}", identity.kind()));
-                        } else {
-                            seen.insert(key, row.line);
-                            input.identities.push(identity);
-                        }
-                    }
-                    Err(e) => problem = Some(e.to_string()),
-                },
-                Column::Field(category) => {
-                    if value.len() > MAX_VALUE_BYTES {
-                        problem = Some(format!(
-                            "the value of `{category}` is {} bytes; at most {MAX_VALUE_BYTES}",
-                            value.len()
-                        ));
-                    }
-                    input.fields.push((category, value.clone()));
-                }
-            }
-        }
-        if problem.is_none() && input.identities.is_empty() {
-            problem = Some("gives no identity (email, phone or username)".to_owned());
-        }
-        match problem {
-            Some(p) => bad.push((row.line, p)),
-            None => {
-                inputs.push(input);
-                lines.push(row.line);
-            }
-        }
-    }
-    if !bad.is_empty() {
-        bad.sort_by_key(|(line, _)| *line);
-        for (line, reason) in bad.iter().take(MAX_LISTED) {
+    if checked.bad_count > 0 {
+        for (line, reason) in &checked.bad {
             output::stderr(&format!("{}:{line}: {reason}", args.file.display()));
         }
-        if bad.len() > MAX_LISTED {
-            output::stderr(&format!("… and {} more", bad.len() - MAX_LISTED));
+        let listed = checked.bad.len() as u64;
+        if checked.bad_count > listed {
+            output::stderr(&format!("… and {} more", checked.bad_count - listed));
         }
         output::stderr(&format!(
             "{} bad line{}; nothing was written. Fix them and run the import again.",
-            bad.len(),
-            if bad.len() == 1 { "" } else { "s" }
+            checked.bad_count,
+            if checked.bad_count == 1 { "" } else { "s" }
         ));
         return Outcome::Invalid;
     }
 
-    let total = u64::try_from(inputs.len()).unwrap_or(u64::MAX);
-    let bar = ProgressBar::new(total);
+    let bar = ProgressBar::new(checked.good);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} subjects  {per_sec}  ETA {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    seal_batches(Arc::clone(vault), args, format, checked.columns, tx);
     let (mut imported, mut skipped, mut updated) = (0u64, 0u64, 0u64);
     let mut not_updated: Vec<BadLine> = Vec::new();
     let access = crate::vault::cli_access();
-    let batch = usize::try_from(args.batch).unwrap_or(2000);
-    for (chunk, chunk_lines) in inputs.chunks(batch).zip(lines.chunks(batch)) {
-        let prepared = match prepare_in_parallel(vault, chunk) {
-            Ok(p) => p,
+    let stopped = |bar: &ProgressBar, e: &dyn std::fmt::Display, imported: u64, updated: u64| {
+        bar.abandon();
+        output::stderr(&format!(
+            "error: {e}\nStopped after {imported} new and {updated} updated subjects; run the same command again to continue."
+        ));
+    };
+    while let Some(batch) = rx.recv().await {
+        let batch = match batch {
+            Ok(b) => b,
             Err(e) => {
-                bar.abandon();
-                output::stderr(&format!(
-                    "error: {e}\nStopped after {imported} subjects; run the same command again to continue."
-                ));
-                return Outcome::Invalid;
+                stopped(&bar, &e, imported, updated);
+                return Outcome::Unreadable;
             }
         };
-        match vault
-            .insert_prepared(&access, &args.purpose, &prepared)
-            .await
+        let known = match vault.already_known(&batch.prepared).await {
+            Ok(k) => k,
+            Err(e) => {
+                stopped(&bar, &e, imported, updated);
+                return Outcome::Unreadable;
+            }
+        };
+        let mut fresh = Vec::with_capacity(batch.prepared.len());
+        let mut existing = Vec::new();
+        for (((subject, input), line), known) in batch
+            .prepared
+            .into_iter()
+            .zip(&batch.inputs)
+            .zip(&batch.lines)
+            .zip(known)
         {
-            Ok(()) => imported += prepared.len() as u64,
+            if known {
+                existing.push((input, *line));
+            } else {
+                fresh.push((subject, input, *line));
+            }
+        }
+        let subjects: Vec<SubjectRecord> = fresh.iter().map(|(s, _, _)| s.clone()).collect();
+        match write(vault, &access, &args.purpose, &subjects).await {
+            Ok(()) => imported += subjects.len() as u64,
             Err(VaultError::Duplicate { .. }) => {
-                // Some are already in the vault (an earlier run): write the rest one by one.
-                for ((subject, input), line) in prepared.iter().zip(chunk).zip(chunk_lines) {
-                    match vault
-                        .insert_prepared(&access, &args.purpose, std::slice::from_ref(subject))
-                        .await
+                // Someone was added meanwhile (a server writing beside the import): one by one.
+                for (subject, input, line) in &fresh {
+                    match write(vault, &access, &args.purpose, std::slice::from_ref(subject)).await
                     {
                         Ok(()) => imported += 1,
-                        Err(VaultError::Duplicate { .. }) if args.update => {
-                            match update(ledger, &access, &args.purpose, input).await {
-                                Ok(()) => updated += 1,
-                                Err(Refused(reason)) => not_updated.push((*line, reason)),
-                                Err(Failed(e)) => {
-                                    bar.abandon();
-                                    output::stderr(&format!(
-                                        "error: {e}\nStopped after {imported} new and {updated} updated subjects; run the same command again to continue."
-                                    ));
-                                    return Outcome::Unreadable;
-                                }
-                            }
-                        }
-                        Err(VaultError::Duplicate { .. }) => skipped += 1,
+                        Err(VaultError::Duplicate { .. }) => existing.push((input, *line)),
                         Err(e) => {
-                            bar.abandon();
-                            output::stderr(&format!(
-                                "error: {e}\nStopped after {imported} subjects; run the same command again to continue."
-                            ));
+                            stopped(&bar, &e, imported, updated);
                             return Outcome::Unreadable;
                         }
                     }
                 }
             }
             Err(e) => {
-                bar.abandon();
-                output::stderr(&format!(
-                    "error: {e}\nStopped after {imported} subjects; run the same command again to continue."
-                ));
+                stopped(&bar, &e, imported, updated);
                 return Outcome::Unreadable;
             }
         }
-        bar.inc(chunk.len() as u64);
+        for (input, line) in existing {
+            if !args.update {
+                skipped += 1;
+                continue;
+            }
+            match update(ledger, &access, &args.purpose, input).await {
+                Ok(()) => updated += 1,
+                Err(Refused(reason)) => not_updated.push((line, reason)),
+                Err(Failed(e)) => {
+                    stopped(&bar, &e, imported, updated);
+                    return Outcome::Unreadable;
+                }
+            }
+        }
+        bar.inc(batch.lines.len() as u64);
     }
     let seconds = bar.elapsed().as_secs_f64().max(0.001);
     bar.finish_and_clear();
@@ -454,6 +787,19 @@ async fn import<S: Store>(
         return Outcome::Invalid;
     }
     Outcome::Ok
+}
+
+/// Writes a batch's new subjects with one audit entry (none when there are none).
+async fn write<S: Store>(
+    vault: &Vault<S>,
+    access: &steward_core::Access,
+    purpose: &str,
+    subjects: &[SubjectRecord],
+) -> Result<(), VaultError> {
+    if subjects.is_empty() {
+        return Ok(());
+    }
+    vault.insert_prepared(access, purpose, subjects).await
 }
 
 /// Why a person already in the vault was not updated.

@@ -50,7 +50,12 @@ impl PgDatabase {
             );
             return None;
         };
-        let name = format!("steward_limits_{}", std::process::id());
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let name = format!(
+            "steward_limits_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
         let db = Self {
             url: format!("{}/{name}", admin.rsplit_once('/').unwrap().0),
             admin,
@@ -275,4 +280,80 @@ fn commands_beside_a_running_server_never_cost_it_a_write() {
             stderr(&found)
         );
     }
+}
+
+/// Two servers that have each just accepted a key (and keep it in memory, so that a request
+/// costs no query) refuse it as soon as `steward apikey revoke`, a third process, has revoked
+/// it: the store tells every process (a file's length in the SQLite folder; `NOTIFY` on
+/// PostgreSQL, heard within milliseconds).
+fn a_revoked_key_is_refused_at_once_by_every_server(database: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let decl = example("004-mailpro.toml");
+    let decl = decl.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = steward();
+        cmd.current_dir(d).args(args).args(["-d", decl]);
+        if let Some(url) = database {
+            cmd.env("STEWARD_DATABASE_URL", url);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let key = run(&["apikey", "create", "--role", "service", "--name", "shop"]);
+    let (_a, a) = serve(d, database, &[]);
+    let (_b, b) = serve(d, database, &[]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let permit = |base: &str| {
+        runtime.block_on(async {
+            let response = crate::client()
+                .get(format!(
+                    "{base}/v1/permits?subject=00000000-0000-7000-8000-000000000000&purpose=account"
+                ))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            (status, body["error"].as_str().map(str::to_owned))
+        })
+    };
+    // Accepted by both, several times (kept in memory after the first).
+    for _ in 0..3 {
+        for base in [&a, &b] {
+            assert_eq!(permit(base).0, 200, "{base}");
+        }
+    }
+    run(&["apikey", "revoke", &key[..12]]);
+    for base in [&a, &b] {
+        // PostgreSQL's notice travels on its own connection: allow it 200 ms.
+        let mut answer = permit(base);
+        for _ in 0..20 {
+            if answer.0 == 401 || database.is_none() {
+                break;
+            }
+            runtime.block_on(tokio::time::sleep(std::time::Duration::from_millis(10)));
+            answer = permit(base);
+        }
+        assert_eq!(
+            answer,
+            (401, Some("revoked-key".to_owned())),
+            "{base} still accepted the revoked key"
+        );
+    }
+}
+
+#[test]
+fn a_key_revoked_by_a_command_is_refused_at_once_by_servers_on_one_sqlite_folder() {
+    a_revoked_key_is_refused_at_once_by_every_server(None);
+}
+
+#[test]
+fn a_key_revoked_by_a_command_is_refused_at_once_by_servers_on_one_postgresql() {
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
+    a_revoked_key_is_refused_at_once_by_every_server(Some(&db.url));
 }

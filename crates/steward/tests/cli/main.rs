@@ -700,6 +700,62 @@ mod vault {
             "{}",
             stderr(&again)
         );
+        // The people skipped are counted, not audited one by one as failed writes.
+        let trail = run(d, &["audit", "export", "--format", "csv"]);
+        let trail = String::from_utf8_lossy(&trail.stdout).into_owned();
+        assert!(
+            !trail.contains("duplicate"),
+            "a skipped person left a failed entry:\n{trail}"
+        );
+        assert_eq!(
+            trail
+                .lines()
+                .filter(|l| l.contains("subject.import"))
+                .count(),
+            2,
+            "one entry per batch written (the first run's, and the one new subject's): {trail}"
+        );
+    }
+
+    #[test]
+    fn a_line_too_long_to_be_a_person_is_refused_by_number_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        starter(d);
+        let long = "x".repeat(2 << 20);
+        write(
+            d,
+            "people.csv",
+            &format!("email,user.name\nfirst@example.com,First\nsecond@example.com,{long}\n"),
+        );
+        write(
+            d,
+            "people.jsonl",
+            &format!("{{\"email\": \"first@example.com\"}}\n\n{{\"email\": \"{long}\"}}\n"),
+        );
+        for (file, line) in [("people.csv", 3), ("people.jsonl", 3)] {
+            let out = run(d, &["import", "--purpose", "accounts", file]);
+            assert_ne!(code(&out), 0);
+            let err = stderr(&out);
+            assert!(
+                err.contains(&format!("{file}:{line}: the line is longer than 1 MiB"))
+                    && err.contains("Nothing was written"),
+                "{err}"
+            );
+            assert!(
+                err.len() < 2000,
+                "the line is not echoed: {} bytes",
+                err.len()
+            );
+        }
+        assert_eq!(
+            code(&run(
+                d,
+                &["subject", "find", "--email", "first@example.com"]
+            )),
+            1,
+            "nothing of a refused file is written"
+        );
     }
 
     #[test]
