@@ -221,6 +221,98 @@ impl AuditRow {
     }
 }
 
+/// A page of audit rows as one JSON array of arrays, in [`AUDIT_COLUMNS`]' order, the BLOB
+/// columns in hex (`NULL` kept as `null`): see `SqliteStore::audit_entries`.
+pub const AUDIT_PAGE_SQLITE: &str = "SELECT json_group_array(json_array(seq, at, hex(request), actor, role, action, purpose, \
+     iif(subject IS NULL, NULL, hex(subject)), categories, outcome, code, ticket, flagged, detail, hex(prev), hex(hash))) \
+     FROM (SELECT * FROM audit_entries WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?)";
+
+/// One audit row as [`AUDIT_PAGE_SQLITE`] writes it; the hex and keyword columns borrowed
+/// from the page (they never hold a JSON escape).
+type JsonAuditRow<'a> = (
+    i64,
+    i64,
+    &'a str,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<&'a str>,
+    &'a str,
+    &'a str,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<String>,
+    &'a str,
+    &'a str,
+);
+
+/// Decodes a page written by [`AUDIT_PAGE_SQLITE`], in sequence order (SQLite aggregates the
+/// ordered rows in their order, and an `ORDER BY` inside the aggregate would sort the page
+/// again; the order is made sure of here, at no cost when it holds).
+pub fn audit_page(page: &str) -> Result<Vec<SealedEntry>, StoreError> {
+    let mut rows: Vec<JsonAuditRow<'_>> = serde_json::from_str(page)
+        .map_err(|e| StoreError::Backend(format!("an audit page did not decode: {e}")))?;
+    if !rows.is_sorted_by_key(|r| r.0) {
+        rows.sort_by_key(|r| r.0);
+    }
+    let id = |text: &str| {
+        unhex::<16>(text)
+            .map(Uuid::from_bytes)
+            .ok_or_else(|| StoreError::Backend("a stored id is not 16 bytes".to_owned()))
+    };
+    rows.into_iter()
+        .map(|r| {
+            Ok(SealedEntry {
+                seq: seq(r.0)?,
+                entry: AuditEntry {
+                    at: from_nanos(r.1)?,
+                    request: id(r.2)?,
+                    actor: r.3,
+                    role: r.4,
+                    action: r.5,
+                    purpose: r.6,
+                    subject: r.7.map(id).transpose()?.map(SubjectId),
+                    categories: Scope::split(r.8),
+                    outcome: Outcome::parse(r.9).ok_or_else(|| {
+                        StoreError::Backend(format!("unknown audit outcome `{}` stored", r.9))
+                    })?,
+                    code: r.10,
+                    ticket: r.11,
+                    flagged: r.12 != 0,
+                    detail: r.13,
+                },
+                // As in `AuditRow::into_sealed`: a wrong length is a tampered row, named by
+                // the verifier.
+                prev: unhex(r.14).unwrap_or([0xff; 32]),
+                hash: unhex(r.15).unwrap_or([0xff; 32]),
+            })
+        })
+        .collect()
+}
+
+/// `N` bytes from SQLite's `hex()` (two digits a byte), or `None` if `text` is not that.
+fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    fn digit(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            _ => None,
+        }
+    }
+    let text = text.as_bytes();
+    if text.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0; N];
+    for (o, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        *o = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
+}
+
 /// A seal row: seq, hash, mac.
 pub type SealRow = (i64, Vec<u8>, Vec<u8>);
 

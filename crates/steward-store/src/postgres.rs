@@ -249,6 +249,7 @@ impl Backend for PgStore {
 
 impl AuditStore for PgStore {
     crate::reads::audit_reads!(Postgres, pool, "steward.", crate::access::postgres);
+    crate::reads::audit_entries_by_row!(Postgres, pool, "steward.", crate::access::postgres);
     crate::chains::audit_append!(Postgres, pool, "steward.", crate::access::postgres);
 }
 

@@ -2,7 +2,7 @@
 //! `access` for the convention: `?` placeholders through `$sql`, `{p}` the schema prefix).
 //! Their appends stay per backend: each takes the chain's head under its own lock.
 
-/// Expands to the reads of `AuditStore` for a backend whose data tables are in `self.$pool`,
+/// Expands to the reads of `AuditStore` but `audit_entries` for a backend whose data tables are in `self.$pool`,
 /// named with `$prefix`.
 macro_rules! audit_reads {
     ($db:ty, $pool:ident, $prefix:literal, $sql:path) => {
@@ -21,26 +21,6 @@ macro_rules! audit_reads {
                     .await
                     .map_err(|e| crate::convert::backend(&e))?;
                 crate::convert::seq(n.unwrap_or(0))
-            }
-
-            async fn audit_entries(
-                &self,
-                after: u64,
-                through: u64,
-                limit: u32,
-            ) -> Result<Vec<SealedEntry>, StoreError> {
-                let rows: Vec<crate::convert::AuditRow> = sqlx::query_as(sqlx::AssertSqlSafe($sql(&format!(
-                    "SELECT {} FROM {p}audit_entries WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
-                    crate::convert::AUDIT_COLUMNS, p = $prefix))))
-                .bind(crate::convert::to_seq(after))
-                .bind(crate::convert::to_seq(through))
-                .bind(i64::from(limit))
-                .fetch_all(&self.$pool)
-                .await
-                .map_err(|e| crate::convert::backend(&e))?;
-                rows.into_iter()
-                    .map(crate::convert::AuditRow::into_sealed)
-                    .collect()
             }
 
             async fn audit_trim(&self) -> Result<Option<Seal>, StoreError> {
@@ -93,6 +73,33 @@ macro_rules! audit_reads {
                     .fetch_all(&self.$pool)
                     .await
                     .map_err(|e| crate::convert::backend(&e))?;
+                rows.into_iter()
+                    .map(crate::convert::AuditRow::into_sealed)
+                    .collect()
+            }
+
+    };
+}
+
+/// Expands to `AuditStore::audit_entries` read row by row (PostgreSQL streams rows over its
+/// socket to the calling task; SQLite has its own, see `SqliteStore::audit_entries`).
+macro_rules! audit_entries_by_row {
+    ($db:ty, $pool:ident, $prefix:literal, $sql:path) => {
+            async fn audit_entries(
+                &self,
+                after: u64,
+                through: u64,
+                limit: u32,
+            ) -> Result<Vec<SealedEntry>, StoreError> {
+                let rows: Vec<crate::convert::AuditRow> = sqlx::query_as(sqlx::AssertSqlSafe($sql(&format!(
+                    "SELECT {} FROM {p}audit_entries WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                    crate::convert::AUDIT_COLUMNS, p = $prefix))))
+                .bind(crate::convert::to_seq(after))
+                .bind(crate::convert::to_seq(through))
+                .bind(i64::from(limit))
+                .fetch_all(&self.$pool)
+                .await
+                .map_err(|e| crate::convert::backend(&e))?;
                 rows.into_iter()
                     .map(crate::convert::AuditRow::into_sealed)
                     .collect()
@@ -209,4 +216,4 @@ macro_rules! consent_reads {
     };
 }
 
-pub(crate) use {audit_reads, consent_reads};
+pub(crate) use {audit_entries_by_row, audit_reads, consent_reads};

@@ -364,6 +364,27 @@ impl Backend for SqliteStore {
 
 impl AuditStore for SqliteStore {
     crate::reads::audit_reads!(Sqlite, data, "", crate::access::sqlite);
+
+    /// Reads a page as one JSON value that SQLite builds: sqlx hands each SQLite row from its
+    /// connection's thread to the caller's task with a wake-up of its own (about 20 µs per
+    /// row on a 2-core VM, 20 times what checking the row costs), so one value per page
+    /// instead of one row per entry makes reading the trail 10 times faster (BENCHMARKS.md,
+    /// "The audit trail").
+    async fn audit_entries(
+        &self,
+        after: u64,
+        through: u64,
+        limit: u32,
+    ) -> Result<Vec<SealedEntry>, StoreError> {
+        let (page,): (Option<String>,) = sqlx::query_as(crate::convert::AUDIT_PAGE_SQLITE)
+            .bind(crate::convert::to_seq(after))
+            .bind(crate::convert::to_seq(through))
+            .bind(i64::from(limit))
+            .fetch_one(&self.data)
+            .await
+            .map_err(|e| backend(&e))?;
+        page.map_or_else(|| Ok(Vec::new()), |p| crate::convert::audit_page(&p))
+    }
     crate::chains::audit_append!(Sqlite, data, "", crate::access::sqlite);
 }
 

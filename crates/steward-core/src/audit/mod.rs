@@ -242,6 +242,13 @@ impl AuditChain {
         Self { key }
     }
 
+    /// The same chain for another task (the key copied, zeroed when either is dropped).
+    fn duplicate(&self) -> Self {
+        Self {
+            key: self.key.clone(),
+        }
+    }
+
     fn mac(&self, label: &[u8], seq: u64, hash: &[u8; 32]) -> [u8; 32] {
         // HMAC accepts keys of any length, so this cannot fail.
         let Ok(mut mac) = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(self.key.as_ref()) else {
@@ -692,11 +699,33 @@ impl AuditLog {
 /// Entries read per page while verifying.
 const PAGE: u32 = 8192;
 
+/// A verification is split into segments of at least this many checkpoints (below that,
+/// a task costs more than it saves).
+const SEGMENT_CHECKPOINTS: usize = 64;
+
 /// Verifies the whole chain stored in `store`, calling `progress(done, total)` as it goes.
 /// The outer error is the database failing; the inner one the chain being broken.
+///
+/// Long chains are checked in as many segments as the machine has cores (at most 8), each
+/// segment read and hashed by its own task: a segment starts at a checkpoint (its MAC
+/// checked) and ends at the next segment's first checkpoint, which it checks — so the
+/// segments prove the same chain the single walk would, and the break named is the first
+/// one, in the chain's order.
 pub async fn verify<S: AuditStore>(
     store: &S,
     chain: &AuditChain,
+    progress: impl FnMut(u64, u64),
+) -> Result<Result<Verified, Break>, StoreError> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    verify_in(store, chain, cores.min(8), SEGMENT_CHECKPOINTS, progress).await
+}
+
+/// [`verify`] in at most `segments` segments of at least `least` checkpoints each.
+pub async fn verify_in<S: AuditStore>(
+    store: &S,
+    chain: &AuditChain,
+    segments: usize,
+    least: usize,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Result<Verified, Break>, StoreError> {
     // The last sequence number is read before the head: the head is written in the same
@@ -713,45 +742,225 @@ pub async fn verify<S: AuditStore>(
     // named before the surplus at the end.
     let upper = sealed.max(last);
     // A chain trimmed by its retention period starts after its sealed trim point.
-    let (mut verifier, from) = match store.audit_trim().await? {
-        None => (chain.verifier(head), 0),
-        Some(mark) => match chain.verifier_from(head, &mark) {
-            Ok(v) => (v, mark.seq),
-            Err(b) => return Ok(Err(b)),
-        },
+    let origin = match store.audit_trim().await? {
+        None => Start::ORIGIN,
+        Some(mark) if chain.seal_ok(b"trim", &mark) => Start::at(&mark),
+        Some(mark) => {
+            return Ok(Err(Break::Checkpoint {
+                seq: mark.seq,
+                what: "a trim point Steward did not seal",
+            }));
+        }
     };
     // Nothing may stand where the trim removed everything: an entry there was put back.
-    if let Some(e) = store.audit_entries(0, from, 1).await?.first() {
+    if let Some(e) = store.audit_entries(0, origin.seq, 1).await?.first() {
         return Ok(Err(Break::Inserted { seq: e.seq }));
     }
-    let checkpoints = store.audit_checkpoints(from, upper).await?;
-    let mut cps = checkpoints.iter().peekable();
-    let mut page = store.audit_entries(from, upper, PAGE).await?;
+    let checkpoints = store.audit_checkpoints(origin.seq, upper).await?;
+    let parts = segments.min(checkpoints.len() / least.max(1)).max(1);
+    // Segment k ends at (and checks) the checkpoint at `ends[k]`; the next starts there.
+    let ends: Vec<usize> = (1..parts).map(|k| k * checkpoints.len() / parts).collect();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let mut tasks = Vec::with_capacity(parts);
+    let mut begin = 0;
+    let mut start = origin;
+    for k in 0..parts {
+        let (through, cps, end, final_head) = match ends.get(k) {
+            Some(&i) => (
+                checkpoints[i].seq,
+                checkpoints[begin..=i].to_vec(),
+                Some(Start::at(&checkpoints[i])),
+                None,
+            ),
+            None => (
+                upper,
+                checkpoints[begin..].to_vec(),
+                None,
+                Some(head.clone()),
+            ),
+        };
+        let segment = Segment {
+            start,
+            through,
+            checkpoints: cps,
+            lookahead: final_head.is_none(),
+            head: final_head,
+        };
+        let (store, chain, tx) = (store.clone(), chain.duplicate(), tx.clone());
+        tasks.push(tokio::spawn(async move {
+            segment
+                .walk(&store, &chain, |n| {
+                    let _ = tx.send(n);
+                })
+                .await
+        }));
+        if let (Some(e), Some(&i)) = (end, ends.get(k)) {
+            start = e;
+            begin = i + 1;
+        }
+    }
+    drop(tx);
     let mut done = 0;
-    while !page.is_empty() {
-        let after = page.last().map_or(0, |e| e.seq);
-        let next_page = store.audit_entries(after, upper, PAGE).await?;
-        for (i, e) in page.iter().enumerate() {
-            let next = page.get(i + 1).or_else(|| next_page.first());
-            if let Err(b) = verifier.feed(e, next) {
+    while let Some(n) = rx.recv().await {
+        done += n;
+        progress(done, upper);
+    }
+    let mut entries = 0;
+    let mut verified = None;
+    for task in tasks {
+        let walked = task
+            .await
+            .map_err(|_| StoreError::Backend("an audit verifier task stopped".to_owned()))??;
+        match walked {
+            Err(b) => return Ok(Err(b)),
+            Ok(w) => {
+                entries += w.entries;
+                verified = w.finished.or(verified);
+            }
+        }
+    }
+    Ok(verified
+        .map(|v| Verified { entries, ..v })
+        .ok_or_else(|| Break::Head {
+            what: "was not reached".to_owned(),
+        }))
+}
+
+/// Where a walk starts: the entry before its first, as a checkpoint or trim point seals it.
+#[derive(Debug, Clone, Copy)]
+struct Start {
+    seq: u64,
+    hash: [u8; 32],
+}
+
+impl Start {
+    const ORIGIN: Self = Self {
+        seq: 0,
+        hash: [0; 32],
+    };
+
+    fn at(seal: &Seal) -> Self {
+        Self {
+            seq: seal.seq,
+            hash: seal.hash,
+        }
+    }
+}
+
+/// A stretch of the chain walked by one task.
+struct Segment {
+    /// The sealed point it follows (its MAC already checked by whoever chose it).
+    start: Start,
+    /// Its last sequence number.
+    through: u64,
+    /// The stored checkpoints within it, its last one included when it ends at one.
+    checkpoints: Vec<Seal>,
+    /// Whether the entry after `through` is read too, to tell a reordering at its end.
+    lookahead: bool,
+    /// For the final segment, the stored head it must end at.
+    head: Option<Head>,
+}
+
+/// What a segment's walk saw.
+struct Walked {
+    entries: u64,
+    /// The whole chain's result, from the final segment.
+    finished: Option<Verified>,
+    /// Where the walk ended (the next sequence number expected, the last hash).
+    expected: u64,
+    last: [u8; 32],
+}
+
+impl Segment {
+    /// Reads and checks the segment page by page, reading the next page while this one is
+    /// checked. `read(n)` is told of every page of `n` entries.
+    async fn walk<S: AuditStore>(
+        self,
+        store: &S,
+        chain: &AuditChain,
+        mut read: impl FnMut(u64),
+    ) -> Result<Result<Walked, Break>, StoreError> {
+        let mut v = chain.verifier(self.head.clone().flatten());
+        v.expected = self.start.seq + 1;
+        v.last = self.start.hash;
+        v.last_checkpoint = self.start.seq;
+        let mut cps = self.checkpoints.iter().peekable();
+        // The entry the start seals, read for the hash before it (which tells an insertion
+        // right after the start from a modification).
+        let mut page = store
+            .audit_entries(self.start.seq.saturating_sub(1), self.through, PAGE)
+            .await?;
+        if self.start.seq > 0 && page.first().is_some_and(|e| e.seq == self.start.seq) {
+            let first = page.remove(0);
+            if first.hash == self.start.hash {
+                v.before_last = first.prev;
+            }
+        }
+        while !page.is_empty() {
+            let after = page.last().map_or(0, |e| e.seq);
+            let (next_page, checked) =
+                tokio::join!(store.audit_entries(after, self.through, PAGE), async {
+                    feed(&mut v, &mut cps, &page, 0..page.len() - 1, None)
+                });
+            let mut next_page = next_page?;
+            if let Err(b) = checked {
                 return Ok(Err(b));
             }
-            while let Some(cp) = cps.next_if(|cp| cp.seq < verifier.expected()) {
-                if let Err(b) = verifier.checkpoint(cp) {
+            if next_page.is_empty() && self.lookahead {
+                next_page = store.audit_entries(self.through, u64::MAX, 1).await?;
+                let last = page.len() - 1..page.len();
+                if let Err(b) = feed(&mut v, &mut cps, &page, last, next_page.first()) {
                     return Ok(Err(b));
                 }
+                read(page.len() as u64);
+                break;
+            }
+            let last = page.len() - 1..page.len();
+            if let Err(b) = feed(&mut v, &mut cps, &page, last, next_page.first()) {
+                return Ok(Err(b));
+            }
+            read(page.len() as u64);
+            page = next_page;
+        }
+        for cp in cps {
+            if let Err(b) = v.checkpoint(cp) {
+                return Ok(Err(b));
             }
         }
-        done += page.len() as u64;
-        progress(done, upper);
-        page = next_page;
+        let (entries, expected, last) = (v.verified, v.expected, v.last);
+        let finished = if self.head.is_some() {
+            match v.finish() {
+                Ok(done) => Some(done),
+                Err(b) => return Ok(Err(b)),
+            }
+        } else {
+            None
+        };
+        Ok(Ok(Walked {
+            entries,
+            finished,
+            expected,
+            last,
+        }))
     }
-    for cp in cps {
-        if let Err(b) = verifier.checkpoint(cp) {
-            return Ok(Err(b));
+}
+
+/// Feeds `page[range]` in order (each entry's successor is the next in `page`, or `then`
+/// after the page's last), checking each checkpoint once the entry it seals has been fed.
+fn feed<'c>(
+    v: &mut Verifier<'_>,
+    cps: &mut std::iter::Peekable<std::slice::Iter<'c, Seal>>,
+    page: &[SealedEntry],
+    range: std::ops::Range<usize>,
+    then: Option<&SealedEntry>,
+) -> Result<(), Break> {
+    for i in range {
+        v.feed(&page[i], page.get(i + 1).or(then))?;
+        while let Some(cp) = cps.next_if(|cp| cp.seq < v.expected()) {
+            v.checkpoint(cp)?;
         }
     }
-    Ok(verifier.finish())
+    Ok(())
 }
 
 /// Verifies the chain from where it starts (its trim point, or its first entry) through the
@@ -768,36 +977,30 @@ pub async fn verify_through<S: AuditStore>(
             what: "forged",
         }));
     }
-    let head = store.audit_head().await?;
-    let (mut verifier, from) = match store.audit_trim().await? {
-        None => (chain.verifier(head), 0),
-        Some(mark) => match chain.verifier_from(head, &mark) {
-            Ok(v) => (v, mark.seq),
-            Err(b) => return Ok(Err(b)),
-        },
-    };
-    let checkpoints = store.audit_checkpoints(from, through.seq).await?;
-    let mut cps = checkpoints.iter().peekable();
-    let mut page = store.audit_entries(from, through.seq, PAGE).await?;
-    while !page.is_empty() {
-        let after = page.last().map_or(0, |e| e.seq);
-        let next_page = store.audit_entries(after, through.seq, PAGE).await?;
-        for (i, e) in page.iter().enumerate() {
-            let next = page.get(i + 1).or_else(|| next_page.first());
-            if let Err(b) = verifier.feed(e, next) {
-                return Ok(Err(b));
-            }
-            while let Some(cp) = cps.next_if(|cp| cp.seq < verifier.expected()) {
-                if let Err(b) = verifier.checkpoint(cp) {
-                    return Ok(Err(b));
-                }
-            }
+    let start = match store.audit_trim().await? {
+        None => Start::ORIGIN,
+        Some(mark) if chain.seal_ok(b"trim", &mark) => Start::at(&mark),
+        Some(mark) => {
+            return Ok(Err(Break::Checkpoint {
+                seq: mark.seq,
+                what: "a trim point Steward did not seal",
+            }));
         }
-        page = next_page;
-    }
-    if verifier.expected != through.seq + 1 || verifier.last != through.hash {
+    };
+    let segment = Segment {
+        start,
+        through: through.seq,
+        checkpoints: store.audit_checkpoints(start.seq, through.seq).await?,
+        lookahead: true,
+        head: None,
+    };
+    let walked = match segment.walk(store, chain, |_| {}).await? {
+        Ok(w) => w,
+        Err(b) => return Ok(Err(b)),
+    };
+    if walked.expected != through.seq + 1 || walked.last != through.hash {
         return Ok(Err(Break::Rewritten {
-            from: from + 1,
+            from: start.seq + 1,
             to: through.seq,
         }));
     }
@@ -1109,6 +1312,252 @@ mod tests {
         assert!(ticket("called Bob Smith").is_err());
         assert!(ticket("").is_err());
         assert!(ticket(&"x".repeat(65)).is_err());
+    }
+
+    /// The chain as a store keeps it, in memory, for the segmented walk.
+    #[derive(Clone, Default)]
+    struct Kept(Arc<std::sync::Mutex<KeptChain>>);
+
+    #[derive(Default)]
+    struct KeptChain {
+        entries: std::collections::BTreeMap<u64, SealedEntry>,
+        checkpoints: std::collections::BTreeMap<u64, Seal>,
+        head: Option<Seal>,
+    }
+
+    impl Kept {
+        fn of(b: &SealedBatch) -> Self {
+            let k = Self::default();
+            {
+                let mut c = k.0.lock().unwrap();
+                c.entries = b.entries.iter().map(|e| (e.seq, e.clone())).collect();
+                c.checkpoints = b.checkpoints.iter().map(|s| (s.seq, s.clone())).collect();
+                c.head = Some(b.head.clone());
+            }
+            k
+        }
+
+        fn with(&self, f: impl FnOnce(&mut KeptChain)) {
+            f(&mut self.0.lock().unwrap());
+        }
+    }
+
+    impl crate::storage::Backend for Kept {
+        async fn shut_down(&self) {}
+        async fn keep_held(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    impl AuditStore for Kept {
+        async fn append_audit(
+            &self,
+            entries: Vec<AuditEntry>,
+            chain: &AuditChain,
+        ) -> Result<Seal, StoreError> {
+            let mut c = self.0.lock().unwrap();
+            let b = chain.append(c.head.as_ref(), entries);
+            c.entries.extend(b.entries.into_iter().map(|e| (e.seq, e)));
+            c.checkpoints
+                .extend(b.checkpoints.into_iter().map(|s| (s.seq, s)));
+            c.head = Some(b.head.clone());
+            Ok(b.head)
+        }
+        async fn audit_head(&self) -> Result<Option<Seal>, StoreError> {
+            Ok(self.0.lock().unwrap().head.clone())
+        }
+        async fn audit_last_seq(&self) -> Result<u64, StoreError> {
+            Ok(self
+                .0
+                .lock()
+                .unwrap()
+                .entries
+                .keys()
+                .last()
+                .copied()
+                .unwrap_or(0))
+        }
+        async fn audit_entries(
+            &self,
+            after: u64,
+            through: u64,
+            limit: u32,
+        ) -> Result<Vec<SealedEntry>, StoreError> {
+            let c = self.0.lock().unwrap();
+            if after >= through {
+                return Ok(Vec::new());
+            }
+            Ok(c.entries
+                .range(after + 1..=through)
+                .take(limit as usize)
+                .map(|(_, e)| e.clone())
+                .collect())
+        }
+        async fn audit_checkpoints(
+            &self,
+            after: u64,
+            through: u64,
+        ) -> Result<Vec<Seal>, StoreError> {
+            let c = self.0.lock().unwrap();
+            if after >= through {
+                return Ok(Vec::new());
+            }
+            Ok(c.checkpoints
+                .range(after + 1..=through)
+                .map(|(_, s)| s.clone())
+                .collect())
+        }
+        async fn audit_trim(&self) -> Result<Option<Seal>, StoreError> {
+            Ok(None)
+        }
+        async fn audit_trim_point(&self, _before: i64) -> Result<Option<Seal>, StoreError> {
+            Ok(None)
+        }
+        async fn trim_audit(
+            &self,
+            _mark: Seal,
+            _entries: Vec<AuditEntry>,
+            _chain: &AuditChain,
+        ) -> Result<u64, StoreError> {
+            Err(StoreError::Backend(
+                "this test store is never trimmed".into(),
+            ))
+        }
+        async fn audit_search(
+            &self,
+            filter: &AuditFilter,
+            after: u64,
+            limit: u32,
+        ) -> Result<Vec<SealedEntry>, StoreError> {
+            let c = self.0.lock().unwrap();
+            Ok(c.entries
+                .range(after.saturating_add(1)..)
+                .map(|(_, e)| e)
+                .filter(|e| filter.matches(&e.entry))
+                .take(limit as usize)
+                .cloned()
+                .collect())
+        }
+    }
+
+    /// Ways to tamper with a stored chain around `s`.
+    type Tampering = Box<dyn Fn(&mut KeptChain)>;
+
+    fn tamperings(s: u64) -> Vec<(&'static str, Tampering)> {
+        vec![
+            (
+                "modify",
+                Box::new(move |c: &mut KeptChain| {
+                    c.entries.get_mut(&s).unwrap().entry.actor.push('x');
+                }),
+            ),
+            (
+                "delete",
+                Box::new(move |c: &mut KeptChain| {
+                    c.entries.remove(&s);
+                }),
+            ),
+            (
+                "reorder",
+                Box::new(move |c: &mut KeptChain| {
+                    if let (Some(mut a), Some(mut b)) =
+                        (c.entries.remove(&s), c.entries.remove(&(s + 1)))
+                    {
+                        a.seq = s + 1;
+                        b.seq = s;
+                        c.entries.insert(s, b);
+                        c.entries.insert(s + 1, a);
+                    }
+                }),
+            ),
+            (
+                "insert",
+                Box::new(move |c: &mut KeptChain| {
+                    let tail: Vec<SealedEntry> = c.entries.split_off(&s).into_values().collect();
+                    let mut copy = tail[0].clone();
+                    copy.entry.detail = Some("slipped in".into());
+                    c.entries.insert(s, copy);
+                    for mut e in tail {
+                        e.seq += 1;
+                        c.entries.insert(e.seq, e);
+                    }
+                }),
+            ),
+            (
+                "rewrite from here, re-hashed",
+                Box::new(move |c: &mut KeptChain| {
+                    let mut prev = c.entries.get(&(s - 1)).map_or([0; 32], |e| e.hash);
+                    let mut buf = Vec::new();
+                    for (_, e) in c.entries.range_mut(s..) {
+                        if e.seq == s {
+                            e.entry.action = "subject.nothing".into();
+                        }
+                        e.prev = prev;
+                        e.hash = entry_hash(&mut buf, &prev, e.seq, &e.entry);
+                        prev = e.hash;
+                    }
+                }),
+            ),
+            (
+                "remove the checkpoint at or after",
+                Box::new(move |c: &mut KeptChain| {
+                    let at = s.next_multiple_of(CHECKPOINT_EVERY);
+                    c.checkpoints.remove(&at).unwrap();
+                }),
+            ),
+            (
+                "forge the checkpoint at or after",
+                Box::new(move |c: &mut KeptChain| {
+                    let at = s.next_multiple_of(CHECKPOINT_EVERY);
+                    c.checkpoints.get_mut(&at).unwrap().hash[0] ^= 1;
+                }),
+            ),
+        ]
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_chain_verified_in_segments_names_the_same_first_break_as_one_walk() {
+        let c = chain();
+        // 4 checkpoints: four segments end at 2048, 3072 and 4096.
+        let b = build(4 * CHECKPOINT_EVERY + 300);
+        let clean = Kept::of(&b);
+        let one = verify_in(&clean, &c, 1, 1, |_, _| {}).await.unwrap();
+        let four = verify_in(&clean, &c, 4, 1, |_, _| {}).await.unwrap();
+        assert_eq!(one.as_ref().unwrap().entries, 4 * CHECKPOINT_EVERY + 300);
+        assert_eq!(one.as_ref().unwrap().checkpoints, 4);
+        assert_eq!(one, four);
+        let mut seen = 0;
+        let mut progress = 0;
+        let counted = verify_in(&clean, &c, 4, 1, |done, total| {
+            progress = done;
+            seen = total;
+        })
+        .await
+        .unwrap();
+        assert!(counted.is_ok());
+        assert_eq!(
+            (progress, seen),
+            (4 * CHECKPOINT_EVERY + 300, 4 * CHECKPOINT_EVERY + 300)
+        );
+
+        for s in [
+            1, 2, 1000, 2047, 2048, 2049, 3071, 3072, 3073, 4095, 4096, 4097, 4390,
+        ] {
+            for (how, tamper) in tamperings(s) {
+                if how.contains("checkpoint") && s > 4 * CHECKPOINT_EVERY {
+                    continue;
+                }
+                let kept = Kept::of(&b);
+                kept.with(|k| tamper(k));
+                let one = verify_in(&kept, &c, 1, 1, |_, _| {}).await.unwrap();
+                let four = verify_in(&kept, &c, 4, 1, |_, _| {}).await.unwrap();
+                assert!(one.is_err(), "{how} at {s} went unnoticed");
+                assert_eq!(
+                    four, one,
+                    "{how} at {s}: the segments disagree with one walk"
+                );
+            }
+        }
     }
 
     proptest::proptest! {
