@@ -512,6 +512,7 @@ pub async fn serve_reloading<S: Store>(
 struct Background {
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    refresher: tokio::task::JoinHandle<()>,
 }
 
 impl Background {
@@ -531,6 +532,7 @@ impl Background {
                 .with_sources(config.sources.clone());
         Self {
             stop,
+            refresher: tokio::spawn(refresh(Arc::clone(&ledger), stopped.clone())),
             task: tokio::spawn(background(ledger, requests, sweeper, stopped, lost)),
         }
     }
@@ -539,6 +541,7 @@ impl Background {
     async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(30), self.task).await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.refresher).await;
     }
 }
 
@@ -565,8 +568,36 @@ async fn serve_metrics<S: Store>(
 /// How many breach notices (e-mails) the server sends a second.
 const BREACH_NOTICES_PER_SECOND: u32 = 50;
 
-/// What runs beside the server: the ledger picks up events other processes wrote (every
-/// second), due jobs run (mail, webhooks, delayed erasure; every second), unverified requests
+/// How often the ledger looks for events other processes wrote.
+const LEDGER_REFRESH: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The ledger picks up the consent events other processes wrote (several servers on one
+/// PostgreSQL, the CLI beside a server) every [`LEDGER_REFRESH`], in a task of its own: a
+/// permit answered here follows a withdrawal made through another process within that time
+/// (and one query), whatever the job queue is doing — it used to wait behind the jobs' round,
+/// 17.7 s while mail went to a slow SMTP server.
+async fn refresh<S: Store>(ledger: Arc<Ledger<S>>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(LEDGER_REFRESH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        match ledger.refresh().await {
+            Ok(()) => failing = false,
+            // Said once per outage, not four times a second.
+            Err(e) if !failing => {
+                failing = true;
+                tracing::error!(target: "steward::background", cause = %e, "the consent ledger could not be refreshed; retried every 250 ms");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// What runs beside the server (besides the ledger's refresh, see [`refresh`]): due jobs run (mail, webhooks, delayed erasure; every second), unverified requests
 /// expire, and every minute queued policy notices go out (500 at a time), refusals past a rate
 /// limit that were only counted are summarised in the audit, ended rate-limit windows
 /// are forgotten, and data kept under a legal hold whose period is over is destroyed (up to
@@ -602,9 +633,6 @@ async fn background<S: Store>(
             Err(e) => {
                 tracing::warn!(target: "steward::background", cause = %e, "an interrupted erasure could not be finished yet; retried every second");
             }
-        }
-        if let Err(e) = ledger.refresh().await {
-            tracing::error!(target: "steward::background", cause = %e, "the consent ledger could not be refreshed");
         }
         if let Err(e) = requests.tick().await {
             tracing::error!(target: "steward::background", cause = %e, "the job queue could not run");

@@ -469,6 +469,97 @@ impl ConsentRow {
     }
 }
 
+/// A page of consent rows as one JSON array of arrays, in [`CONSENT_COLUMNS`]' order, the
+/// BLOB columns in hex (`NULL` kept as `null`): see `SqliteStore::consent_events`.
+pub const CONSENT_PAGE_SQLITE: &str = "SELECT json_group_array(json_array(seq, at, party_kind, hex(party), action, purpose, signal, \
+     iif(link IS NULL, NULL, hex(link)), policy, terms, method, notice, ip, user_agent, actor, hex(prev), hex(hash), \
+     iif(personal IS NULL, NULL, hex(personal)), iif(redacted IS NULL, NULL, hex(redacted)))) \
+     FROM (SELECT * FROM consent_events WHERE seq > ? ORDER BY seq LIMIT ?)";
+
+/// One consent row as [`CONSENT_PAGE_SQLITE`] writes it (a JSON array, read in field order);
+/// the hex and keyword columns borrowed from the page.
+#[derive(serde::Deserialize)]
+struct JsonConsentRow<'a> {
+    seq: i64,
+    at: i64,
+    party_kind: &'a str,
+    party: &'a str,
+    action: &'a str,
+    purpose: Option<String>,
+    #[serde(borrow)]
+    signal: Option<&'a str>,
+    #[serde(borrow)]
+    link: Option<&'a str>,
+    policy: String,
+    terms: Option<String>,
+    method: &'a str,
+    notice: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    actor: String,
+    prev: &'a str,
+    hash: &'a str,
+    #[serde(borrow)]
+    personal: Option<&'a str>,
+    #[serde(borrow)]
+    redacted: Option<&'a str>,
+}
+
+/// Decodes a page written by [`CONSENT_PAGE_SQLITE`], in sequence order (see [`audit_page`]).
+pub fn consent_page(page: &str) -> Result<Vec<SealedEvent>, StoreError> {
+    let mut rows: Vec<JsonConsentRow<'_>> = serde_json::from_str(page)
+        .map_err(|e| StoreError::Backend(format!("a consent page did not decode: {e}")))?;
+    if !rows.is_sorted_by_key(|r| r.seq) {
+        rows.sort_by_key(|r| r.seq);
+    }
+    // A digest of another length fails verification, as a changed hash does.
+    let digest = |text: &str| unhex::<32>(text).unwrap_or([0xff; 32]);
+    rows.into_iter()
+        .map(|r| {
+            let party = unhex::<16>(r.party).ok_or_else(|| {
+                StoreError::Backend("a stored consent party is not 16 bytes".into())
+            })?;
+            Ok(SealedEvent {
+                seq: seq(r.seq)?,
+                event: ConsentEvent {
+                    at: from_nanos(r.at)?,
+                    party: Party::from_parts(r.party_kind, party)
+                        .ok_or_else(|| unknown("party kind", r.party_kind))?,
+                    action: Action::parse(r.action).ok_or_else(|| unknown("action", r.action))?,
+                    purpose: r.purpose,
+                    signal: r
+                        .signal
+                        .map(|s| Signal::parse(s).ok_or_else(|| unknown("signal", s)))
+                        .transpose()?,
+                    link: r
+                        .link
+                        .map(|l| {
+                            unhex::<16>(l)
+                                .map(|b| SubjectId(Uuid::from_bytes(b)))
+                                .ok_or_else(|| {
+                                    StoreError::Backend("a stored id is not 16 bytes".to_owned())
+                                })
+                        })
+                        .transpose()?,
+                    policy: r.policy,
+                    terms: r.terms,
+                    method: Method::parse(r.method).ok_or_else(|| unknown("method", r.method))?,
+                    evidence: Evidence {
+                        notice: r.notice,
+                        ip: r.ip,
+                        user_agent: r.user_agent,
+                    },
+                    actor: r.actor,
+                },
+                prev: digest(r.prev),
+                hash: digest(r.hash),
+                personal: r.personal.map(digest),
+                redacted: r.redacted.map(digest),
+            })
+        })
+        .collect()
+}
+
 /// Adds a page of sealed events to an INSERT.
 pub fn push_consent<DB: sqlx::Database>(q: &mut sqlx::QueryBuilder<DB>, rows: &[SealedEvent])
 where

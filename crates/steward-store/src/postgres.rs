@@ -288,6 +288,7 @@ impl steward_core::store::RetentionStore for PgStore {
 
 impl ConsentStore for PgStore {
     crate::reads::consent_reads!(Postgres, pool, "steward.", crate::access::postgres);
+    crate::reads::consent_events_by_row!(Postgres, pool, "steward.", crate::access::postgres);
     crate::chains::consent_writes!(Postgres, pool, "steward.", crate::access::postgres);
 }
 

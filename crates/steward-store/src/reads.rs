@@ -108,7 +108,33 @@ macro_rules! audit_entries_by_row {
     };
 }
 
-/// Expands to the reads of `ConsentStore` for a backend whose data tables are in `self.$pool`,
+/// Expands to `ConsentStore::consent_events` read row by row (see `audit_entries_by_row`).
+macro_rules! consent_events_by_row {
+    ($db:ty, $pool:ident, $prefix:literal, $sql:path) => {
+        async fn consent_events(
+            &self,
+            after: u64,
+            limit: u32,
+        ) -> Result<Vec<SealedEvent>, StoreError> {
+            let rows: Vec<crate::convert::ConsentRow> =
+                sqlx::query_as(sqlx::AssertSqlSafe($sql(&format!(
+                    "SELECT {} FROM {p}consent_events WHERE seq > ? ORDER BY seq LIMIT ?",
+                    crate::convert::CONSENT_COLUMNS,
+                    p = $prefix
+                ))))
+                .bind(crate::convert::to_seq(after))
+                .bind(i64::from(limit))
+                .fetch_all(&self.$pool)
+                .await
+                .map_err(|e| crate::convert::backend(&e))?;
+            rows.into_iter()
+                .map(crate::convert::ConsentRow::into_sealed)
+                .collect()
+        }
+    };
+}
+
+/// Expands to the reads of `ConsentStore` but `consent_events` for a backend whose data tables are in `self.$pool`,
 /// named with `$prefix`.
 macro_rules! consent_reads {
     ($db:ty, $pool:ident, $prefix:literal, $sql:path) => {
@@ -119,20 +145,6 @@ macro_rules! consent_reads {
                         .await
                         .map_err(|e| crate::convert::backend(&e))?;
                 head.map(crate::convert::seal).transpose()
-            }
-
-            async fn consent_events(&self, after: u64, limit: u32) -> Result<Vec<SealedEvent>, StoreError> {
-                let rows: Vec<crate::convert::ConsentRow> = sqlx::query_as(sqlx::AssertSqlSafe($sql(&format!(
-                    "SELECT {} FROM {p}consent_events WHERE seq > ? ORDER BY seq LIMIT ?",
-                    crate::convert::CONSENT_COLUMNS, p = $prefix))))
-                .bind(crate::convert::to_seq(after))
-                .bind(i64::from(limit))
-                .fetch_all(&self.$pool)
-                .await
-                .map_err(|e| crate::convert::backend(&e))?;
-                rows.into_iter()
-                    .map(crate::convert::ConsentRow::into_sealed)
-                    .collect()
             }
 
             async fn consent_of(&self, parties: &[Party]) -> Result<Vec<SealedEvent>, StoreError> {
@@ -216,4 +228,4 @@ macro_rules! consent_reads {
     };
 }
 
-pub(crate) use {audit_entries_by_row, audit_reads, consent_reads};
+pub(crate) use {audit_entries_by_row, audit_reads, consent_events_by_row, consent_reads};

@@ -29,8 +29,12 @@ use crate::convert::{self, backend};
 pub struct SqliteStore {
     data: SqlitePool,
     keys: SqlitePool,
-    /// Connections to `steward.db` for the rate-limit counters, which do not wait for the disk
-    /// (`synchronous = OFF`: a crash may lose the last counts, never other data).
+    /// The rate-limit counters, in a file of their own (`limits.db`) so that counting never
+    /// waits for the data's writer (a look-up counts before it is audited: in `steward.db`
+    /// the two took turns at its one write lock, each turn a SQLite busy-wait of 1–100 ms),
+    /// written without waiting for the disk (`synchronous = OFF`: a crash may lose the last
+    /// counts, never other data), through one connection (this process's counts queue in
+    /// the pool, not in SQLite's busy-wait).
     limits: SqlitePool,
     dir: PathBuf,
     /// Held while any clone is open (see [`crate::Sharing`]).
@@ -39,6 +43,17 @@ pub struct SqliteStore {
     /// `keys.db`): a file removed or replaced under a running process is noticed.
     files: [(u64, u64); 2],
 }
+
+/// `limits.db`: counters shared by every process on this data folder — a keyed hash of what
+/// is counted (never an address, an identity or a name), the end of its current window, and
+/// the count in it. Nothing else is kept there, so it needs no migrations: a lost file is
+/// counts started again.
+const LIMITS_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS rate_limits (
+    key BLOB PRIMARY KEY,
+    window_end INTEGER NOT NULL,
+    count INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rate_limits_by_end ON rate_limits (window_end);";
 
 /// The device and inode of each database file, in the order of [`SqliteStore::files`].
 fn identify(dir: &Path) -> Result<[(u64, u64); 2], String> {
@@ -105,7 +120,7 @@ fn settled(connection: &mut sqlx::SqliteConnection) -> bool {
 /// connection been open, another process could then take the database for unused and delete
 /// a write-ahead log still in use.
 fn private_files(dir: &Path) -> Result<(), StoreError> {
-    for db in ["steward.db", "keys.db"] {
+    for db in ["steward.db", "keys.db", "limits.db"] {
         for suffix in ["", "-wal", "-shm"] {
             let file = dir.join(format!("{db}{suffix}"));
             if suffix.is_empty() || file.exists() {
@@ -150,7 +165,11 @@ impl SqliteStore {
             .run(&keys)
             .await
             .map_err(|e| StoreError::Backend(format!("migrating keys.db: {e}")))?;
-        let limits = pool_with(&dir.join("steward.db"), SqliteSynchronous::Off, 2).await?;
+        let limits = pool_with(&dir.join("limits.db"), SqliteSynchronous::Off, 1).await?;
+        sqlx::raw_sql(LIMITS_SCHEMA)
+            .execute(&limits)
+            .await
+            .map_err(|e| StoreError::Backend(format!("creating limits.db: {e}")))?;
         let store = Self {
             data,
             keys,
@@ -413,6 +432,18 @@ impl steward_core::store::RetentionStore for SqliteStore {
 
 impl ConsentStore for SqliteStore {
     crate::reads::consent_reads!(Sqlite, data, "", crate::access::sqlite);
+
+    /// Reads a page as one JSON value SQLite builds, as `audit_entries` does (the ledger is
+    /// read whole at every start).
+    async fn consent_events(&self, after: u64, limit: u32) -> Result<Vec<SealedEvent>, StoreError> {
+        let (page,): (Option<String>,) = sqlx::query_as(crate::convert::CONSENT_PAGE_SQLITE)
+            .bind(crate::convert::to_seq(after))
+            .bind(i64::from(limit))
+            .fetch_one(&self.data)
+            .await
+            .map_err(|e| backend(&e))?;
+        page.map_or_else(|| Ok(Vec::new()), |p| crate::convert::consent_page(&p))
+    }
     crate::chains::consent_writes!(Sqlite, data, "", crate::access::sqlite);
 }
 

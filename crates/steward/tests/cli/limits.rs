@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use super::{Running, code, example, server_base, stderr, steward};
 
 /// Starts `steward serve` in `dir` (over `database`, if given) with `flags`; its base URL.
-fn serve(dir: &Path, database: Option<&str>, flags: &[&str]) -> (Running, String) {
+pub(super) fn serve(dir: &Path, database: Option<&str>, flags: &[&str]) -> (Running, String) {
     let decl = example("004-mailpro.toml");
     let mut cmd = steward();
     cmd.current_dir(dir)
@@ -35,14 +35,14 @@ fn serve(dir: &Path, database: Option<&str>, flags: &[&str]) -> (Running, String
 }
 
 /// A database of its own on `STEWARD_TEST_POSTGRES`, dropped at the end.
-struct PgDatabase {
+pub(super) struct PgDatabase {
     admin: String,
     name: String,
-    url: String,
+    pub(super) url: String,
 }
 
 impl PgDatabase {
-    fn create() -> Option<Self> {
+    pub(super) fn create() -> Option<Self> {
         let Ok(admin) = std::env::var("STEWARD_TEST_POSTGRES") else {
             steward_core::conformance::skipped(
                 "PostgreSQL",

@@ -13,6 +13,7 @@ mod incidents;
 mod limits;
 mod operations;
 mod requests;
+mod scale;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
