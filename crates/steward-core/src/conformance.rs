@@ -1573,6 +1573,58 @@ pub async fn retention_sweeps_what_is_due_and_erases_who_is_left_with_nothing<S:
 
 /// The audit trail's own period (`[retention] audit`): entries older than it go up to the last
 /// checkpoint past it, and what remains verifies from that checkpoint, on every backend.
+/// Whatever text a caller put into an audit entry (a category it named, with a quote, a
+/// backslash or a line break in it) and a consent event's evidence read back as written,
+/// and the chain and the ledger still verify: the stores read pages as one value (SQLite as
+/// JSON), and no entry may make a page unreadable.
+pub async fn text_a_caller_chose_reads_back_and_verifies<S: Store>(store: S) {
+    let master = MasterKey::generate().unwrap();
+    let vault = vault(store.clone(), &master).await;
+    let odd = [
+        "user.\"quoted\"",
+        "back\\slash",
+        "line\nbreak\ttab",
+        "ünïcödé ✓ \u{1}",
+    ];
+    let mut entry = cli().entry("subject.read", vault.clock().now());
+    entry.categories = odd.iter().map(|c| (*c).to_owned()).collect();
+    entry.detail = Some("\"}],[\"".to_owned());
+    let seq = vault.record(entry.clone()).await.unwrap();
+    let read = vault.store().audit_entries(seq - 1, seq, 10).await.unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].entry, entry);
+    assert!(vault.verify_audit(|_, _| {}).await.unwrap().is_ok());
+
+    let l = ledger(Arc::new(vault), Arc::new(KeptMail::default())).await;
+    let id = l
+        .vault()
+        .create(&cli(), &account("odd@example.com", "Odd Text"))
+        .await
+        .unwrap();
+    let agent = "Mozilla/5.0 (\"quoted\"; back\\slash)\n";
+    let grant = crate::ledger::Record {
+        party: crate::consent::Party::Subject(id),
+        action: crate::consent::Action::Grant,
+        purpose: Some("newsletter".into()),
+        signal: None,
+        link: None,
+        version: None,
+        method: crate::consent::Method::Form,
+        evidence: crate::consent::Evidence {
+            user_agent: Some(agent.to_owned()),
+            ..crate::consent::Evidence::default()
+        },
+    };
+    l.record(&cli(), grant).await.unwrap();
+    let events = l.vault().store().consent_events(0, 100).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event.evidence.user_agent.as_deref() == Some(agent))
+    );
+    assert!(l.verify(|_| {}).await.unwrap() > 0);
+}
+
 pub async fn the_audit_trail_is_trimmed_at_a_checkpoint_and_still_verifies<S: Store>(store: S) {
     let master = MasterKey::generate().unwrap();
     let clock = clock();
@@ -2679,6 +2731,7 @@ macro_rules! conformance_suite {
             a_read_tells_a_caller_who_may_not_read_nothing_of_the_permit,
             retention_sweeps_what_is_due_and_erases_who_is_left_with_nothing,
             the_audit_trail_is_trimmed_at_a_checkpoint_and_still_verifies,
+            text_a_caller_chose_reads_back_and_verifies,
         );
     };
     (@cases $make:expr; $($case:ident),+ $(,)?) => {

@@ -1,5 +1,7 @@
 //! Conversions between domain values and database columns, shared by both backends.
 
+use std::borrow::Cow;
+
 use steward_core::access::{Operation, Role, Scope};
 use steward_core::audit::{AuditEntry, AuditFilter, Outcome, Seal, SealedEntry};
 use steward_core::consent::{Action, ConsentEvent, Evidence, Method, Party, SealedEvent, Signal};
@@ -227,35 +229,40 @@ pub const AUDIT_PAGE_SQLITE: &str = "SELECT json_group_array(json_array(seq, at,
      iif(subject IS NULL, NULL, hex(subject)), categories, outcome, code, ticket, flagged, detail, hex(prev), hex(hash))) \
      FROM (SELECT * FROM audit_entries WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?)";
 
-/// One audit row as [`AUDIT_PAGE_SQLITE`] writes it; the hex and keyword columns borrowed
-/// from the page (they never hold a JSON escape).
-type JsonAuditRow<'a> = (
-    i64,
-    i64,
-    &'a str,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<&'a str>,
-    &'a str,
-    &'a str,
-    Option<String>,
-    Option<String>,
-    i64,
-    Option<String>,
-    &'a str,
-    &'a str,
-);
+/// One audit row as [`AUDIT_PAGE_SQLITE`] writes it (a JSON array, read in field order). The
+/// hex columns are borrowed from the page (hex never holds a JSON escape); text that may hold
+/// one (a category a caller named, with a quote in it) is borrowed only when it does not.
+#[derive(serde::Deserialize)]
+struct JsonAuditRow<'a> {
+    seq: i64,
+    at: i64,
+    request: &'a str,
+    actor: String,
+    role: String,
+    action: String,
+    purpose: Option<String>,
+    #[serde(borrow)]
+    subject: Option<&'a str>,
+    #[serde(borrow)]
+    categories: Cow<'a, str>,
+    #[serde(borrow)]
+    outcome: Cow<'a, str>,
+    code: Option<String>,
+    ticket: Option<String>,
+    flagged: i64,
+    detail: Option<String>,
+    prev: &'a str,
+    hash: &'a str,
+}
 
 /// Decodes a page written by [`AUDIT_PAGE_SQLITE`], in sequence order (SQLite aggregates the
 /// ordered rows in their order, and an `ORDER BY` inside the aggregate would sort the page
 /// again; the order is made sure of here, at no cost when it holds).
 pub fn audit_page(page: &str) -> Result<Vec<SealedEntry>, StoreError> {
-    let mut rows: Vec<JsonAuditRow<'_>> = serde_json::from_str(page)
-        .map_err(|e| StoreError::Backend(format!("an audit page did not decode: {e}")))?;
-    if !rows.is_sorted_by_key(|r| r.0) {
-        rows.sort_by_key(|r| r.0);
+    let mut rows: Vec<JsonAuditRow<'_>> =
+        serde_json::from_str(page).map_err(|e| undecodable("an audit page", &e))?;
+    if !rows.is_sorted_by_key(|r| r.seq) {
+        rows.sort_by_key(|r| r.seq);
     }
     let id = |text: &str| {
         unhex::<16>(text)
@@ -265,31 +272,41 @@ pub fn audit_page(page: &str) -> Result<Vec<SealedEntry>, StoreError> {
     rows.into_iter()
         .map(|r| {
             Ok(SealedEntry {
-                seq: seq(r.0)?,
+                seq: seq(r.seq)?,
                 entry: AuditEntry {
-                    at: from_nanos(r.1)?,
-                    request: id(r.2)?,
-                    actor: r.3,
-                    role: r.4,
-                    action: r.5,
-                    purpose: r.6,
-                    subject: r.7.map(id).transpose()?.map(SubjectId),
-                    categories: Scope::split(r.8),
-                    outcome: Outcome::parse(r.9).ok_or_else(|| {
-                        StoreError::Backend(format!("unknown audit outcome `{}` stored", r.9))
+                    at: from_nanos(r.at)?,
+                    request: id(r.request)?,
+                    actor: r.actor,
+                    role: r.role,
+                    action: r.action,
+                    purpose: r.purpose,
+                    subject: r.subject.map(id).transpose()?.map(SubjectId),
+                    categories: Scope::split(&r.categories),
+                    outcome: Outcome::parse(&r.outcome).ok_or_else(|| {
+                        StoreError::Backend(format!("unknown audit outcome `{}` stored", r.outcome))
                     })?,
-                    code: r.10,
-                    ticket: r.11,
-                    flagged: r.12 != 0,
-                    detail: r.13,
+                    code: r.code,
+                    ticket: r.ticket,
+                    flagged: r.flagged != 0,
+                    detail: r.detail,
                 },
                 // As in `AuditRow::into_sealed`: a wrong length is a tampered row, named by
                 // the verifier.
-                prev: unhex(r.14).unwrap_or([0xff; 32]),
-                hash: unhex(r.15).unwrap_or([0xff; 32]),
+                prev: unhex(r.prev).unwrap_or([0xff; 32]),
+                hash: unhex(r.hash).unwrap_or([0xff; 32]),
             })
         })
         .collect()
+}
+
+/// A page that does not decode: where, never what (serde's message quotes the value, and a
+/// stored value is not for an error message).
+fn undecodable(what: &str, e: &serde_json::Error) -> StoreError {
+    StoreError::Backend(format!(
+        "{what} did not decode ({:?} at character {}): a stored row does not have the shape Steward wrote",
+        e.classify(),
+        e.column()
+    ))
 }
 
 /// `N` bytes from SQLite's `hex()` (two digits a byte), or `None` if `text` is not that.
@@ -477,22 +494,26 @@ pub const CONSENT_PAGE_SQLITE: &str = "SELECT json_group_array(json_array(seq, a
      FROM (SELECT * FROM consent_events WHERE seq > ? ORDER BY seq LIMIT ?)";
 
 /// One consent row as [`CONSENT_PAGE_SQLITE`] writes it (a JSON array, read in field order);
-/// the hex and keyword columns borrowed from the page.
+/// the hex columns borrowed from the page, the keyword columns borrowed unless they hold a
+/// JSON escape (only a tampered row would, and it is then named as unknown, not undecodable).
 #[derive(serde::Deserialize)]
 struct JsonConsentRow<'a> {
     seq: i64,
     at: i64,
-    party_kind: &'a str,
+    #[serde(borrow)]
+    party_kind: Cow<'a, str>,
     party: &'a str,
-    action: &'a str,
+    #[serde(borrow)]
+    action: Cow<'a, str>,
     purpose: Option<String>,
     #[serde(borrow)]
-    signal: Option<&'a str>,
+    signal: Option<Cow<'a, str>>,
     #[serde(borrow)]
     link: Option<&'a str>,
     policy: String,
     terms: Option<String>,
-    method: &'a str,
+    #[serde(borrow)]
+    method: Cow<'a, str>,
     notice: Option<String>,
     ip: Option<String>,
     user_agent: Option<String>,
@@ -507,8 +528,8 @@ struct JsonConsentRow<'a> {
 
 /// Decodes a page written by [`CONSENT_PAGE_SQLITE`], in sequence order (see [`audit_page`]).
 pub fn consent_page(page: &str) -> Result<Vec<SealedEvent>, StoreError> {
-    let mut rows: Vec<JsonConsentRow<'_>> = serde_json::from_str(page)
-        .map_err(|e| StoreError::Backend(format!("a consent page did not decode: {e}")))?;
+    let mut rows: Vec<JsonConsentRow<'_>> =
+        serde_json::from_str(page).map_err(|e| undecodable("a consent page", &e))?;
     if !rows.is_sorted_by_key(|r| r.seq) {
         rows.sort_by_key(|r| r.seq);
     }
@@ -523,13 +544,13 @@ pub fn consent_page(page: &str) -> Result<Vec<SealedEvent>, StoreError> {
                 seq: seq(r.seq)?,
                 event: ConsentEvent {
                     at: from_nanos(r.at)?,
-                    party: Party::from_parts(r.party_kind, party)
-                        .ok_or_else(|| unknown("party kind", r.party_kind))?,
-                    action: Action::parse(r.action).ok_or_else(|| unknown("action", r.action))?,
+                    party: Party::from_parts(&r.party_kind, party)
+                        .ok_or_else(|| unknown("party kind", &r.party_kind))?,
+                    action: Action::parse(&r.action).ok_or_else(|| unknown("action", &r.action))?,
                     purpose: r.purpose,
                     signal: r
                         .signal
-                        .map(|s| Signal::parse(s).ok_or_else(|| unknown("signal", s)))
+                        .map(|s| Signal::parse(&s).ok_or_else(|| unknown("signal", &s)))
                         .transpose()?,
                     link: r
                         .link
@@ -543,7 +564,7 @@ pub fn consent_page(page: &str) -> Result<Vec<SealedEvent>, StoreError> {
                         .transpose()?,
                     policy: r.policy,
                     terms: r.terms,
-                    method: Method::parse(r.method).ok_or_else(|| unknown("method", r.method))?,
+                    method: Method::parse(&r.method).ok_or_else(|| unknown("method", &r.method))?,
                     evidence: Evidence {
                         notice: r.notice,
                         ip: r.ip,

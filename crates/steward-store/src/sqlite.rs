@@ -39,15 +39,16 @@ pub struct SqliteStore {
     dir: PathBuf,
     /// Held while any clone is open (see [`crate::Sharing`]).
     _lock: crate::lock::FolderLock,
-    /// Which files the databases were when opened (device and inode of `steward.db` and
-    /// `keys.db`): a file removed or replaced under a running process is noticed.
-    files: [(u64, u64); 2],
+    /// Which files the databases were when opened (device and inode of `steward.db`, `keys.db` and
+    /// `limits.db`): a file removed or replaced under a running process is noticed.
+    files: [(u64, u64); 3],
 }
 
 /// `limits.db`: counters shared by every process on this data folder — a keyed hash of what
 /// is counted (never an address, an identity or a name), the end of its current window, and
-/// the count in it. Nothing else is kept there, so it needs no migrations: a lost file is
-/// counts started again.
+/// the count in it. Nothing else is kept there, so it needs no migrations. Like the other two
+/// files it is watched while a process has it open (`keep_held`): one removed under a running
+/// server would split the budget between that server and the next.
 const LIMITS_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS rate_limits (
     key BLOB PRIMARY KEY,
     window_end INTEGER NOT NULL,
@@ -56,7 +57,7 @@ const LIMITS_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS rate_limits (
 CREATE INDEX IF NOT EXISTS rate_limits_by_end ON rate_limits (window_end);";
 
 /// The device and inode of each database file, in the order of [`SqliteStore::files`].
-fn identify(dir: &Path) -> Result<[(u64, u64); 2], String> {
+fn identify(dir: &Path) -> Result<[(u64, u64); 3], String> {
     let one = |name: &str| {
         let path = dir.join(name);
         std::fs::metadata(&path)
@@ -73,7 +74,7 @@ fn identify(dir: &Path) -> Result<[(u64, u64); 2], String> {
             })
             .map_err(|e| format!("{} is gone: {e}", path.display()))
     };
-    Ok([one("steward.db")?, one("keys.db")?])
+    Ok([one("steward.db")?, one("keys.db")?, one("limits.db")?])
 }
 
 async fn pool(path: &Path) -> Result<SqlitePool, StoreError> {

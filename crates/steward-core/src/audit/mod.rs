@@ -896,23 +896,26 @@ impl Segment {
                 v.before_last = first.prev;
             }
         }
+        // The entry after the segment, once read.
+        let mut beyond: Option<Vec<SealedEntry>> = None;
         while !page.is_empty() {
             let after = page.last().map_or(0, |e| e.seq);
             let (next_page, checked) =
                 tokio::join!(store.audit_entries(after, self.through, PAGE), async {
                     feed(&mut v, &mut cps, &page, 0..page.len() - 1, None)
                 });
-            let mut next_page = next_page?;
+            let next_page = next_page?;
             if let Err(b) = checked {
                 return Ok(Err(b));
             }
             if next_page.is_empty() && self.lookahead {
-                next_page = store.audit_entries(self.through, u64::MAX, 1).await?;
+                let after_end = store.audit_entries(self.through, u64::MAX, 1).await?;
                 let last = page.len() - 1..page.len();
-                if let Err(b) = feed(&mut v, &mut cps, &page, last, next_page.first()) {
+                if let Err(b) = feed(&mut v, &mut cps, &page, last, after_end.first()) {
                     return Ok(Err(b));
                 }
                 read(page.len() as u64);
+                beyond = Some(after_end);
                 break;
             }
             let last = page.len() - 1..page.len();
@@ -921,6 +924,20 @@ impl Segment {
             }
             read(page.len() as u64);
             page = next_page;
+        }
+        // The segment's last entries are missing: a single walk would name the whole gap, up
+        // to the next entry that is there, even beyond this segment.
+        if self.lookahead && v.expected <= self.through {
+            let after_end = match beyond {
+                Some(e) => e,
+                None => store.audit_entries(self.through, u64::MAX, 1).await?,
+            };
+            if let Some(next) = after_end.first() {
+                return Ok(Err(Break::Deleted {
+                    from: v.expected,
+                    to: next.seq - 1,
+                }));
+            }
         }
         for cp in cps {
             if let Err(b) = v.checkpoint(cp) {
@@ -1458,6 +1475,14 @@ mod tests {
                 }),
             ),
             (
+                "delete a run of 53",
+                Box::new(move |c: &mut KeptChain| {
+                    for seq in s..s + 53 {
+                        c.entries.remove(&seq);
+                    }
+                }),
+            ),
+            (
                 "reorder",
                 Box::new(move |c: &mut KeptChain| {
                     if let (Some(mut a), Some(mut b)) =
@@ -1541,7 +1566,7 @@ mod tests {
         );
 
         for s in [
-            1, 2, 1000, 2047, 2048, 2049, 3071, 3072, 3073, 4095, 4096, 4097, 4390,
+            1, 2, 1000, 2000, 2047, 2048, 2049, 3071, 3072, 3073, 4095, 4096, 4097, 4330, 4390,
         ] {
             for (how, tamper) in tamperings(s) {
                 if how.contains("checkpoint") && s > 4 * CHECKPOINT_EVERY {
@@ -1549,11 +1574,59 @@ mod tests {
                 }
                 let kept = Kept::of(&b);
                 kept.with(|k| tamper(k));
-                let one = verify_in(&kept, &c, 1, 1, |_, _| {}).await.unwrap();
-                let four = verify_in(&kept, &c, 4, 1, |_, _| {}).await.unwrap();
-                assert!(one.is_err(), "{how} at {s} went unnoticed");
+                let (walked, four) = both_ways(&kept, &c).await;
+                assert!(walked.is_err(), "{how} at {s} went unnoticed");
                 assert_eq!(
-                    four, one,
+                    four, walked,
+                    "{how} at {s}: the segments disagree with one walk"
+                );
+            }
+        }
+    }
+
+    /// The chain in `kept` checked by the bare verifier (every entry fed in order, then every
+    /// checkpoint due) and by `verify_in` in four segments; the two results (and one segment
+    /// must agree with the bare verifier too).
+    async fn both_ways(
+        kept: &Kept,
+        c: &AuditChain,
+    ) -> (Result<Verified, Break>, Result<Verified, Break>) {
+        let (entries, checkpoints, head) = {
+            let k = kept.0.lock().unwrap();
+            (
+                k.entries.values().cloned().collect::<Vec<_>>(),
+                k.checkpoints.values().cloned().collect::<Vec<_>>(),
+                k.head.clone(),
+            )
+        };
+        let walked = verify_parts(c, &entries, &checkpoints, head);
+        assert_eq!(
+            verify_in(kept, c, 1, 1, |_, _| {}).await.unwrap(),
+            walked,
+            "one segment is one walk"
+        );
+        (walked, verify_in(kept, c, 4, 1, |_, _| {}).await.unwrap())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn segments_longer_than_a_page_read_ahead_and_still_agree() {
+        let c = chain();
+        // 16 checkpoints, four segments of more than a page of 8,192 entries... and a bit.
+        let page = u64::from(PAGE);
+        let n = 4 * page + 900;
+        let b = build(n);
+        let clean = Kept::of(&b);
+        let (walked, four) = both_ways(&clean, &c).await;
+        assert_eq!(walked.as_ref().unwrap().entries, n);
+        assert_eq!(four, walked);
+        for s in [page, page + 1, 2 * page - 5, 3 * page + 1] {
+            for (how, tamper) in tamperings(s) {
+                let kept = Kept::of(&b);
+                kept.with(|k| tamper(k));
+                let (walked, four) = both_ways(&kept, &c).await;
+                assert!(walked.is_err(), "{how} at {s} went unnoticed");
+                assert_eq!(
+                    four, walked,
                     "{how} at {s}: the segments disagree with one walk"
                 );
             }
