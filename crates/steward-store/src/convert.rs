@@ -264,23 +264,18 @@ pub fn audit_page(page: &str) -> Result<Vec<SealedEntry>, StoreError> {
     if !rows.is_sorted_by_key(|r| r.seq) {
         rows.sort_by_key(|r| r.seq);
     }
-    let id = |text: &str| {
-        unhex::<16>(text)
-            .map(Uuid::from_bytes)
-            .ok_or_else(|| StoreError::Backend("a stored id is not 16 bytes".to_owned()))
-    };
     rows.into_iter()
         .map(|r| {
             Ok(SealedEntry {
                 seq: seq(r.seq)?,
                 entry: AuditEntry {
                     at: from_nanos(r.at)?,
-                    request: id(r.request)?,
+                    request: hex_uuid(r.request)?,
                     actor: r.actor,
                     role: r.role,
                     action: r.action,
                     purpose: r.purpose,
-                    subject: r.subject.map(id).transpose()?.map(SubjectId),
+                    subject: r.subject.map(hex_uuid).transpose()?.map(SubjectId),
                     categories: Scope::split(&r.categories),
                     outcome: Outcome::parse(&r.outcome).ok_or_else(|| {
                         StoreError::Backend(format!("unknown audit outcome `{}` stored", r.outcome))
@@ -307,6 +302,13 @@ fn undecodable(what: &str, e: &serde_json::Error) -> StoreError {
         e.classify(),
         e.column()
     ))
+}
+
+/// An id from SQLite's `hex()` of its 16 bytes (the error [`uuid`] gives for the bytes).
+fn hex_uuid(text: &str) -> Result<Uuid, StoreError> {
+    unhex::<16>(text)
+        .map(Uuid::from_bytes)
+        .ok_or_else(|| StoreError::Backend("a stored id is not 16 bytes".to_owned()))
 }
 
 /// `N` bytes from SQLite's `hex()` (two digits a byte), or `None` if `text` is not that.
@@ -552,16 +554,7 @@ pub fn consent_page(page: &str) -> Result<Vec<SealedEvent>, StoreError> {
                         .signal
                         .map(|s| Signal::parse(&s).ok_or_else(|| unknown("signal", &s)))
                         .transpose()?,
-                    link: r
-                        .link
-                        .map(|l| {
-                            unhex::<16>(l)
-                                .map(|b| SubjectId(Uuid::from_bytes(b)))
-                                .ok_or_else(|| {
-                                    StoreError::Backend("a stored id is not 16 bytes".to_owned())
-                                })
-                        })
-                        .transpose()?,
+                    link: r.link.map(|l| hex_uuid(l).map(SubjectId)).transpose()?,
                     policy: r.policy,
                     terms: r.terms,
                     method: Method::parse(&r.method).ok_or_else(|| unknown("method", &r.method))?,

@@ -388,7 +388,7 @@ impl AuditStore for SqliteStore {
     /// Reads a page as one JSON value that SQLite builds: sqlx hands each SQLite row from its
     /// connection's thread to the caller's task with a wake-up of its own (about 20 µs per
     /// row on a 2-core VM, 20 times what checking the row costs), so one value per page
-    /// instead of one row per entry makes reading the trail 10 times faster (BENCHMARKS.md,
+    /// instead of one row per entry made verifying the trail 3.5 times faster (BENCHMARKS.md,
     /// "The audit trail").
     async fn audit_entries(
         &self,

@@ -742,15 +742,9 @@ pub async fn verify_in<S: AuditStore>(
     // named before the surplus at the end.
     let upper = sealed.max(last);
     // A chain trimmed by its retention period starts after its sealed trim point.
-    let origin = match store.audit_trim().await? {
-        None => Start::ORIGIN,
-        Some(mark) if chain.seal_ok(b"trim", &mark) => Start::at(&mark),
-        Some(mark) => {
-            return Ok(Err(Break::Checkpoint {
-                seq: mark.seq,
-                what: "a trim point Steward did not seal",
-            }));
-        }
+    let origin = match Start::of_chain(store, chain).await? {
+        Ok(start) => start,
+        Err(b) => return Ok(Err(b)),
     };
     // Nothing may stand where the trim removed everything: an entry there was put back.
     if let Some(e) = store.audit_entries(0, origin.seq, 1).await?.first() {
@@ -844,6 +838,22 @@ impl Start {
             seq: seal.seq,
             hash: seal.hash,
         }
+    }
+
+    /// Where the stored chain starts: its sealed trim point, or the origin if it was never
+    /// trimmed; a trim point the chain's key did not seal is a break.
+    async fn of_chain<S: AuditStore>(
+        store: &S,
+        chain: &AuditChain,
+    ) -> Result<Result<Self, Break>, StoreError> {
+        Ok(match store.audit_trim().await? {
+            None => Ok(Self::ORIGIN),
+            Some(mark) if chain.seal_ok(b"trim", &mark) => Ok(Self::at(&mark)),
+            Some(mark) => Err(Break::Checkpoint {
+                seq: mark.seq,
+                what: "a trim point Steward did not seal",
+            }),
+        })
     }
 }
 
@@ -994,15 +1004,9 @@ pub async fn verify_through<S: AuditStore>(
             what: "forged",
         }));
     }
-    let start = match store.audit_trim().await? {
-        None => Start::ORIGIN,
-        Some(mark) if chain.seal_ok(b"trim", &mark) => Start::at(&mark),
-        Some(mark) => {
-            return Ok(Err(Break::Checkpoint {
-                seq: mark.seq,
-                what: "a trim point Steward did not seal",
-            }));
-        }
+    let start = match Start::of_chain(store, chain).await? {
+        Ok(start) => start,
+        Err(b) => return Ok(Err(b)),
     };
     let segment = Segment {
         start,
